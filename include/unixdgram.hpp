@@ -1,0 +1,13 @@
+//
+// unixdgram.hpp — everything in the library.
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+#ifndef UNIXDGRAM_HPP
+#define UNIXDGRAM_HPP
+
+#include <unixdgram/datagram_socket.hpp>
+#include <unixdgram/error.hpp>
+#include <unixdgram/file_descriptor.hpp>
+
+#endif // UNIXDGRAM_HPP

@@ -1,0 +1,531 @@
+//
+// unixdgram/datagram_socket.hpp — AF_UNIX datagram sockets that pass file
+// descriptors and credentials.
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+#ifndef UNIXDGRAM_DATAGRAM_SOCKET_HPP
+#define UNIXDGRAM_DATAGRAM_SOCKET_HPP
+
+#include <unixdgram/error.hpp>
+#include <unixdgram/file_descriptor.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/basic_datagram_socket.hpp>
+#include <asio/basic_waitable_timer.hpp>
+#include <asio/local/datagram_protocol.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+namespace unixdgram {
+
+/// The protocol of every socket here: AF_UNIX, SOCK_DGRAM.
+using protocol = asio::local::datagram_protocol;
+
+/// A socket address: a path, an abstract name (a leading NUL, length-exact)
+/// or empty (an unnamed socket; binding to it asks Linux to autobind).
+using endpoint = protocol::endpoint;
+
+/// The most descriptors one datagram may carry (Linux's SCM_MAX_FD).
+inline constexpr std::size_t max_fds_per_datagram = 253;
+
+/// Makes an endpoint from a path or, with a leading NUL, an abstract name.
+/// @throws std::system_error with ENAMETOOLONG when `path` exceeds 107 bytes.
+endpoint make_endpoint(std::string_view path);
+
+/// @copydoc make_endpoint(std::string_view)
+/// @param ec Set to ENAMETOOLONG when `path` exceeds 107 bytes.
+endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
+
+/// Who sent a datagram, as the kernel vouches for it (SCM_CREDENTIALS), or
+/// who is at the other end of a socket pair (SO_PEERCRED).
+struct credentials {
+    pid_t pid = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+
+    friend bool operator==(const credentials&, const credentials&) = default;
+};
+
+/// Socket option: SO_PASSCRED. When on, every datagram received with a
+/// `_with_fds` operation reports its sender's credentials.
+///
+/// @code
+/// socket.set_option(unixdgram::pass_credentials(true));
+/// @endcode
+class pass_credentials {
+public:
+    pass_credentials() noexcept = default;
+    explicit pass_credentials(bool enabled) noexcept : value_(enabled ? 1 : 0) {}
+
+    bool value() const noexcept { return value_ != 0; }
+    explicit operator bool() const noexcept { return value(); }
+
+    /// @name GettableSocketOption and SettableSocketOption requirements
+    /// @{
+    template <typename Protocol> int level(const Protocol&) const noexcept { return SOL_SOCKET; }
+    template <typename Protocol> int name(const Protocol&) const noexcept { return SO_PASSCRED; }
+    template <typename Protocol> int* data(const Protocol&) noexcept { return &value_; }
+    template <typename Protocol> const int* data(const Protocol&) const noexcept { return &value_; }
+    template <typename Protocol> std::size_t size(const Protocol&) const noexcept { return sizeof(value_); }
+    template <typename Protocol> void resize(const Protocol&, std::size_t) noexcept {}
+    /// @}
+
+private:
+    int value_ = 0;
+};
+
+/// What one receive said: everything the kernel reported about a datagram.
+struct receive_result {
+    /// Bytes placed in the caller's buffers.
+    std::size_t bytes = 0;
+
+    /// The descriptors received: the leading entries of the span the caller
+    /// gave, which now own them. They are close-on-exec.
+    std::span<file_descriptor> fds;
+
+    /// The datagram was longer than the buffers; the excess is lost (MSG_TRUNC).
+    bool truncated = false;
+
+    /// Control data was lost: descriptors beyond the caller's room were
+    /// closed, or the kernel could not install them all (MSG_CTRUNC).
+    bool control_truncated = false;
+
+    /// The sender's credentials, when `pass_credentials` is on.
+    std::optional<credentials> sender_credentials;
+};
+
+/// An AF_UNIX datagram socket that can pass descriptors and credentials.
+///
+/// Every operation comes in three forms, as in Asio: one that throws
+/// `std::system_error`, one that sets an `std::error_code&`, and an
+/// `async_` one that takes any completion token.
+///
+/// Each operation first tries its system call; it waits for readiness only
+/// when the kernel says EAGAIN, so a ready socket costs one system call and,
+/// in steady state, no heap allocation.
+///
+/// An asynchronous operation never invokes its handler from inside the
+/// initiating call. Closing, cancelling or releasing the socket makes its
+/// pending operations complete with `asio::error::operation_aborted`; each
+/// also honours a per-operation cancellation slot (any cancellation type).
+/// The socket must outlive the completion of its asynchronous operations and
+/// must not be moved while any is pending.
+///
+/// Sends never raise SIGPIPE (MSG_NOSIGNAL). Sockets are close-on-exec and so
+/// are received descriptors.
+///
+/// @par Thread Safety
+/// Distinct objects: safe. Shared objects: unsafe; use a strand to serialise
+/// access from a multi-threaded `io_context`.
+template <typename Executor = asio::any_io_executor>
+class datagram_socket {
+public:
+    using executor_type = Executor;
+    using protocol_type = unixdgram::protocol;
+    using endpoint_type = unixdgram::endpoint;
+    using native_handle_type = int;
+    using message_flags = asio::socket_base::message_flags;
+    using shutdown_type = asio::socket_base::shutdown_type;
+    using wait_type = asio::socket_base::wait_type;
+
+    /// Look at a datagram without removing it from the queue (MSG_PEEK).
+    static constexpr message_flags message_peek = MSG_PEEK;
+
+    /// @name Socket options
+    /// @{
+    using debug = asio::socket_base::debug;
+    using send_buffer_size = asio::socket_base::send_buffer_size;
+    using receive_buffer_size = asio::socket_base::receive_buffer_size;
+    using pass_credentials = unixdgram::pass_credentials;
+    /// @}
+
+    template <typename OtherExecutor>
+    struct rebind_executor {
+        using other = datagram_socket<OtherExecutor>;
+    };
+
+    /// A closed socket whose operations run on `ex`.
+    explicit datagram_socket(const executor_type& ex);
+
+    /// A closed socket whose operations run on `context`'s executor.
+    template <typename ExecutionContext>
+        requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
+    explicit datagram_socket(ExecutionContext& context);
+
+    /// Adopts `fd`, which must be an open AF_UNIX SOCK_DGRAM socket.
+    /// @throws std::system_error when it is not (`error::not_a_unix_datagram_socket`,
+    /// or EBADF for a closed number); `fd` is then left untouched and unowned.
+    datagram_socket(const executor_type& ex, native_handle_type fd);
+
+    /// @copydoc datagram_socket(const executor_type&, native_handle_type)
+    template <typename ExecutionContext>
+        requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
+    datagram_socket(ExecutionContext& context, native_handle_type fd);
+
+    datagram_socket(datagram_socket&& other) noexcept;
+    datagram_socket& operator=(datagram_socket&& other) noexcept;
+    datagram_socket(const datagram_socket&) = delete;
+    datagram_socket& operator=(const datagram_socket&) = delete;
+
+    /// Closes the socket; pending operations complete with operation_aborted.
+    ~datagram_socket();
+
+    executor_type get_executor() noexcept;
+
+    /// @name Lifetime of the descriptor
+    /// @{
+
+    /// Creates the socket (close-on-exec, non-blocking underneath).
+    /// @throws std::system_error, e.g. `asio::error::already_open`.
+    void open();
+    void open(std::error_code& ec);
+
+    /// Adopts `fd` after checking it is an AF_UNIX SOCK_DGRAM socket; the socket
+    /// must be closed. On error `fd` is left untouched and unowned.
+    void assign(native_handle_type fd);
+    void assign(native_handle_type fd, std::error_code& ec);
+
+    bool is_open() const noexcept;
+
+    /// Closes the socket. Pending operations complete with operation_aborted.
+    void close();
+    void close(std::error_code& ec);
+
+    /// Cancels pending operations (they complete with operation_aborted) and
+    /// gives up the descriptor, which the caller then owns.
+    native_handle_type release();
+    native_handle_type release(std::error_code& ec);
+
+    /// The descriptor, still owned by the socket.
+    native_handle_type native_handle() noexcept;
+
+    /// Makes every pending operation complete with operation_aborted.
+    void cancel();
+    void cancel(std::error_code& ec);
+    /// @}
+
+    /// @name Addresses
+    /// @{
+
+    /// Binds to a path, an abstract name, or (empty endpoint) an autobound
+    /// abstract name Linux picks.
+    void bind(const endpoint_type& local);
+    void bind(const endpoint_type& local, std::error_code& ec);
+
+    /// Sets the default destination (and the only accepted sender).
+    void connect(const endpoint_type& peer);
+    void connect(const endpoint_type& peer, std::error_code& ec);
+
+    /// Dissolves the association made by connect (connect with AF_UNSPEC).
+    void disconnect();
+    void disconnect(std::error_code& ec);
+
+    /// Disables receives, sends or both.
+    void shutdown(shutdown_type what);
+    void shutdown(shutdown_type what, std::error_code& ec);
+
+    /// The bound address; empty when unbound. Abstract names are exact.
+    endpoint_type local_endpoint() const;
+    endpoint_type local_endpoint(std::error_code& ec) const;
+
+    /// The connected peer's address; ENOTCONN when not connected.
+    endpoint_type remote_endpoint() const;
+    endpoint_type remote_endpoint(std::error_code& ec) const;
+    /// @}
+
+    /// @name Options and controls
+    /// @{
+    template <typename SettableSocketOption>
+    void set_option(const SettableSocketOption& option);
+    template <typename SettableSocketOption>
+    void set_option(const SettableSocketOption& option, std::error_code& ec);
+
+    template <typename GettableSocketOption>
+    void get_option(GettableSocketOption& option) const;
+    template <typename GettableSocketOption>
+    void get_option(GettableSocketOption& option, std::error_code& ec) const;
+
+    /// Bytes of the next datagram, 0 when none is queued (FIONREAD).
+    std::size_t bytes_readable() const;
+    std::size_t bytes_readable(std::error_code& ec) const;
+
+    /// The credentials of the peer at connect or socketpair time (SO_PEERCRED).
+    credentials peer_credentials() const;
+    credentials peer_credentials(std::error_code& ec) const;
+
+    /// Whether synchronous operations fail with EAGAIN instead of blocking.
+    /// Asynchronous operations are unaffected.
+    bool non_blocking() const noexcept;
+    void non_blocking(bool mode);
+    void non_blocking(bool mode, std::error_code& ec);
+    /// @}
+
+    /// @name Sending
+    /// Sends return the bytes sent; a datagram is sent whole or not at all.
+    /// @{
+
+    /// Sends a datagram to the connected peer.
+    template <typename ConstBufferSequence>
+    std::size_t send(const ConstBufferSequence& buffers, message_flags flags = 0);
+    template <typename ConstBufferSequence>
+    std::size_t send(const ConstBufferSequence& buffers, message_flags flags, std::error_code& ec);
+
+    /// Sends a datagram to `destination`. When that peer's queue is full this
+    /// waits (blocking or asynchronously) without spinning until it has room.
+    template <typename ConstBufferSequence>
+    std::size_t send_to(const ConstBufferSequence& buffers, const endpoint_type& destination,
+                        message_flags flags = 0);
+    template <typename ConstBufferSequence>
+    std::size_t send_to(const ConstBufferSequence& buffers, const endpoint_type& destination,
+                        message_flags flags, std::error_code& ec);
+
+    /// Sends a datagram carrying copies of `fds` (at most `max_fds_per_datagram`,
+    /// else `error::too_many_fds` before any system call). The caller keeps
+    /// `fds`. A datagram of zero bytes may carry descriptors.
+    template <typename ConstBufferSequence>
+    std::size_t send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds,
+                              message_flags flags = 0);
+    template <typename ConstBufferSequence>
+    std::size_t send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds,
+                              message_flags flags, std::error_code& ec);
+
+    /// `send_with_fds` to `destination`, waiting as `send_to` does.
+    template <typename ConstBufferSequence>
+    std::size_t send_to_with_fds(const ConstBufferSequence& buffers,
+                                 const endpoint_type& destination, std::span<const int> fds,
+                                 message_flags flags = 0);
+    template <typename ConstBufferSequence>
+    std::size_t send_to_with_fds(const ConstBufferSequence& buffers,
+                                 const endpoint_type& destination, std::span<const int> fds,
+                                 message_flags flags, std::error_code& ec);
+    /// @}
+
+    /// @name Receiving
+    /// @{
+
+    /// Receives one datagram and returns its length. A datagram longer than
+    /// `buffers` fails with `error::message_truncated` after filling them
+    /// (the byte count is then `asio::buffer_size(buffers)`). Descriptors
+    /// that came with it are closed by the kernel.
+    template <typename MutableBufferSequence>
+    std::size_t receive(const MutableBufferSequence& buffers, message_flags flags = 0);
+    template <typename MutableBufferSequence>
+    std::size_t receive(const MutableBufferSequence& buffers, message_flags flags,
+                        std::error_code& ec);
+
+    /// `receive`, also storing the sender's address (empty when unnamed).
+    template <typename MutableBufferSequence>
+    std::size_t receive_from(const MutableBufferSequence& buffers, endpoint_type& sender,
+                             message_flags flags = 0);
+    template <typename MutableBufferSequence>
+    std::size_t receive_from(const MutableBufferSequence& buffers, endpoint_type& sender,
+                             message_flags flags, std::error_code& ec);
+
+    /// Receives one datagram and the descriptors it carries into the leading
+    /// entries of `fds` (earlier contents are closed). Descriptors beyond
+    /// `fds.size()` are closed and `control_truncated` set. Never fails for
+    /// truncation: the result reports it.
+    template <typename MutableBufferSequence>
+    receive_result receive_with_fds(const MutableBufferSequence& buffers,
+                                    std::span<file_descriptor> fds, message_flags flags = 0);
+    template <typename MutableBufferSequence>
+    receive_result receive_with_fds(const MutableBufferSequence& buffers,
+                                    std::span<file_descriptor> fds, message_flags flags,
+                                    std::error_code& ec);
+
+    /// `receive_with_fds`, also storing the sender's address.
+    template <typename MutableBufferSequence>
+    receive_result receive_from_with_fds(const MutableBufferSequence& buffers,
+                                         std::span<file_descriptor> fds, endpoint_type& sender,
+                                         message_flags flags = 0);
+    template <typename MutableBufferSequence>
+    receive_result receive_from_with_fds(const MutableBufferSequence& buffers,
+                                         std::span<file_descriptor> fds, endpoint_type& sender,
+                                         message_flags flags, std::error_code& ec);
+    /// @}
+
+    /// @name Asynchronous operations
+    /// Buffers, `fds` spans and `sender` must stay valid until completion.
+    /// Completion signature of sends, `receive` and `receive_from`:
+    /// `void(std::error_code, std::size_t)`; of the `_with_fds` receives:
+    /// `void(std::error_code, receive_result)`.
+    /// @{
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send(const ConstBufferSequence& buffers, message_flags flags,
+                    Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send(const ConstBufferSequence& buffers,
+                    Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_to(const ConstBufferSequence& buffers, const endpoint_type& destination,
+                       message_flags flags,
+                       Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_to(const ConstBufferSequence& buffers, const endpoint_type& destination,
+                       Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds,
+                             message_flags flags,
+                             Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds,
+                             Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_to_with_fds(const ConstBufferSequence& buffers,
+                                const endpoint_type& destination, std::span<const int> fds,
+                                message_flags flags,
+                                Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_to_with_fds(const ConstBufferSequence& buffers,
+                                const endpoint_type& destination, std::span<const int> fds,
+                                Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive(const MutableBufferSequence& buffers, message_flags flags,
+                       Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive(const MutableBufferSequence& buffers,
+                       Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_from(const MutableBufferSequence& buffers, endpoint_type& sender,
+                            message_flags flags,
+                            Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_from(const MutableBufferSequence& buffers, endpoint_type& sender,
+                            Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, receive_result)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_with_fds(const MutableBufferSequence& buffers,
+                                std::span<file_descriptor> fds, message_flags flags,
+                                Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, receive_result)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_with_fds(const MutableBufferSequence& buffers,
+                                std::span<file_descriptor> fds,
+                                Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, receive_result)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_from_with_fds(
+        const MutableBufferSequence& buffers, std::span<file_descriptor> fds,
+        endpoint_type& sender, message_flags flags,
+        Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, receive_result)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_from_with_fds(
+        const MutableBufferSequence& buffers, std::span<file_descriptor> fds,
+        endpoint_type& sender,
+        Token&& token = asio::default_completion_token_t<executor_type>());
+
+    /// Waits until the socket is readable, writable or has an error pending.
+    template <asio::completion_token_for<void(std::error_code)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_wait(wait_type what,
+                    Token&& token = asio::default_completion_token_t<executor_type>());
+    /// @}
+
+private:
+    using asio_socket_type = asio::basic_datagram_socket<protocol_type, executor_type>;
+    using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                                  asio::wait_traits<std::chrono::steady_clock>,
+                                                  executor_type>;
+
+    template <typename Operation, typename Token, typename Signature>
+    auto start(Operation&& operation, Token&& token);
+
+    // Waiting for room in an unconnected destination's queue: Linux reports
+    // an unconnected datagram socket writable even when the destination is
+    // full, but a socket *connected* to that destination polls writable
+    // exactly when the queue has room. `probe_` is that socket; the timer is
+    // the fallback when it cannot be used (busy elsewhere, connect refused).
+    struct destination_wait {
+        asio_socket_type probe;
+        endpoint_type probe_destination;
+        std::size_t probe_waiters = 0;
+        timer_type backoff_timer;
+        std::size_t backoff_waiters = 0;
+        std::chrono::milliseconds backoff_delay{1};
+
+        explicit destination_wait(const executor_type& ex) : probe(ex), backoff_timer(ex) {}
+    };
+
+    asio_socket_type socket_;
+    destination_wait destination_wait_;
+    bool user_non_blocking_ = false;
+
+public:
+    /// @cond implementation
+    // Used by the library's operations; not part of the API.
+    asio_socket_type& asio_socket() noexcept { return socket_; }
+    destination_wait& destination_waiter() noexcept { return destination_wait_; }
+    bool user_non_blocking() const noexcept { return user_non_blocking_; }
+    /// @endcond
+};
+
+/// Connects two closed sockets to each other (socketpair(2)).
+/// @throws std::system_error on failure; both stay closed.
+template <typename Executor>
+void connect_pair(datagram_socket<Executor>& first, datagram_socket<Executor>& second);
+
+/// @copydoc connect_pair
+template <typename Executor>
+void connect_pair(datagram_socket<Executor>& first, datagram_socket<Executor>& second,
+                  std::error_code& ec);
+
+} // namespace unixdgram
+
+#include <unixdgram/impl/datagram_socket.hpp>
+
+#endif // UNIXDGRAM_DATAGRAM_SOCKET_HPP
