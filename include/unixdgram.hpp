@@ -6,8 +6,10 @@
 #ifndef UNIXDGRAM_HPP
 #define UNIXDGRAM_HPP
 
+#include <unixdgram/credentials.hpp>
 #include <unixdgram/datagram_socket.hpp>
 #include <unixdgram/error.hpp>
 #include <unixdgram/file_descriptor.hpp>
+#include <unixdgram/receive_result.hpp>
 
 #endif // UNIXDGRAM_HPP

@@ -7,8 +7,10 @@
 #ifndef UNIXDGRAM_DATAGRAM_SOCKET_HPP
 #define UNIXDGRAM_DATAGRAM_SOCKET_HPP
 
+#include <unixdgram/credentials.hpp>
 #include <unixdgram/error.hpp>
 #include <unixdgram/file_descriptor.hpp>
+#include <unixdgram/receive_result.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/async_result.hpp>
@@ -29,15 +31,18 @@
 
 namespace unixdgram {
 
+namespace detail {
+template <typename Executor, typename Operation>
+class reactive_op;
+struct iovec_array;
+} // namespace detail
+
 /// The protocol of every socket here: AF_UNIX, SOCK_DGRAM.
 using protocol = asio::local::datagram_protocol;
 
 /// A socket address: a path, an abstract name (a leading NUL, length-exact)
 /// or empty (an unnamed socket; binding to it asks Linux to autobind).
 using endpoint = protocol::endpoint;
-
-/// The most descriptors one datagram may carry (Linux's SCM_MAX_FD).
-inline constexpr std::size_t max_fds_per_datagram = 253;
 
 /// Makes an endpoint from a path or, with a leading NUL, an abstract name.
 /// @throws std::system_error with ENAMETOOLONG when `path` exceeds 107 bytes.
@@ -46,64 +51,6 @@ endpoint make_endpoint(std::string_view path);
 /// @copydoc make_endpoint(std::string_view)
 /// @param ec Set to ENAMETOOLONG when `path` exceeds 107 bytes.
 endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
-
-/// Who sent a datagram, as the kernel vouches for it (SCM_CREDENTIALS), or
-/// who is at the other end of a socket pair (SO_PEERCRED).
-struct credentials {
-    pid_t pid = 0;
-    uid_t uid = 0;
-    gid_t gid = 0;
-
-    friend bool operator==(const credentials&, const credentials&) = default;
-};
-
-/// Socket option: SO_PASSCRED. When on, every datagram received with a
-/// `_with_fds` operation reports its sender's credentials.
-///
-/// @code
-/// socket.set_option(unixdgram::pass_credentials(true));
-/// @endcode
-class pass_credentials {
-public:
-    pass_credentials() noexcept = default;
-    explicit pass_credentials(bool enabled) noexcept : value_(enabled ? 1 : 0) {}
-
-    bool value() const noexcept { return value_ != 0; }
-    explicit operator bool() const noexcept { return value(); }
-
-    /// @name GettableSocketOption and SettableSocketOption requirements
-    /// @{
-    template <typename Protocol> int level(const Protocol&) const noexcept { return SOL_SOCKET; }
-    template <typename Protocol> int name(const Protocol&) const noexcept { return SO_PASSCRED; }
-    template <typename Protocol> int* data(const Protocol&) noexcept { return &value_; }
-    template <typename Protocol> const int* data(const Protocol&) const noexcept { return &value_; }
-    template <typename Protocol> std::size_t size(const Protocol&) const noexcept { return sizeof(value_); }
-    template <typename Protocol> void resize(const Protocol&, std::size_t) noexcept {}
-    /// @}
-
-private:
-    int value_ = 0;
-};
-
-/// What one receive said: everything the kernel reported about a datagram.
-struct receive_result {
-    /// Bytes placed in the caller's buffers.
-    std::size_t bytes = 0;
-
-    /// The descriptors received: the leading entries of the span the caller
-    /// gave, which now own them. They are close-on-exec.
-    std::span<file_descriptor> fds;
-
-    /// The datagram was longer than the buffers; the excess is lost (MSG_TRUNC).
-    bool truncated = false;
-
-    /// Control data was lost: descriptors beyond the caller's room were
-    /// closed, or the kernel could not install them all (MSG_CTRUNC).
-    bool control_truncated = false;
-
-    /// The sender's credentials, when `pass_credentials` is on.
-    std::optional<credentials> sender_credentials;
-};
 
 /// An AF_UNIX datagram socket that can pass descriptors and credentials.
 ///
@@ -477,19 +424,34 @@ public:
     /// @}
 
 private:
+    template <typename, typename>
+    friend class detail::reactive_op;
+
     using asio_socket_type = asio::basic_datagram_socket<protocol_type, executor_type>;
     using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock,
                                                   asio::wait_traits<std::chrono::steady_clock>,
                                                   executor_type>;
 
-    template <typename Operation, typename Token, typename Signature>
+    template <typename Signature, typename Operation, typename Token>
     auto start(Operation&& operation, Token&& token);
+
+    std::size_t send_blocking(const detail::iovec_array& iov, const endpoint_type* destination,
+                              std::span<const int> fds, message_flags flags,
+                              std::error_code& ec);
+    void receive_blocking(const detail::iovec_array& iov, endpoint_type* sender,
+                          std::span<file_descriptor> fds, bool want_control,
+                          message_flags flags, receive_result& result, std::error_code& ec);
+    bool wait_for_room_blocking(const endpoint_type* destination, std::error_code& ec);
+    bool aim_probe_at(const endpoint_type& destination) noexcept;
+    int descriptor() const noexcept;
+    void forget_destination_waits() noexcept;
 
     // Waiting for room in an unconnected destination's queue: Linux reports
     // an unconnected datagram socket writable even when the destination is
     // full, but a socket *connected* to that destination polls writable
-    // exactly when the queue has room. `probe_` is that socket; the timer is
-    // the fallback when it cannot be used (busy elsewhere, connect refused).
+    // exactly when the queue has room. `probe` is that socket; the timer is
+    // the fallback when it cannot be used (watching another destination for
+    // a pending operation, or connect refused).
     struct destination_wait {
         asio_socket_type probe;
         endpoint_type probe_destination;
@@ -504,14 +466,6 @@ private:
     asio_socket_type socket_;
     destination_wait destination_wait_;
     bool user_non_blocking_ = false;
-
-public:
-    /// @cond implementation
-    // Used by the library's operations; not part of the API.
-    asio_socket_type& asio_socket() noexcept { return socket_; }
-    destination_wait& destination_waiter() noexcept { return destination_wait_; }
-    bool user_non_blocking() const noexcept { return user_non_blocking_; }
-    /// @endcond
 };
 
 /// Connects two closed sockets to each other (socketpair(2)).

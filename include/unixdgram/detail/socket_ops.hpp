@@ -1,0 +1,200 @@
+//
+// unixdgram/detail/socket_ops.hpp — the system calls, one attempt each.
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+#ifndef UNIXDGRAM_DETAIL_SOCKET_OPS_HPP
+#define UNIXDGRAM_DETAIL_SOCKET_OPS_HPP
+
+#include <unixdgram/detail/control_message.hpp>
+#include <unixdgram/error.hpp>
+#include <unixdgram/file_descriptor.hpp>
+
+#include <asio/buffer.hpp>
+#include <asio/error.hpp>
+#include <asio/local/datagram_protocol.hpp>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <span>
+#include <string_view>
+#include <system_error>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+
+namespace unixdgram::detail {
+
+using endpoint = asio::local::datagram_protocol::endpoint;
+
+inline std::error_code last_error() noexcept { return {errno, std::system_category()}; }
+
+inline bool is_would_block(const std::error_code& ec) noexcept
+{
+    return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
+}
+
+// Asio keeps at most 64 buffers per operation too; more is refused, not
+// silently cut short.
+inline constexpr std::size_t max_iovecs = 64;
+
+struct iovec_array {
+    iovec entries[max_iovecs];
+    std::size_t count = 0;
+    bool overflow = false;
+
+    template <typename BufferSequence>
+    explicit iovec_array(const BufferSequence& buffers) noexcept
+    {
+        auto end = asio::buffer_sequence_end(buffers);
+        for (auto it = asio::buffer_sequence_begin(buffers); it != end; ++it) {
+            if (count == max_iovecs) {
+                overflow = true;
+                return;
+            }
+            auto buffer = *it;
+            entries[count].iov_base = const_cast<void*>(static_cast<const void*>(buffer.data()));
+            entries[count].iov_len = buffer.size();
+            ++count;
+        }
+    }
+};
+
+// The endpoint a sockaddr_un of `length` bytes names. Asio's own resize()
+// strips a trailing NUL even from abstract names, where every byte counts.
+inline endpoint endpoint_from_sockaddr(const sockaddr_un& address, socklen_t length) noexcept
+{
+    constexpr std::size_t path_offset = offsetof(sockaddr_un, sun_path);
+    if (length <= path_offset)
+        return endpoint();
+    std::size_t path_length = std::min<std::size_t>(length - path_offset, sizeof(address.sun_path));
+    if (address.sun_path[0] != '\0')
+        path_length = ::strnlen(address.sun_path, path_length);
+    // A kernel-given address always fits, so the constructor cannot throw.
+    return endpoint(std::string_view(address.sun_path, path_length));
+}
+
+inline std::size_t send_message(int fd, const iovec_array& iov, const endpoint* destination,
+                                std::span<const int> fds, int flags, std::error_code& ec) noexcept
+{
+    if (iov.overflow) {
+        ec = std::make_error_code(std::errc::invalid_argument);
+        return 0;
+    }
+    if (fds.size() > max_fds_in_control) {
+        ec = error::too_many_fds;
+        return 0;
+    }
+    msghdr message{};
+    if (destination) {
+        message.msg_name = const_cast<sockaddr*>(destination->data());
+        message.msg_namelen = static_cast<socklen_t>(destination->size());
+    }
+    message.msg_iov = const_cast<iovec*>(iov.entries);
+    message.msg_iovlen = iov.count;
+    rights_control_buffer control;
+    if (!fds.empty()) {
+        message.msg_control = control.bytes;
+        message.msg_controllen = control.pack(fds);
+    }
+    for (;;) {
+        ssize_t sent = ::sendmsg(fd, &message, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent >= 0) {
+            ec.clear();
+            return static_cast<std::size_t>(sent);
+        }
+        if (errno != EINTR) {
+            ec = last_error();
+            return 0;
+        }
+    }
+}
+
+// One recvmsg. Descriptors go to `fds` (surplus closed); `result` says what
+// the kernel said. `fds` empty means "none wanted": the kernel then discards
+// any that came, and no control buffer is passed.
+inline void receive_message(int fd, const iovec_array& iov, endpoint* sender,
+                            std::span<file_descriptor> fds, bool want_control, int flags,
+                            receive_result& result, std::error_code& ec) noexcept
+{
+    result = receive_result();
+    if (iov.overflow) {
+        ec = std::make_error_code(std::errc::invalid_argument);
+        return;
+    }
+    sockaddr_un sender_address;
+    msghdr message{};
+    if (sender) {
+        message.msg_name = &sender_address;
+        message.msg_namelen = sizeof(sender_address);
+    }
+    message.msg_iov = const_cast<iovec*>(iov.entries);
+    message.msg_iovlen = iov.count;
+    receive_control_buffer control;
+    if (want_control) {
+        message.msg_control = control.bytes;
+        message.msg_controllen = control.room_for(fds.size());
+    }
+    ssize_t received;
+    do
+        received = ::recvmsg(fd, &message, flags | MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    while (received < 0 && errno == EINTR);
+    if (received < 0) {
+        ec = last_error();
+        return;
+    }
+    ec.clear();
+    result.bytes = static_cast<std::size_t>(received);
+    result.truncated = (message.msg_flags & MSG_TRUNC) != 0;
+    result.control_truncated = (message.msg_flags & MSG_CTRUNC) != 0;
+    if (want_control)
+        take_control(message, fds, result);
+    if (sender)
+        *sender = endpoint_from_sockaddr(sender_address, message.msg_namelen);
+}
+
+// Waits for `events` on `fd`; EINTR just waits again.
+inline bool poll_for(int fd, short events, int timeout_ms, std::error_code& ec) noexcept
+{
+    pollfd entry{fd, events, 0};
+    for (;;) {
+        int ready = ::poll(&entry, 1, timeout_ms);
+        if (ready >= 0) {
+            ec.clear();
+            return ready > 0;
+        }
+        if (errno != EINTR) {
+            ec = last_error();
+            return false;
+        }
+    }
+}
+
+// Whether `fd` is an AF_UNIX SOCK_DGRAM socket; EBADF for a closed number.
+inline void check_unix_datagram_socket(int fd, std::error_code& ec) noexcept
+{
+    sockaddr_storage address{};
+    socklen_t address_length = sizeof(address);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &address_length) != 0) {
+        ec = errno == ENOTSOCK ? std::error_code(error::not_a_unix_datagram_socket) : last_error();
+        return;
+    }
+    int type = 0;
+    socklen_t type_length = sizeof(type);
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0) {
+        ec = last_error();
+        return;
+    }
+    if (address.ss_family != AF_UNIX || type != SOCK_DGRAM) {
+        ec = error::not_a_unix_datagram_socket;
+        return;
+    }
+    ec.clear();
+}
+
+} // namespace unixdgram::detail
+
+#endif // UNIXDGRAM_DETAIL_SOCKET_OPS_HPP
