@@ -58,7 +58,7 @@ struct receive_control_buffer {
 };
 
 // Hands the descriptors in `message`'s control data to the leading entries of
-// `fds` and closes the rest; records credentials. Every descriptor in the
+// `fds` (emptying the others) and closes the rest; records credentials. Every descriptor in the
 // buffer ends up either in `fds` or closed, whatever the buffer holds.
 inline void take_control(const msghdr& message, std::span<file_descriptor> fds,
                          receive_result& result) noexcept
@@ -97,6 +97,9 @@ inline void take_control(const msghdr& message, std::span<file_descriptor> fds,
             result.sender_credentials = credentials{sender.pid, sender.uid, sender.gid};
         }
     }
+    // Entries left over from an earlier receive must not pass for new ones.
+    for (std::size_t unused = handed_over; unused < fds.size(); ++unused)
+        fds[unused].reset();
     result.fds = fds.first(handed_over);
 }
 
