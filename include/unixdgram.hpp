@@ -6,6 +6,7 @@
 #ifndef UNIXDGRAM_HPP
 #define UNIXDGRAM_HPP
 
+#include <unixdgram/batch.hpp>
 #include <unixdgram/credentials.hpp>
 #include <unixdgram/datagram_socket.hpp>
 #include <unixdgram/error.hpp>

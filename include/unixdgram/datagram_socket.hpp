@@ -7,6 +7,7 @@
 #ifndef UNIXDGRAM_DATAGRAM_SOCKET_HPP
 #define UNIXDGRAM_DATAGRAM_SOCKET_HPP
 
+#include <unixdgram/batch.hpp>
 #include <unixdgram/credentials.hpp>
 #include <unixdgram/error.hpp>
 #include <unixdgram/file_descriptor.hpp>
@@ -68,6 +69,9 @@ endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 /// also honours a per-operation cancellation slot (any cancellation type).
 /// The socket must outlive the completion of its asynchronous operations and
 /// must not be moved while any is pending.
+///
+/// The batch of sends is the exception: it honours terminal and partial
+/// cancellation only (see `send_many`).
 ///
 /// Sends never raise SIGPIPE (MSG_NOSIGNAL). Sockets are close-on-exec and so
 /// are received descriptors.
@@ -302,6 +306,85 @@ public:
                                          message_flags flags, std::error_code& ec);
     /// @}
 
+    /// @name Batches
+    /// Many datagrams per system call (sendmmsg, recvmmsg), each entry with
+    /// its own buffer, address and result. Up to 64 entries go in one call;
+    /// a longer span takes more calls, in order. Nothing is allocated.
+    /// @{
+
+    /// Sends every entry in order, each as one datagram, to its `destination`
+    /// or the connected peer. Waits for room as `send` and `send_to` do.
+    /// @returns The number of entries sent, which have `bytes_sent` set:
+    /// all of them unless an error stopped the batch.
+    /// @throws std::system_error when an entry could not be sent; the entries
+    /// before it were. Use the `std::error_code` form to learn how many.
+    std::size_t send_many(std::span<send_entry> entries, message_flags flags = 0);
+
+    /// @copydoc send_many(std::span<send_entry>, message_flags)
+    /// @param ec Set to why entry [result] was not sent; cleared when every
+    /// entry was. In non-blocking mode, would-block once the queue is full.
+    std::size_t send_many(std::span<send_entry> entries, message_flags flags, std::error_code& ec);
+
+    /// Waits until at least one datagram is queued, then receives it and as
+    /// many more as are already queued, up to `entries.size()`, without
+    /// waiting again. Returns at once, with 0, when `entries` is empty.
+    /// Descriptors that came with a datagram are closed by the kernel.
+    /// @returns The number of entries filled, which have `bytes`, `truncated`
+    /// and `sender` (where asked) set. Truncation is not an error.
+    /// @throws std::system_error on failure; nothing was received.
+    std::size_t receive_many(std::span<receive_entry> entries, message_flags flags = 0);
+
+    /// @copydoc receive_many(std::span<receive_entry>, message_flags)
+    /// @param ec Set on failure, else cleared. An error met after some
+    /// datagrams were received is left for the next call to report.
+    std::size_t receive_many(std::span<receive_entry> entries, message_flags flags,
+                             std::error_code& ec);
+
+    /// Asynchronously sends every entry, as `send_many` does.
+    ///
+    /// The entries, their buffers and destinations must stay valid until
+    /// completion.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t count)`: `count` entries were
+    /// sent; `ec` says why entry [count] was not, when it was not.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal and partial: entries already sent stay sent, and `count` says
+    /// how many. Total cancellation is not supported.
+    template <asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_many(std::span<send_entry> entries, message_flags flags,
+                         Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_many(std::span<send_entry> entries,
+                         Token&& token = asio::default_completion_token_t<executor_type>());
+
+    /// Asynchronously receives at least one datagram and as many more as
+    /// are then queued, as `receive_many` does.
+    ///
+    /// The entries, their buffers and senders must stay valid until
+    /// completion.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t count)`: the leading `count`
+    /// entries were filled.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled receive has taken nothing.
+    template <asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_many(std::span<receive_entry> entries, message_flags flags,
+                            Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_many(std::span<receive_entry> entries,
+                            Token&& token = asio::default_completion_token_t<executor_type>());
+    /// @}
+
     /// @name Asynchronous operations
     /// Buffers, `fds` spans and `sender` must stay valid until completion.
     /// Completion signature of sends, `receive` and `receive_from`:
@@ -441,6 +524,8 @@ private:
     void receive_blocking(const detail::iovec_array& iov, endpoint_type* sender,
                           std::span<file_descriptor> fds, bool want_control,
                           message_flags flags, receive_result& result, std::error_code& ec);
+    template <typename Operation>
+    void run_blocking(Operation& operation, std::error_code& ec);
     bool wait_for_room_blocking(const endpoint_type* destination, std::error_code& ec);
     bool aim_probe_at(const endpoint_type& destination) noexcept;
     int descriptor() const noexcept;

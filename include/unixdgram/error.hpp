@@ -10,8 +10,10 @@
 
 namespace unixdgram {
 
-/// Conditions the library reports on its own, beside the errno values the
-/// kernel reports in `std::system_category()`.
+/// Conditions the library reports on its own. errno values come in Asio's
+/// system category (`asio::error::get_system_category()`), as from Asio's own
+/// sockets, and compare equal to the `asio::error` constants
+/// (`asio::error::connection_refused`).
 enum class error {
     /// More descriptors were given to one send than a datagram may carry
     /// (`max_fds_per_datagram`, the kernel's SCM_MAX_FD). Nothing was sent.

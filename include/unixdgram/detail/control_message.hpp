@@ -82,11 +82,14 @@ inline void take_control(const msghdr& message, std::span<file_descriptor> fds,
                  offset += sizeof(int)) {
                 int fd;
                 std::memcpy(&fd, data + offset, sizeof(int));
+                // The kernel installs only valid descriptors; a negative
+                // number in a hostile buffer is nothing to hand over.
+                if (fd < 0)
+                    continue;
                 if (wanted && handed_over < fds.size()) {
                     fds[handed_over++].reset(fd);
                 } else {
-                    if (fd >= 0)
-                        ::close(fd);
+                    ::close(fd);
                     if (wanted)
                         result.control_truncated = true;
                 }

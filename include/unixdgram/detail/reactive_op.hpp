@@ -10,9 +10,14 @@
 #include <unixdgram/detail/socket_ops.hpp>
 #include <unixdgram/receive_result.hpp>
 
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
 #include <asio/cancellation_state.hpp>
 #include <asio/cancellation_type.hpp>
+#include <asio/compose.hpp>
 #include <asio/error.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
 
@@ -21,6 +26,8 @@
 #include <optional>
 #include <span>
 #include <system_error>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 namespace unixdgram::detail {
@@ -93,9 +100,100 @@ struct receive_operation {
     }
 };
 
-// The state machine behind every async send and receive, run by
-// asio::async_compose. It never completes inside the initiating call: an
-// immediate result is posted first.
+// A handler and the values it completes with, as one function of no
+// arguments that allocates as the handler asks.
+template <typename Handler, typename... Values>
+class bound_completion {
+public:
+    using allocator_type = asio::associated_allocator_t<Handler>;
+
+    template <typename... Args>
+    explicit bound_completion(Handler&& handler, Args&&... values)
+        : handler_(std::move(handler)), values_(std::forward<Args>(values)...)
+    {
+    }
+
+    allocator_type get_allocator() const noexcept
+    {
+        return asio::get_associated_allocator(handler_);
+    }
+
+    void operator()() { std::apply(std::move(handler_), std::move(values_)); }
+
+private:
+    Handler handler_;
+    std::tuple<Values...> values_;
+};
+
+// Where an operation whose first attempt did not block delivers its result:
+// posted to the handler's executor (the socket's when it has none), so it
+// never runs inside the initiating call. Posted, not deferred: a handler
+// that waits for it by running the io_context itself (as the Lua binding's
+// blocking calls outside a fiber do) must find it in the io_context's queue,
+// not in the calling thread's continuations, which wait for that handler.
+template <typename Handler, typename Executor>
+struct immediate_completion {
+    Handler& handler;
+    const Executor& io_executor;
+
+    template <typename... Values>
+    void complete(Values&&... values)
+    {
+        auto executor = asio::get_associated_executor(handler, io_executor);
+        bound_completion<Handler, std::decay_t<Values>...> bound(std::move(handler),
+                                                                 std::forward<Values>(values)...);
+        if constexpr (std::is_same_v<decltype(executor), asio::any_io_executor>) {
+            // Most handlers run on a plain io_context. Posting to its own
+            // executor skips the polymorphic wrapper's property queries and
+            // its second allocation, a large share of the cost of a post.
+            if (auto* io_context_executor =
+                    executor.template target<asio::io_context::executor_type>())
+                return asio::post(*io_context_executor, std::move(bound));
+        }
+        asio::post(executor, std::move(bound));
+    }
+};
+
+template <typename Executor, typename Operation>
+class reactive_op;
+
+// Starts every async send and receive: one attempt at once; only when it
+// would block does the reactive_op state machine take over, waiting and
+// trying again.
+template <typename Executor, typename Signature>
+class reactive_initiation {
+public:
+    using executor_type = Executor;
+
+    explicit reactive_initiation(datagram_socket<Executor>& socket) noexcept : socket_(socket) {}
+
+    executor_type get_executor() const noexcept { return socket_.get_executor(); }
+
+    template <typename Handler, typename Operation>
+    void operator()(Handler&& handler, Operation&& operation) const
+    {
+        std::error_code ec;
+        operation.attempt(socket_.native_handle(), ec);
+        executor_type io_executor = socket_.get_executor();
+        if (!is_would_block(ec)) {
+            immediate_completion<std::decay_t<Handler>, executor_type> completion{handler,
+                                                                                  io_executor};
+            return operation.complete(completion, ec);
+        }
+        // async_compose takes the handler by reference and moves from it.
+        asio::async_compose<std::decay_t<Handler>, Signature>(
+            reactive_op<Executor, std::decay_t<Operation>>(socket_,
+                                                           std::forward<Operation>(operation)),
+            handler, io_executor);
+    }
+
+private:
+    datagram_socket<Executor>& socket_;
+};
+
+// The waiting half of an async send or receive, run by asio::async_compose
+// once the first attempt (reactive_initiation's) would have blocked: wait for
+// readiness, try again, and so on until the attempt does not block.
 template <typename Executor, typename Operation>
 class reactive_op {
 public:
@@ -109,17 +207,8 @@ public:
     {
         switch (step_) {
         case step::starting:
-            // Nothing is half done before the system call succeeds, so any
-            // kind of cancellation may stop the operation.
-            self.reset_cancellation_state(asio::enable_total_cancellation());
-            if (attempt()) {
-                step_ = step::completing;
-                asio::post(socket_.get_executor(), std::move(self));
-                return;
-            }
+            self.reset_cancellation_state(cancellation_filter());
             return wait(self);
-        case step::completing:
-            return finish(self);
         case step::waiting: {
             // After close(), cancel() or the socket's destruction the wait
             // ends with an error and the socket must not be touched; a
@@ -142,8 +231,19 @@ public:
     }
 
 private:
-    enum class step { starting, completing, waiting };
+    enum class step { starting, waiting };
     enum class waiting_on { socket, probe, backoff_timer };
+
+    // A single send or receive is not half done before its system call
+    // succeeds, so any kind of cancellation may stop it. An operation that
+    // can be stopped part way (a batch) names the kinds it honours instead.
+    static auto cancellation_filter() noexcept
+    {
+        if constexpr (requires { typename Operation::cancellation_filter; })
+            return typename Operation::cancellation_filter();
+        else
+            return asio::enable_total_cancellation();
+    }
 
     bool attempt() noexcept
     {

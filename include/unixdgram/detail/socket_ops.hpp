@@ -14,6 +14,7 @@
 #include <asio/error.hpp>
 #include <asio/local/datagram_protocol.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -30,11 +31,24 @@ namespace unixdgram::detail {
 
 using endpoint = asio::local::datagram_protocol::endpoint;
 
-inline std::error_code last_error() noexcept { return {errno, std::system_category()}; }
+// errno values travel in Asio's system category, so they compare equal to the
+// asio::error constants and to what Asio's own operations report.
+inline std::error_code errno_code(int value) noexcept
+{
+    return {value, asio::error::get_system_category()};
+}
 
+inline std::error_code last_error() noexcept { return errno_code(errno); }
+
+// Every attempt asks this, so it compares numbers first: matching std::errc
+// goes through error_category::equivalent, virtual calls that cost more than
+// the rest of a ready attempt. EAGAIN counts in any category that carries
+// errno values; EWOULDBLOCK is the same number on Linux.
 inline bool is_would_block(const std::error_code& ec) noexcept
 {
-    return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
+    return ec.value() == EAGAIN &&
+           (ec.category() == asio::error::get_system_category() ||
+            ec.category() == std::system_category() || ec.category() == std::generic_category());
 }
 
 // Asio keeps at most 64 buffers per operation too; more is refused, not
@@ -81,12 +95,31 @@ inline std::size_t send_message(int fd, const iovec_array& iov, const endpoint* 
                                 std::span<const int> fds, int flags, std::error_code& ec) noexcept
 {
     if (iov.overflow) {
-        ec = std::make_error_code(std::errc::invalid_argument);
+        ec = errno_code(EINVAL);
         return 0;
     }
     if (fds.size() > max_fds_in_control) {
         ec = error::too_many_fds;
         return 0;
+    }
+    if (fds.empty() && iov.count <= 1) {
+        // sendto(2) takes one buffer and an address as they are: no msghdr
+        // or iovec for the kernel to copy in, which costs more than the rest.
+        for (;;) {
+            ssize_t sent = ::sendto(fd, iov.count ? iov.entries[0].iov_base : nullptr,
+                                    iov.count ? iov.entries[0].iov_len : 0,
+                                    flags | MSG_NOSIGNAL | MSG_DONTWAIT,
+                                    destination ? destination->data() : nullptr,
+                                    destination ? static_cast<socklen_t>(destination->size()) : 0);
+            if (sent >= 0) {
+                ec.clear();
+                return static_cast<std::size_t>(sent);
+            }
+            if (errno != EINTR) {
+                ec = last_error();
+                return 0;
+            }
+        }
     }
     msghdr message{};
     if (destination) {
@@ -122,10 +155,36 @@ inline void receive_message(int fd, const iovec_array& iov, endpoint* sender,
 {
     result = receive_result();
     if (iov.overflow) {
-        ec = std::make_error_code(std::errc::invalid_argument);
+        ec = errno_code(EINVAL);
         return;
     }
     sockaddr_un sender_address;
+    if (!want_control && iov.count <= 1) {
+        // recvfrom(2), like sendto, spares the kernel copying a msghdr in.
+        // It reports no flags, so MSG_TRUNC asks for the datagram's real
+        // length instead (Linux 3.4): longer than the buffer means truncated.
+        // Descriptors that came along are closed by the kernel, as they are
+        // by recvmsg without a control buffer.
+        const std::size_t room = iov.count ? iov.entries[0].iov_len : 0;
+        socklen_t address_length = sizeof(sender_address);
+        ssize_t length;
+        do
+            length = ::recvfrom(fd, iov.count ? iov.entries[0].iov_base : nullptr, room,
+                                flags | MSG_TRUNC | MSG_DONTWAIT,
+                                sender ? reinterpret_cast<sockaddr*>(&sender_address) : nullptr,
+                                sender ? &address_length : nullptr);
+        while (length < 0 && errno == EINTR);
+        if (length < 0) {
+            ec = last_error();
+            return;
+        }
+        ec.clear();
+        result.bytes = std::min(static_cast<std::size_t>(length), room);
+        result.truncated = static_cast<std::size_t>(length) > room;
+        if (sender)
+            *sender = endpoint_from_sockaddr(sender_address, address_length);
+        return;
+    }
     msghdr message{};
     if (sender) {
         message.msg_name = &sender_address;

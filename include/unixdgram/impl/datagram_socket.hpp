@@ -6,6 +6,7 @@
 #ifndef UNIXDGRAM_IMPL_DATAGRAM_SOCKET_HPP
 #define UNIXDGRAM_IMPL_DATAGRAM_SOCKET_HPP
 
+#include <unixdgram/detail/batch_ops.hpp>
 #include <unixdgram/detail/reactive_op.hpp>
 #include <unixdgram/detail/socket_ops.hpp>
 
@@ -44,7 +45,7 @@ inline endpoint make_endpoint(std::string_view path)
 inline endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept
 {
     if (path.size() > sizeof(sockaddr_un::sun_path) - 1) {
-        ec = std::make_error_code(std::errc::filename_too_long);
+        ec = detail::errno_code(ENAMETOOLONG);
         return endpoint();
     }
     ec.clear();
@@ -447,7 +448,7 @@ credentials datagram_socket<Executor>::peer_credentials(std::error_code& ec) con
     // Linux records peer credentials for socketpair(2) only; a datagram
     // socket without them reports pid 0.
     if (peer.pid == 0) {
-        ec = std::make_error_code(std::errc::not_connected);
+        ec = detail::errno_code(ENOTCONN);
         return {};
     }
     ec.clear();
@@ -563,6 +564,25 @@ bool datagram_socket<Executor>::aim_probe_at(const endpoint_type& destination) n
     }
     waits.probe_destination = destination;
     return true;
+}
+
+// The synchronous form of what reactive_op does: one attempt, and a blocking
+// wait for readiness only on EAGAIN.
+template <typename Executor>
+template <typename Operation>
+void datagram_socket<Executor>::run_blocking(Operation& operation, std::error_code& ec)
+{
+    for (;;) {
+        operation.attempt(native_handle(), ec);
+        if (!detail::is_would_block(ec) || user_non_blocking_)
+            return;
+        if constexpr (Operation::is_receive) {
+            if (!detail::poll_for(native_handle(), POLLIN, -1, ec) && ec)
+                return;
+        } else if (!wait_for_room_blocking(operation.destination, ec)) {
+            return;
+        }
+    }
 }
 
 // Synchronous sends and receives -------------------------------------------
@@ -742,16 +762,88 @@ receive_result datagram_socket<Executor>::receive_from_with_fds(
     return result;
 }
 
+// Batches ------------------------------------------------------------------
+
+template <typename Executor>
+std::size_t datagram_socket<Executor>::send_many(std::span<send_entry> entries,
+                                                 message_flags flags)
+{
+    std::error_code ec;
+    std::size_t sent = send_many(entries, flags, ec);
+    detail::throw_if(ec, "send_many");
+    return sent;
+}
+
+template <typename Executor>
+std::size_t datagram_socket<Executor>::send_many(std::span<send_entry> entries,
+                                                 message_flags flags, std::error_code& ec)
+{
+    detail::send_many_operation operation(entries, flags);
+    run_blocking(operation, ec);
+    return operation.sent;
+}
+
+template <typename Executor>
+std::size_t datagram_socket<Executor>::receive_many(std::span<receive_entry> entries,
+                                                    message_flags flags)
+{
+    std::error_code ec;
+    std::size_t received = receive_many(entries, flags, ec);
+    detail::throw_if(ec, "receive_many");
+    return received;
+}
+
+template <typename Executor>
+std::size_t datagram_socket<Executor>::receive_many(std::span<receive_entry> entries,
+                                                    message_flags flags, std::error_code& ec)
+{
+    detail::receive_many_operation operation(entries, flags);
+    run_blocking(operation, ec);
+    return operation.received;
+}
+
+template <typename Executor>
+template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_many(std::span<send_entry> entries,
+                                                message_flags flags, Token&& token)
+{
+    return start<void(std::error_code, std::size_t)>(detail::send_many_operation(entries, flags),
+                                                     std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_many(std::span<send_entry> entries, Token&& token)
+{
+    return async_send_many(entries, 0, std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_receive_many(std::span<receive_entry> entries,
+                                                   message_flags flags, Token&& token)
+{
+    return start<void(std::error_code, std::size_t)>(
+        detail::receive_many_operation(entries, flags), std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_receive_many(std::span<receive_entry> entries,
+                                                   Token&& token)
+{
+    return async_receive_many(entries, 0, std::forward<Token>(token));
+}
+
 // Asynchronous operations --------------------------------------------------
 
 template <typename Executor>
 template <typename Signature, typename Operation, typename Token>
 auto datagram_socket<Executor>::start(Operation&& operation, Token&& token)
 {
-    return asio::async_compose<Token, Signature>(
-        detail::reactive_op<Executor, std::decay_t<Operation>>(
-            *this, std::forward<Operation>(operation)),
-        token, socket_);
+    return asio::async_initiate<Token, Signature>(
+        detail::reactive_initiation<Executor, Signature>(*this), token,
+        std::forward<Operation>(operation));
 }
 
 template <typename Executor>

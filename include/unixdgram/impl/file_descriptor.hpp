@@ -6,6 +6,8 @@
 #ifndef UNIXDGRAM_IMPL_FILE_DESCRIPTOR_HPP
 #define UNIXDGRAM_IMPL_FILE_DESCRIPTOR_HPP
 
+#include <asio/error.hpp>
+
 #include <cerrno>
 #include <fcntl.h>
 #include <unistd.h>
@@ -56,12 +58,12 @@ inline void file_descriptor::close(std::error_code& ec) noexcept
 {
     ec.clear();
     if (fd_ < 0) {
-        ec.assign(EBADF, std::system_category());
+        ec.assign(EBADF, asio::error::get_system_category());
         return;
     }
     int owned = release();
     if (::close(owned) != 0 && errno != EINTR)
-        ec.assign(errno, std::system_category());
+        ec.assign(errno, asio::error::get_system_category());
 }
 
 inline file_descriptor file_descriptor::dup() const
@@ -78,7 +80,7 @@ inline file_descriptor file_descriptor::dup(std::error_code& ec) const noexcept
     ec.clear();
     int copy = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
     if (copy < 0) {
-        ec.assign(errno, std::system_category());
+        ec.assign(errno, asio::error::get_system_category());
         return file_descriptor();
     }
     return file_descriptor(copy);
