@@ -1,0 +1,388 @@
+//
+// bindings/lua/src/binding.hpp — what the binding's source files share: the
+// per-lua_State binding state, fibers and their waits, error objects and
+// argument checks.
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+// The rule every lua_CFunction here follows: check the arguments first, into
+// plain values; do the C++ work in noexcept helpers that report an
+// std::error_code; raise or yield as the last statement, when no C++ object
+// with a destructor is alive in the function's frame. Lua (built as C, as
+// Debian ships it) raises and yields with longjmp, which runs no destructors.
+//
+#ifndef UNIXDGRAM_LUA_BINDING_HPP
+#define UNIXDGRAM_LUA_BINDING_HPP
+
+#include <unixdgram.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <lua.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <type_traits>
+#include <vector>
+
+namespace unixdgram::lua::detail {
+
+using socket_type = unixdgram::datagram_socket<>;
+
+// Metatable names (luaL_newmetatable keys, and the __name users see).
+inline constexpr const char* socket_type_name = "unix.datagram_socket";
+inline constexpr const char* byte_span_type_name = "byte_span";
+inline constexpr const char* path_type_name = "filesystem.path";
+inline constexpr const char* fd_type_name = "file_descriptor";
+inline constexpr const char* fiber_type_name = "fiber";
+inline constexpr const char* error_type_name = "unixdgram.error";
+inline constexpr const char* wait_type_name = "unixdgram.wait";
+inline constexpr const char* state_type_name = "unixdgram.state";
+
+// Where the binding's state lives in the registry.
+inline constexpr const char* state_registry_key = "unixdgram.binding";
+inline constexpr const char* module_registry_key = "unixdgram.module";
+
+// Conditions of the binding itself, in the "unixdgram.lua" category.
+enum class binding_error {
+    interrupted = 1, // fiber:interrupt() reached a blocking call
+    deadlock,        // waiting for fibers that can never finish
+    cannot_block,    // not in a fiber, and no io_context to drive
+    internal,        // an unexpected C++ exception
+};
+
+const std::error_category& binding_category() noexcept;
+
+inline std::error_code make_error_code(binding_error value) noexcept
+{
+    return {static_cast<int>(value), binding_category()};
+}
+
+// Objects --------------------------------------------------------------------
+
+// unix.datagram_socket. The C++ socket is destroyed by __gc and __close; the
+// Lua object then behaves as a closed socket and open() makes a new one.
+struct socket_object {
+    std::optional<socket_type> socket;
+};
+
+// byte_span: a window on a storage block, which is a plain userdata kept in
+// the span's first user value.
+struct byte_span_object {
+    unsigned char* data = nullptr;
+    std::size_t size = 0;
+    std::size_t capacity = 0;
+};
+
+// file_descriptor: -1 once closed or handed over.
+struct fd_object {
+    int fd = -1;
+};
+
+// filesystem.path: no C fields; the bytes are a Lua string in user value 1.
+
+// Waits -------------------------------------------------------------------------
+
+enum class io_kind : unsigned char {
+    receive,
+    receive_from,
+    receive_with_fds,
+    receive_from_with_fds,
+    send,
+    send_to,
+    send_with_fds,
+    send_to_with_fds,
+};
+
+// A send or receive, checked into plain values.
+struct io_request {
+    io_kind kind = io_kind::receive;
+    socket_object* object = nullptr;
+    void* data = nullptr;
+    std::size_t size = 0;
+    int flags = 0;
+    endpoint destination;
+    std::size_t max_fds = 0;
+    std::size_t fd_count = 0;
+    int fds[max_fds_per_datagram];
+};
+
+// What the kernel said.
+struct io_outcome {
+    std::error_code ec;
+    std::size_t bytes = 0;
+    bool truncated = false;
+    bool control_truncated = false;
+    std::optional<credentials> sender_credentials;
+    std::size_t fd_count = 0;
+    endpoint sender;
+};
+
+static_assert(std::is_trivially_destructible_v<endpoint>);
+static_assert(std::is_trivially_destructible_v<io_request>);
+static_assert(std::is_trivially_destructible_v<io_outcome>);
+
+struct fiber_object;
+
+enum class wait_kind : unsigned char { none, io, sleep, join, run };
+
+// One blocking call in progress. A fiber owns one, reused by each of its
+// calls; a call that drives the loop instead (outside any fiber) makes one as
+// a userdata on its own stack.
+struct wait_state {
+    wait_kind kind = wait_kind::none;
+    bool pending = false;          // not completed yet
+    bool done = false;             // completed; read by a call that drives the loop
+    fiber_object* fiber = nullptr; // resumed on completion; null when driving
+    io_request request;
+    io_outcome outcome;
+    fiber_object* join_target = nullptr;
+    std::vector<file_descriptor> received_fds; // the storage of a receive
+    std::vector<file_descriptor> sent_fds;     // copies a waiting send owns
+    std::optional<asio::steady_timer> timer;
+    asio::cancellation_signal cancel_signal;
+};
+
+enum class fiber_status : unsigned char { starting, alive, finished, failed };
+
+struct fiber_object {
+    lua_State* thread = nullptr; // also in user value 1, which keeps it alive
+    fiber_status status = fiber_status::starting;
+    bool interrupt_requested = false;
+    bool is_main = false;
+    bool error_reported = false; // joined, or returned by run()
+    bool joined_by_driver = false;
+    int start_arguments = 0;
+    int anchor = LUA_NOREF; // registry reference while not finished (or failed, unjoined)
+    int result_count = 0;
+    fiber_object* joiner = nullptr;
+    fiber_object* next_failed = nullptr;
+    wait_state* active_wait = nullptr; // what interrupt() cancels
+    wait_state wait;
+};
+
+// Cleared when the binding state is destroyed; completions that outlive it do
+// nothing.
+struct lifeline {
+    bool alive = true;
+};
+
+struct binding_state {
+    // Declared first so that it is destroyed last: the executor refers to it.
+    std::optional<asio::io_context> owned_context;
+    asio::any_io_executor executor;
+    asio::io_context* context = nullptr; // what a call outside a fiber runs
+    std::shared_ptr<lifeline> life;
+    lua_State* helper = nullptr;         // an idle thread for bookkeeping in handlers
+    lua_State* running_thread = nullptr; // the thread running our code now
+    fiber_object* current_fiber = nullptr;
+    fiber_object* main_fiber = nullptr;
+    fiber_object* first_failed = nullptr;
+    fiber_object* last_failed = nullptr;
+    fiber_object* run_waiter = nullptr;
+    std::size_t live_fibers = 0;
+    std::vector<file_descriptor> fd_scratch; // storage of receives that succeed at once
+
+    ~binding_state()
+    {
+        if (life)
+            life->alive = false;
+    }
+};
+
+// The state, from upvalue 1 of every function the binding registers.
+inline binding_state& state_of(lua_State* L)
+{
+    return *static_cast<binding_state*>(lua_touserdata(L, lua_upvalueindex(1)));
+}
+
+// Errors ------------------------------------------------------------------------
+
+// Pushes an error object {code, name, category, message[, arg]}.
+void push_error(lua_State* L, std::error_code ec, int arg = 0, const char* message = nullptr);
+
+// Raises an error object for `ec`.
+[[noreturn]] void raise_error(lua_State* L, std::error_code ec);
+
+// Raises an EINVAL argument error object: "bad argument #arg to 'f' (...)".
+[[noreturn]] void raise_arg_error(lua_State* L, int arg, const char* format, ...);
+
+// "X expected, got Y" for argument `arg`.
+[[noreturn]] void raise_type_error(lua_State* L, int arg, const char* expected);
+
+// The type name users see: the metatable's __name where there is one.
+const char* type_name(lua_State* L, int index);
+
+// Every lua_CFunction boundary: a C++ exception becomes a Lua error once the
+// handler is left, so no exception object is alive when Lua longjmps.
+template <lua_CFunction F>
+int boundary(lua_State* L)
+{
+    std::error_code caught;
+    try {
+        return F(L);
+    } catch (const std::system_error& e) {
+        caught = e.code();
+    } catch (const std::bad_alloc&) {
+        caught = std::make_error_code(std::errc::not_enough_memory);
+    } catch (...) {
+        caught = make_error_code(binding_error::internal);
+    }
+    raise_error(L, caught);
+}
+
+template <lua_KFunction F>
+int kboundary(lua_State* L, int status, lua_KContext context)
+{
+    std::error_code caught;
+    try {
+        return F(L, status, context);
+    } catch (const std::system_error& e) {
+        caught = e.code();
+    } catch (const std::bad_alloc&) {
+        caught = std::make_error_code(std::errc::not_enough_memory);
+    } catch (...) {
+        caught = make_error_code(binding_error::internal);
+    }
+    raise_error(L, caught);
+}
+
+// Runs `f` and turns any exception into an error code.
+template <typename F>
+std::error_code guarded(F&& f) noexcept
+{
+    try {
+        f();
+        return {};
+    } catch (const std::system_error& e) {
+        return e.code();
+    } catch (const std::bad_alloc&) {
+        return std::make_error_code(std::errc::not_enough_memory);
+    } catch (...) {
+        return make_error_code(binding_error::internal);
+    }
+}
+
+// Argument checks -----------------------------------------------------------------
+
+// Makes a userdata of type T in its closed state and gives it its metatable.
+template <typename T>
+T* new_object(lua_State* L, const char* type, int user_values = 0)
+{
+    void* memory = lua_newuserdatauv(L, sizeof(T), user_values);
+    T* object = new (memory) T();
+    luaL_setmetatable(L, type);
+    return object;
+}
+
+// The userdata of `type` at `arg`, else an argument error. A missing self
+// (sock.open() instead of sock:open()) is named as such.
+void* check_object(lua_State* L, int arg, const char* type);
+
+template <typename T>
+T* check(lua_State* L, int arg, const char* type)
+{
+    return static_cast<T*>(check_object(L, arg, type));
+}
+
+// An integer argument in [low, high]; floats with an exact integer value count.
+lua_Integer check_integer(lua_State* L, int arg, lua_Integer low, lua_Integer high);
+
+// Bytes to send: a string or a byte_span (never a number).
+struct const_bytes {
+    const void* data;
+    std::size_t size;
+};
+const_bytes check_bytes(lua_State* L, int arg);
+
+// A path argument (string or filesystem.path), as an endpoint.
+endpoint check_endpoint(lua_State* L, int arg);
+
+// The open C++ socket, or an EBADF error.
+socket_type& live_socket(lua_State* L, socket_object* object);
+
+// Pushes a new filesystem.path holding `length` bytes.
+void push_path(lua_State* L, const char* bytes, std::size_t length);
+void push_endpoint_path(lua_State* L, const endpoint& address);
+
+// The file_descriptor at `arg`, which must still own its descriptor.
+fd_object* check_open_fd(lua_State* L, int arg);
+
+// Pushes a new file_descriptor that owns `fd` (made closed first, then given fd).
+void push_fd(lua_State* L, file_descriptor& fd);
+
+// Type registration; each pushes the table of its module functions.
+void open_byte_span(lua_State* L, binding_state& state);
+void open_path(lua_State* L, binding_state& state);
+void open_file_descriptor(lua_State* L, binding_state& state);
+void open_datagram_socket(lua_State* L, binding_state& state);
+void open_fiber(lua_State* L,
+                binding_state& state); // pushes nothing; sets spawn, sleep, run in the table on top
+void open_error(lua_State* L, binding_state& state);
+
+// Registers methods and metamethods (each with the state as upvalue 1) under
+// `type`; __index is the methods table unless `metamethods` sets its own.
+void create_metatable(lua_State* L, binding_state& state, const char* type, const luaL_Reg* methods,
+                      const luaL_Reg* metamethods);
+
+// Waiting -------------------------------------------------------------------------
+
+// Where the calling code waits: the running fiber's own wait, or (outside a
+// fiber, or where it cannot yield) a new wait userdata pushed on L's stack.
+// Raises `interrupted` when the fiber was interrupted, `cannot_block` when
+// there is neither a fiber nor an io_context to drive.
+wait_state& begin_wait(lua_State* L, binding_state& state, wait_kind kind);
+
+// The last statement of a function whose wait has started: yields the fiber
+// (its continuation `finish` runs on completion) or drives the loop until the
+// wait is done and calls `finish` itself.
+int suspend(lua_State* L, binding_state& state, wait_state& wait, lua_KFunction finish);
+
+// Called on completion (from a handler): resumes the fiber or marks the wait
+// done for the loop driver.
+void complete_wait(binding_state& state, wait_state& wait) noexcept;
+
+// Posts a completion of `wait` with `ec` (waits with no Asio operation: join, run).
+void complete_later(binding_state& state, wait_state& wait, std::error_code ec) noexcept;
+
+// Ends a pending wait early: interrupt(), or a loop that stopped under it.
+void cancel_wait(binding_state& state, wait_state& wait) noexcept;
+
+// The wait a continuation (lua_KFunction) finishes, from its context; raises
+// if the fiber was resumed before the wait completed.
+wait_state* completed_wait(lua_State* L, lua_KContext context);
+
+// Raises `interrupted` if the completion was the calling fiber's interruption.
+void raise_if_interrupted(lua_State* L, binding_state& state, const std::error_code& ec);
+
+// Starts the function at `function_index` (its arguments above it) as a new
+// fiber; replaces them with the fiber object.
+void spawn_fiber(lua_State* L, binding_state& state, int function_index, bool is_main);
+
+// After the loop ran out of work: pushes a report (messages with tracebacks)
+// of the main fiber's failure, unjoined failures and fibers that never
+// finished, and returns true; false, pushing nothing, when all went well.
+bool push_failure_report(lua_State* L, binding_state& state);
+
+// The completion handler of every Asio operation a wait starts.
+struct wait_handler {
+    std::shared_ptr<lifeline> life;
+    binding_state* state;
+    wait_state* wait;
+
+    void operator()(std::error_code ec);
+    void operator()(std::error_code ec, std::size_t bytes);
+    void operator()(std::error_code ec, receive_result result);
+};
+
+} // namespace unixdgram::lua::detail
+
+#endif // UNIXDGRAM_LUA_BINDING_HPP

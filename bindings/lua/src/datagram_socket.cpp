@@ -1,0 +1,839 @@
+//
+// bindings/lua/src/datagram_socket.cpp — unix.datagram_socket.
+//
+// Sends and receives try their system call at once (the C++ socket is put in
+// non-blocking mode, and its std::error_code& form is called): when that
+// succeeds the call returns without yielding or allocating. Only on EAGAIN does
+// it start the C++ async_* operation and wait (see fiber.cpp).
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+#include "binding.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/buffer.hpp>
+#include <asio/error.hpp>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include <fcntl.h>
+
+namespace unixdgram::lua::detail {
+
+namespace {
+
+constexpr int receive_flags_allowed = MSG_PEEK;
+
+constexpr const char* option_names =
+    "'debug', 'send_buffer_size', 'receive_buffer_size', 'pass_credentials', "
+    "'peer_credentials' (read only)";
+
+// Runs one C++ socket call in its std::error_code& form; exceptions become codes.
+template <typename F>
+std::error_code call(F&& f) noexcept
+{
+    std::error_code ec;
+    std::error_code thrown = guarded([&] { f(ec); });
+    return thrown ? thrown : ec;
+}
+
+socket_object* check_socket(lua_State* L, int arg)
+{
+    return check<socket_object>(L, arg, socket_type_name);
+}
+
+socket_object* push_socket(lua_State* L, binding_state& state)
+{
+    auto* object = new_object<socket_object>(L, socket_type_name);
+    std::error_code ec = guarded([&] { object->socket.emplace(state.executor); });
+    if (ec)
+        raise_error(L, ec);
+    return object;
+}
+
+[[noreturn]] void raise_error_at(lua_State* L, std::error_code ec, int arg, const char* message)
+{
+    push_error(L, ec, arg, message);
+    lua_error(L);
+    std::abort();
+}
+
+int check_flags(lua_State* L, int arg, int allowed)
+{
+    if (lua_isnoneornil(L, arg))
+        return 0;
+    auto flags = static_cast<int>(check_integer(L, arg, 0, INT_MAX));
+    if ((flags & ~allowed) != 0)
+        raise_arg_error(L, arg, "unsupported message flags %d (%s)", flags,
+                        allowed ? "only unix.message_flag.peek applies here"
+                                : "no message flag applies to sends");
+    return flags;
+}
+
+void check_receive_buffer(lua_State* L, int arg, io_request& request)
+{
+    auto* span = static_cast<byte_span_object*>(luaL_testudata(L, arg, byte_span_type_name));
+    if (!span)
+        raise_type_error(L, arg, "byte_span");
+    request.data = span->data;
+    request.size = span->size;
+}
+
+void check_send_buffer(lua_State* L, int arg, io_request& request)
+{
+    const_bytes bytes = check_bytes(L, arg);
+    request.data = const_cast<void*>(bytes.data);
+    request.size = bytes.size;
+}
+
+std::size_t check_max_fds(lua_State* L, int arg)
+{
+    if (lua_type(L, arg) != LUA_TNUMBER)
+        raise_type_error(L, arg, "integer");
+    int is_integer = 0;
+    lua_Integer max_fds = lua_tointegerx(L, arg, &is_integer);
+    if (!is_integer)
+        raise_arg_error(L, arg, "number has no integer representation");
+    if (max_fds < 1)
+        raise_arg_error(L, arg, "maxfds must be at least 1, got %I", max_fds);
+    return static_cast<std::size_t>(
+        std::min<lua_Integer>(max_fds, static_cast<lua_Integer>(max_fds_per_datagram)));
+}
+
+void check_fd_list(lua_State* L, int arg, io_request& request)
+{
+    if (lua_type(L, arg) != LUA_TTABLE)
+        raise_type_error(L, arg, "table of file_descriptor");
+    lua_Unsigned count = lua_rawlen(L, arg);
+    if (count > max_fds_per_datagram) {
+        const char* message = lua_pushfstring(
+            L, "bad argument #%d: %I file descriptors, at most %d fit in one datagram", arg,
+            static_cast<lua_Integer>(count), static_cast<int>(max_fds_per_datagram));
+        raise_error_at(L, unixdgram::error::too_many_fds, arg, message);
+    }
+    for (lua_Unsigned at = 1; at <= count; ++at) {
+        lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
+        auto* fd = static_cast<fd_object*>(luaL_testudata(L, -1, fd_type_name));
+        if (!fd)
+            raise_arg_error(L, arg, "file_descriptor expected at index %I, got %s",
+                            static_cast<lua_Integer>(at), type_name(L, -1));
+        if (fd->fd < 0)
+            raise_arg_error(L, arg, "file_descriptor at index %I is closed",
+                            static_cast<lua_Integer>(at));
+        request.fds[at - 1] = fd->fd;
+        lua_pop(L, 1);
+    }
+    request.fd_count = static_cast<std::size_t>(count);
+}
+
+void take_result(const receive_result& result, io_outcome& outcome) noexcept
+{
+    outcome.bytes = result.bytes;
+    outcome.truncated = result.truncated;
+    outcome.control_truncated = result.control_truncated;
+    outcome.fd_count = result.fds.size();
+    outcome.sender_credentials = result.sender_credentials;
+}
+
+// The syscall, once, without waiting.
+void attempt_now(binding_state& state, socket_type& socket, const io_request& request,
+                 io_outcome& outcome) noexcept
+{
+    outcome.ec = call([&](std::error_code& ec) {
+        if (!socket.non_blocking()) {
+            socket.non_blocking(true, ec);
+            if (ec)
+                return;
+        }
+        asio::mutable_buffer buffer(request.data, request.size);
+        asio::const_buffer bytes(request.data, request.size);
+        std::span<file_descriptor> fds(state.fd_scratch.data(), request.max_fds);
+        std::span<const int> sent_fds(request.fds, request.fd_count);
+        switch (request.kind) {
+        case io_kind::receive:
+            outcome.bytes = socket.receive(buffer, request.flags, ec);
+            break;
+        case io_kind::receive_from:
+            outcome.bytes = socket.receive_from(buffer, outcome.sender, request.flags, ec);
+            break;
+        case io_kind::receive_with_fds:
+            take_result(socket.receive_with_fds(buffer, fds, request.flags, ec), outcome);
+            break;
+        case io_kind::receive_from_with_fds:
+            take_result(
+                socket.receive_from_with_fds(buffer, fds, outcome.sender, request.flags, ec),
+                outcome);
+            break;
+        case io_kind::send:
+            outcome.bytes = socket.send(bytes, request.flags, ec);
+            break;
+        case io_kind::send_to:
+            outcome.bytes = socket.send_to(bytes, request.destination, request.flags, ec);
+            break;
+        case io_kind::send_with_fds:
+            outcome.bytes = socket.send_with_fds(bytes, sent_fds, request.flags, ec);
+            break;
+        case io_kind::send_to_with_fds:
+            outcome.bytes =
+                socket.send_to_with_fds(bytes, request.destination, sent_fds, request.flags, ec);
+            break;
+        }
+        if (ec == unixdgram::error::message_truncated) {
+            ec.clear();
+            outcome.truncated = true;
+        }
+    });
+}
+
+// Starts the async_* form; the wait owns copies of everything it reads.
+std::error_code start_io(binding_state& state, socket_type& socket, wait_state& wait,
+                         const io_request& request) noexcept
+{
+    wait.request = request;
+    std::error_code ec = guarded([&] {
+        const io_request& held = wait.request;
+        auto handler = asio::bind_cancellation_slot(wait.cancel_signal.slot(),
+                                                    wait_handler{state.life, &state, &wait});
+        asio::mutable_buffer buffer(held.data, held.size);
+        asio::const_buffer bytes(held.data, held.size);
+        if (held.kind == io_kind::receive_with_fds || held.kind == io_kind::receive_from_with_fds) {
+            if (wait.received_fds.size() < held.max_fds)
+                wait.received_fds.resize(held.max_fds);
+        }
+        std::span<file_descriptor> fds(wait.received_fds.data(), held.max_fds);
+        // A waiting send holds its own copies of the descriptors, so closing
+        // the caller's objects meanwhile cannot send some other file.
+        wait.sent_fds.clear();
+        for (std::size_t at = 0; at < held.fd_count; ++at) {
+            int copy = ::fcntl(held.fds[at], F_DUPFD_CLOEXEC, 0);
+            if (copy < 0)
+                throw std::system_error(errno, std::system_category(), "dup");
+            wait.sent_fds.emplace_back(copy);
+            wait.request.fds[at] = copy;
+        }
+        std::span<const int> sent_fds(held.fds, held.fd_count);
+        switch (held.kind) {
+        case io_kind::receive:
+            socket.async_receive(buffer, held.flags, std::move(handler));
+            break;
+        case io_kind::receive_from:
+            socket.async_receive_from(buffer, wait.outcome.sender, held.flags, std::move(handler));
+            break;
+        case io_kind::receive_with_fds:
+            socket.async_receive_with_fds(buffer, fds, held.flags, std::move(handler));
+            break;
+        case io_kind::receive_from_with_fds:
+            socket.async_receive_from_with_fds(buffer, fds, wait.outcome.sender, held.flags,
+                                               std::move(handler));
+            break;
+        case io_kind::send:
+            socket.async_send(bytes, held.flags, std::move(handler));
+            break;
+        case io_kind::send_to:
+            socket.async_send_to(bytes, held.destination, held.flags, std::move(handler));
+            break;
+        case io_kind::send_with_fds:
+            socket.async_send_with_fds(bytes, sent_fds, held.flags, std::move(handler));
+            break;
+        case io_kind::send_to_with_fds:
+            socket.async_send_to_with_fds(bytes, held.destination, sent_fds, held.flags,
+                                          std::move(handler));
+            break;
+        }
+    });
+    if (ec)
+        wait.sent_fds.clear();
+    return ec;
+}
+
+void push_credentials(lua_State* L, const credentials& who)
+{
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, who.pid);
+    lua_setfield(L, -2, "pid");
+    lua_pushinteger(L, who.uid);
+    lua_setfield(L, -2, "uid");
+    lua_pushinteger(L, who.gid);
+    lua_setfield(L, -2, "gid");
+}
+
+// The results of a completed send or receive, or its error.
+int push_outcome(lua_State* L, const io_request& request, io_outcome& outcome,
+                 std::span<file_descriptor> fds)
+{
+    if (outcome.ec)
+        raise_error(L, outcome.ec);
+    lua_pushinteger(L, static_cast<lua_Integer>(outcome.bytes));
+    if (request.kind >= io_kind::send)
+        return 1;
+    int results = 1;
+    if (request.kind == io_kind::receive_from || request.kind == io_kind::receive_from_with_fds) {
+        push_endpoint_path(L, outcome.sender);
+        ++results;
+    }
+    if (request.kind == io_kind::receive_with_fds ||
+        request.kind == io_kind::receive_from_with_fds) {
+        lua_createtable(L, static_cast<int>(outcome.fd_count), 0);
+        for (std::size_t at = 0; at < outcome.fd_count; ++at) {
+            push_fd(L, fds[at]);
+            lua_rawseti(L, -2, static_cast<lua_Integer>(at + 1));
+        }
+        ++results;
+    }
+    lua_pushinteger(L, (outcome.truncated ? MSG_TRUNC : 0) |
+                           (outcome.control_truncated ? MSG_CTRUNC : 0));
+    ++results;
+    if (outcome.sender_credentials) {
+        push_credentials(L, *outcome.sender_credentials);
+        ++results;
+    }
+    return results;
+}
+
+int finish_io(lua_State* L, int, lua_KContext context)
+{
+    wait_state* wait = completed_wait(L, context);
+    raise_if_interrupted(L, state_of(L), wait->outcome.ec);
+    return push_outcome(L, wait->request, wait->outcome, wait->received_fds);
+}
+
+// Every send and receive, once its arguments are checked.
+int perform(lua_State* L, io_request& request)
+{
+    binding_state& state = state_of(L);
+    socket_type& socket = live_socket(L, request.object);
+    io_outcome outcome;
+    attempt_now(state, socket, request, outcome);
+    if (!unixdgram::detail::is_would_block(outcome.ec))
+        return push_outcome(L, request, outcome, state.fd_scratch);
+    wait_state& wait = begin_wait(L, state, wait_kind::io);
+    std::error_code ec = start_io(state, socket, wait, request);
+    if (ec)
+        raise_error(L, ec);
+    return suspend(L, state, wait, kboundary<finish_io>);
+}
+
+int socket_receive(lua_State* L)
+{
+    io_request request;
+    request.kind = io_kind::receive;
+    request.object = check_socket(L, 1);
+    check_receive_buffer(L, 2, request);
+    request.flags = check_flags(L, 3, receive_flags_allowed);
+    return perform(L, request);
+}
+
+int socket_receive_from(lua_State* L)
+{
+    io_request request;
+    request.kind = io_kind::receive_from;
+    request.object = check_socket(L, 1);
+    check_receive_buffer(L, 2, request);
+    request.flags = check_flags(L, 3, receive_flags_allowed);
+    return perform(L, request);
+}
+
+int socket_receive_with_fds(lua_State* L)
+{
+    io_request request;
+    request.kind = io_kind::receive_with_fds;
+    request.object = check_socket(L, 1);
+    check_receive_buffer(L, 2, request);
+    request.max_fds = check_max_fds(L, 3);
+    request.flags = check_flags(L, 4, receive_flags_allowed);
+    return perform(L, request);
+}
+
+int socket_receive_from_with_fds(lua_State* L)
+{
+    io_request request;
+    request.kind = io_kind::receive_from_with_fds;
+    request.object = check_socket(L, 1);
+    check_receive_buffer(L, 2, request);
+    request.max_fds = check_max_fds(L, 3);
+    request.flags = check_flags(L, 4, receive_flags_allowed);
+    return perform(L, request);
+}
+
+int socket_send(lua_State* L)
+{
+    io_request request;
+    request.kind = io_kind::send;
+    request.object = check_socket(L, 1);
+    check_send_buffer(L, 2, request);
+    request.flags = check_flags(L, 3, 0);
+    return perform(L, request);
+}
+
+int socket_send_to(lua_State* L)
+{
+    io_request request;
+    request.kind = io_kind::send_to;
+    request.object = check_socket(L, 1);
+    check_send_buffer(L, 2, request);
+    request.destination = check_endpoint(L, 3);
+    request.flags = check_flags(L, 4, 0);
+    return perform(L, request);
+}
+
+int socket_send_with_fds(lua_State* L)
+{
+    io_request request;
+    request.kind = io_kind::send_with_fds;
+    request.object = check_socket(L, 1);
+    check_send_buffer(L, 2, request);
+    check_fd_list(L, 3, request);
+    request.flags = check_flags(L, 4, 0);
+    return perform(L, request);
+}
+
+int socket_send_to_with_fds(lua_State* L)
+{
+    io_request request;
+    request.kind = io_kind::send_to_with_fds;
+    request.object = check_socket(L, 1);
+    check_send_buffer(L, 2, request);
+    request.destination = check_endpoint(L, 3);
+    check_fd_list(L, 4, request);
+    request.flags = check_flags(L, 5, 0);
+    return perform(L, request);
+}
+
+// Lifetime -----------------------------------------------------------------------
+
+int socket_new(lua_State* L)
+{
+    binding_state& state = state_of(L);
+    fd_object* fd = lua_isnoneornil(L, 1) ? nullptr : check_open_fd(L, 1);
+    socket_object* object = push_socket(L, state);
+    if (fd) {
+        std::error_code ec = call([&](std::error_code& ec) { object->socket->assign(fd->fd, ec); });
+        if (ec)
+            raise_error(L, ec);
+        fd->fd = -1; // the socket owns it now
+    }
+    return 1;
+}
+
+int socket_pair(lua_State* L)
+{
+    binding_state& state = state_of(L);
+    socket_object* first = push_socket(L, state);
+    socket_object* second = push_socket(L, state);
+    std::error_code ec = call(
+        [&](std::error_code& ec) { unixdgram::connect_pair(*first->socket, *second->socket, ec); });
+    if (ec)
+        raise_error(L, ec);
+    return 2;
+}
+
+int socket_open(lua_State* L)
+{
+    binding_state& state = state_of(L);
+    socket_object* object = check_socket(L, 1);
+    std::error_code ec = call([&](std::error_code& ec) {
+        if (!object->socket)
+            object->socket.emplace(state.executor);
+        object->socket->open(ec);
+    });
+    if (ec)
+        raise_error(L, ec);
+    return 0;
+}
+
+int socket_assign(lua_State* L)
+{
+    socket_object* object = check_socket(L, 1);
+    fd_object* fd = check_open_fd(L, 2);
+    socket_type& socket = live_socket(L, object);
+    std::error_code ec = call([&](std::error_code& ec) { socket.assign(fd->fd, ec); });
+    if (ec)
+        raise_error(L, ec);
+    fd->fd = -1;
+    return 0;
+}
+
+int socket_release(lua_State* L)
+{
+    socket_object* object = check_socket(L, 1);
+    socket_type& socket = live_socket(L, object);
+    auto* fd = new_object<fd_object>(L, fd_type_name);
+    int released = -1;
+    std::error_code ec = call([&](std::error_code& ec) { released = socket.release(ec); });
+    if (ec)
+        raise_error(L, ec);
+    fd->fd = released;
+    return 1;
+}
+
+int socket_close(lua_State* L)
+{
+    socket_object* object = check_socket(L, 1);
+    if (!object->socket)
+        return 0;
+    std::error_code ec = call([&](std::error_code& ec) { object->socket->close(ec); });
+    if (ec)
+        raise_error(L, ec);
+    return 0;
+}
+
+// __gc and __close: destroys the C++ socket, which closes it and aborts its
+// operations; the object stays, as a closed socket open() can reopen.
+int socket_gc(lua_State* L)
+{
+    check_socket(L, 1)->socket.reset();
+    return 0;
+}
+
+int socket_cancel(lua_State* L)
+{
+    socket_type& socket = live_socket(L, check_socket(L, 1));
+    std::error_code ec = call([&](std::error_code& ec) { socket.cancel(ec); });
+    if (ec)
+        raise_error(L, ec);
+    return 0;
+}
+
+// Addresses ----------------------------------------------------------------------
+
+int socket_bind(lua_State* L)
+{
+    socket_object* object = check_socket(L, 1);
+    endpoint address = check_endpoint(L, 2);
+    socket_type& socket = live_socket(L, object);
+    std::error_code ec = call([&](std::error_code& ec) { socket.bind(address, ec); });
+    if (ec)
+        raise_error(L, ec);
+    return 0;
+}
+
+int socket_connect(lua_State* L)
+{
+    socket_object* object = check_socket(L, 1);
+    endpoint address = check_endpoint(L, 2);
+    socket_type& socket = live_socket(L, object);
+    std::error_code ec = call([&](std::error_code& ec) { socket.connect(address, ec); });
+    if (ec)
+        raise_error(L, ec);
+    return 0;
+}
+
+int socket_disconnect(lua_State* L)
+{
+    socket_type& socket = live_socket(L, check_socket(L, 1));
+    std::error_code ec = call([&](std::error_code& ec) { socket.disconnect(ec); });
+    if (ec)
+        raise_error(L, ec);
+    return 0;
+}
+
+int socket_shutdown(lua_State* L)
+{
+    socket_object* object = check_socket(L, 1);
+    static const char* const names[] = {"receive", "send", "both", nullptr};
+    static const socket_type::shutdown_type values[] = {
+        socket_type::shutdown_type::shutdown_receive,
+        socket_type::shutdown_type::shutdown_send,
+        socket_type::shutdown_type::shutdown_both,
+    };
+    if (lua_type(L, 2) != LUA_TSTRING)
+        raise_type_error(L, 2, "string ('receive', 'send' or 'both')");
+    const char* what = lua_tostring(L, 2);
+    int choice = 0;
+    while (names[choice] && std::strcmp(names[choice], what) != 0)
+        ++choice;
+    if (!names[choice])
+        raise_arg_error(L, 2, "invalid shutdown '%s': expected 'receive', 'send' or 'both'", what);
+    socket_type& socket = live_socket(L, object);
+    std::error_code ec = call([&](std::error_code& ec) { socket.shutdown(values[choice], ec); });
+    if (ec)
+        raise_error(L, ec);
+    return 0;
+}
+
+// Options and controls -------------------------------------------------------------
+
+enum class option {
+    debug,
+    send_buffer_size,
+    receive_buffer_size,
+    pass_credentials,
+    peer_credentials
+};
+
+option check_option(lua_State* L, int arg)
+{
+    static const char* const names[] = {
+        "debug", "send_buffer_size", "receive_buffer_size", "pass_credentials", "peer_credentials",
+        nullptr};
+    if (lua_type(L, arg) != LUA_TSTRING)
+        raise_type_error(L, arg, "string");
+    const char* name = lua_tostring(L, arg);
+    int choice = 0;
+    while (names[choice] && std::strcmp(names[choice], name) != 0)
+        ++choice;
+    if (!names[choice])
+        raise_arg_error(L, arg, "unknown option '%s'; known options: %s", name, option_names);
+    return static_cast<option>(choice);
+}
+
+bool check_boolean(lua_State* L, int arg)
+{
+    if (lua_type(L, arg) != LUA_TBOOLEAN)
+        raise_type_error(L, arg, "boolean");
+    return lua_toboolean(L, arg) != 0;
+}
+
+int socket_set_option(lua_State* L)
+{
+    socket_object* object = check_socket(L, 1);
+    option which = check_option(L, 2);
+    bool flag = false;
+    int size = 0;
+    switch (which) {
+    case option::debug:
+    case option::pass_credentials:
+        flag = check_boolean(L, 3);
+        break;
+    case option::send_buffer_size:
+    case option::receive_buffer_size:
+        size = static_cast<int>(check_integer(L, 3, 0, INT_MAX));
+        break;
+    case option::peer_credentials:
+        raise_arg_error(L, 2, "option 'peer_credentials' is read only");
+    }
+    socket_type& socket = live_socket(L, object);
+    std::error_code ec = call([&](std::error_code& ec) {
+        switch (which) {
+        case option::debug:
+            socket.set_option(socket_type::debug(flag), ec);
+            break;
+        case option::pass_credentials:
+            socket.set_option(socket_type::pass_credentials(flag), ec);
+            break;
+        case option::send_buffer_size:
+            socket.set_option(socket_type::send_buffer_size(size), ec);
+            break;
+        case option::receive_buffer_size:
+            socket.set_option(socket_type::receive_buffer_size(size), ec);
+            break;
+        case option::peer_credentials:
+            break;
+        }
+    });
+    if (ec)
+        raise_error(L, ec);
+    return 0;
+}
+
+int socket_get_option(lua_State* L)
+{
+    socket_object* object = check_socket(L, 1);
+    option which = check_option(L, 2);
+    socket_type& socket = live_socket(L, object);
+    bool flag = false;
+    int size = 0;
+    credentials peer;
+    std::error_code ec = call([&](std::error_code& ec) {
+        switch (which) {
+        case option::debug: {
+            socket_type::debug value;
+            socket.get_option(value, ec);
+            flag = value.value();
+            break;
+        }
+        case option::pass_credentials: {
+            socket_type::pass_credentials value;
+            socket.get_option(value, ec);
+            flag = value.value();
+            break;
+        }
+        case option::send_buffer_size: {
+            socket_type::send_buffer_size value;
+            socket.get_option(value, ec);
+            size = value.value();
+            break;
+        }
+        case option::receive_buffer_size: {
+            socket_type::receive_buffer_size value;
+            socket.get_option(value, ec);
+            size = value.value();
+            break;
+        }
+        case option::peer_credentials:
+            peer = socket.peer_credentials(ec);
+            break;
+        }
+    });
+    if (ec)
+        raise_error(L, ec);
+    switch (which) {
+    case option::debug:
+    case option::pass_credentials:
+        lua_pushboolean(L, flag);
+        break;
+    case option::send_buffer_size:
+    case option::receive_buffer_size:
+        lua_pushinteger(L, size);
+        break;
+    case option::peer_credentials:
+        push_credentials(L, peer);
+        break;
+    }
+    return 1;
+}
+
+int socket_io_control(lua_State* L)
+{
+    socket_object* object = check_socket(L, 1);
+    if (lua_type(L, 2) != LUA_TSTRING)
+        raise_type_error(L, 2, "string");
+    const char* command = lua_tostring(L, 2);
+    if (std::strcmp(command, "bytes_readable") != 0)
+        raise_arg_error(L, 2, "unknown io_control command '%s'; known commands: 'bytes_readable'",
+                        command);
+    if (!lua_isnone(L, 3))
+        raise_arg_error(L, 3, "'bytes_readable' takes no arguments");
+    socket_type& socket = live_socket(L, object);
+    std::size_t bytes = 0;
+    std::error_code ec = call([&](std::error_code& ec) { bytes = socket.bytes_readable(ec); });
+    if (ec)
+        raise_error(L, ec);
+    lua_pushinteger(L, static_cast<lua_Integer>(bytes));
+    return 1;
+}
+
+// Properties and metamethods ---------------------------------------------------------
+
+int push_address(lua_State* L, socket_object* object, bool remote)
+{
+    socket_type& socket = live_socket(L, object);
+    endpoint address;
+    std::error_code ec = call([&](std::error_code& ec) {
+        address = remote ? socket.remote_endpoint(ec) : socket.local_endpoint(ec);
+    });
+    if (ec)
+        raise_error(L, ec);
+    push_endpoint_path(L, address);
+    return 1;
+}
+
+int socket_index(lua_State* L)
+{
+    socket_object* object = check_socket(L, 1);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
+        return 1;
+    const char* key = lua_tostring(L, 2);
+    if (std::strcmp(key, "is_open") == 0) {
+        lua_pushboolean(L, object->socket && object->socket->is_open());
+        return 1;
+    }
+    if (std::strcmp(key, "local_path") == 0)
+        return push_address(L, object, false);
+    if (std::strcmp(key, "remote_path") == 0)
+        return push_address(L, object, true);
+    return 1; // nil
+}
+
+int socket_tostring(lua_State* L)
+{
+    socket_object* object = check_socket(L, 1);
+    if (object->socket && object->socket->is_open())
+        lua_pushfstring(L, "unix.datagram_socket (fd %d)", object->socket->native_handle());
+    else
+        lua_pushliteral(L, "unix.datagram_socket (closed)");
+    return 1;
+}
+
+} // namespace
+
+void wait_handler::operator()(std::error_code ec, std::size_t bytes)
+{
+    if (!life->alive)
+        return;
+    io_outcome& outcome = wait->outcome;
+    outcome.ec = ec;
+    outcome.bytes = bytes;
+    if (ec == unixdgram::error::message_truncated) {
+        outcome.ec.clear();
+        outcome.truncated = true;
+    }
+    wait->sent_fds.clear();
+    complete_wait(*state, *wait);
+}
+
+void wait_handler::operator()(std::error_code ec, receive_result result)
+{
+    if (!life->alive)
+        return;
+    wait->outcome.ec = ec;
+    take_result(result, wait->outcome);
+    complete_wait(*state, *wait);
+}
+
+void open_datagram_socket(lua_State* L, binding_state& state)
+{
+    static const luaL_Reg methods[] = {
+        {"open", boundary<socket_open>},
+        {"bind", boundary<socket_bind>},
+        {"connect", boundary<socket_connect>},
+        {"disconnect", boundary<socket_disconnect>},
+        {"close", boundary<socket_close>},
+        {"shutdown", boundary<socket_shutdown>},
+        {"cancel", boundary<socket_cancel>},
+        {"assign", boundary<socket_assign>},
+        {"release", boundary<socket_release>},
+        {"receive", boundary<socket_receive>},
+        {"receive_from", boundary<socket_receive_from>},
+        {"send", boundary<socket_send>},
+        {"send_to", boundary<socket_send_to>},
+        {"receive_with_fds", boundary<socket_receive_with_fds>},
+        {"receive_from_with_fds", boundary<socket_receive_from_with_fds>},
+        {"send_with_fds", boundary<socket_send_with_fds>},
+        {"send_to_with_fds", boundary<socket_send_to_with_fds>},
+        {"set_option", boundary<socket_set_option>},
+        {"get_option", boundary<socket_get_option>},
+        {"io_control", boundary<socket_io_control>},
+        {nullptr, nullptr},
+    };
+    static const luaL_Reg metamethods[] = {
+        {"__gc", boundary<socket_gc>},
+        {"__close", boundary<socket_gc>},
+        {"__tostring", boundary<socket_tostring>},
+        {nullptr, nullptr},
+    };
+    luaL_newmetatable(L, socket_type_name);
+    lua_pushlightuserdata(L, &state);
+    luaL_setfuncs(L, metamethods, 1);
+    lua_pushlightuserdata(L, &state);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, &state);
+    luaL_setfuncs(L, methods, 1);
+    lua_pushcclosure(L, boundary<socket_index>, 2);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    static const luaL_Reg functions[] = {
+        {"new", boundary<socket_new>},
+        {"pair", boundary<socket_pair>},
+        {nullptr, nullptr},
+    };
+    lua_newtable(L); // unix
+    lua_newtable(L); // unix.datagram_socket
+    lua_pushlightuserdata(L, &state);
+    luaL_setfuncs(L, functions, 1);
+    lua_setfield(L, -2, "datagram_socket");
+    lua_createtable(L, 0, 3); // unix.message_flag
+    lua_pushinteger(L, MSG_PEEK);
+    lua_setfield(L, -2, "peek");
+    lua_pushinteger(L, MSG_TRUNC);
+    lua_setfield(L, -2, "truncated");
+    lua_pushinteger(L, MSG_CTRUNC);
+    lua_setfield(L, -2, "control_truncated");
+    lua_setfield(L, -2, "message_flag");
+}
+
+} // namespace unixdgram::lua::detail

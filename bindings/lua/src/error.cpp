@@ -1,0 +1,301 @@
+//
+// bindings/lua/src/error.cpp — error objects and argument checks.
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+#include "binding.hpp"
+
+#include <asio/error.hpp>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <string>
+
+namespace unixdgram::lua::detail {
+
+namespace {
+
+class binding_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "unixdgram.lua"; }
+
+    std::string message(int value) const override
+    {
+        switch (static_cast<binding_error>(value)) {
+        case binding_error::interrupted:
+            return "fiber interrupted";
+        case binding_error::deadlock:
+            return "waiting for fibers that can never finish";
+        case binding_error::cannot_block:
+            return "cannot block here: not in a fiber, and the executor's context is not an "
+                   "io_context to run";
+        case binding_error::internal:
+            return "internal error: unexpected C++ exception";
+        }
+        return "unknown unixdgram.lua error";
+    }
+};
+
+// An error's words, copied out of C++ strings before anything can raise.
+struct error_words {
+    char message[256];
+    const char* name;
+    const char* category;
+};
+
+const char* errno_name(int value) noexcept
+{
+    const char* name = ::strerrorname_np(value);
+    return name ? name : "unknown";
+}
+
+const char* enum_name(const std::error_code& ec) noexcept
+{
+    int value = ec.value();
+    if (ec.category() == unixdgram::error_category()) {
+        switch (static_cast<unixdgram::error>(value)) {
+        case unixdgram::error::too_many_fds:
+            return "too_many_fds";
+        case unixdgram::error::message_truncated:
+            return "message_truncated";
+        case unixdgram::error::not_a_unix_datagram_socket:
+            return "not_a_unix_datagram_socket";
+        }
+    } else if (ec.category() == binding_category()) {
+        switch (static_cast<binding_error>(value)) {
+        case binding_error::interrupted:
+            return "interrupted";
+        case binding_error::deadlock:
+            return "deadlock";
+        case binding_error::cannot_block:
+            return "cannot_block";
+        case binding_error::internal:
+            return "internal";
+        }
+    } else if (ec.category() == asio::error::get_misc_category()) {
+        switch (value) {
+        case asio::error::already_open:
+            return "already_open";
+        case asio::error::eof:
+            return "eof";
+        case asio::error::not_found:
+            return "not_found";
+        case asio::error::fd_set_failure:
+            return "fd_set_failure";
+        }
+    }
+    return "unknown";
+}
+
+error_words describe(const std::error_code& ec) noexcept
+{
+    error_words words;
+    bool is_errno = ec.category() == std::system_category() ||
+                    ec.category() == std::generic_category() ||
+                    ec.category() == asio::error::get_system_category();
+    // These categories all hold errno values (Asio's own is "asio.system");
+    // one name keeps them one thing to test.
+    words.category = is_errno ? "system" : ec.category().name();
+    words.name = is_errno ? errno_name(ec.value()) : enum_name(ec);
+    try {
+        std::string text = ec.message();
+        std::size_t length = std::min(text.size(), sizeof(words.message) - 1);
+        std::memcpy(words.message, text.data(), length);
+        words.message[length] = '\0';
+    } catch (...) {
+        std::strcpy(words.message, "unknown error");
+    }
+    return words;
+}
+
+int error_tostring(lua_State* L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "message");
+    if (lua_type(L, -1) != LUA_TSTRING)
+        lua_pushliteral(L, "unixdgram error");
+    return 1;
+}
+
+// The called function's name, and whether it was called as a method.
+bool called_as_method(lua_State* L, const char** name)
+{
+    lua_Debug info;
+    *name = "?";
+    if (!lua_getstack(L, 0, &info))
+        return false;
+    lua_getinfo(L, "n", &info);
+    if (info.name)
+        *name = info.name;
+    return info.namewhat && std::strcmp(info.namewhat, "method") == 0;
+}
+
+} // namespace
+
+const std::error_category& binding_category() noexcept
+{
+    static const binding_category_impl category;
+    return category;
+}
+
+void push_error(lua_State* L, std::error_code ec, int arg, const char* message)
+{
+    error_words words = describe(ec);
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, ec.value());
+    lua_setfield(L, -2, "code");
+    lua_pushstring(L, words.name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, words.category);
+    lua_setfield(L, -2, "category");
+    lua_pushstring(L, message ? message : words.message);
+    lua_setfield(L, -2, "message");
+    if (arg > 0) {
+        lua_pushinteger(L, arg);
+        lua_setfield(L, -2, "arg");
+    }
+    luaL_setmetatable(L, error_type_name);
+}
+
+void raise_error(lua_State* L, std::error_code ec)
+{
+    push_error(L, ec);
+    lua_error(L);
+    std::abort(); // lua_error does not return
+}
+
+void raise_arg_error(lua_State* L, int arg, const char* format, ...)
+{
+    const char* function = "?";
+    int shown = arg;
+    if (called_as_method(L, &function))
+        --shown;
+    va_list args;
+    va_start(args, format);
+    const char* detail = lua_pushvfstring(L, format, args);
+    va_end(args);
+    const char* message =
+        shown == 0 ? lua_pushfstring(L, "calling '%s' on bad self (%s)", function, detail)
+                   : lua_pushfstring(L, "bad argument #%d to '%s' (%s)", shown, function, detail);
+    push_error(L, std::make_error_code(std::errc::invalid_argument), shown == 0 ? arg : shown,
+               message);
+    lua_error(L);
+    std::abort();
+}
+
+const char* type_name(lua_State* L, int index)
+{
+    if (luaL_getmetafield(L, index, "__name") == LUA_TSTRING) {
+        const char* name = lua_tostring(L, -1);
+        lua_pop(L, 1); // the metatable keeps the string alive
+        return name;
+    }
+    if (lua_type(L, index) == LUA_TLIGHTUSERDATA)
+        return "light userdata";
+    return luaL_typename(L, index);
+}
+
+void raise_type_error(lua_State* L, int arg, const char* expected)
+{
+    const char* actual = lua_isnone(L, arg) ? "no value" : type_name(L, arg);
+    raise_arg_error(L, arg, "%s expected, got %s", expected, actual);
+}
+
+void* check_object(lua_State* L, int arg, const char* type)
+{
+    if (void* object = luaL_testudata(L, arg, type))
+        return object;
+    const char* function = "?";
+    if (arg == 1 && !called_as_method(L, &function)) {
+        const char* actual = lua_isnone(L, 1) ? "no value" : type_name(L, 1);
+        raise_arg_error(L, 1, "%s expected, got %s; call methods with ':'", type, actual);
+    }
+    raise_type_error(L, arg, type);
+}
+
+lua_Integer check_integer(lua_State* L, int arg, lua_Integer low, lua_Integer high)
+{
+    if (lua_type(L, arg) != LUA_TNUMBER)
+        raise_type_error(L, arg, "integer");
+    int is_integer = 0;
+    lua_Integer value = lua_tointegerx(L, arg, &is_integer);
+    if (!is_integer)
+        raise_arg_error(L, arg, "number has no integer representation");
+    if (value < low || value > high)
+        raise_arg_error(L, arg, "%I out of range [%I, %I]", value, low, high);
+    return value;
+}
+
+const_bytes check_bytes(lua_State* L, int arg)
+{
+    if (lua_type(L, arg) == LUA_TSTRING) {
+        std::size_t size = 0;
+        const char* data = lua_tolstring(L, arg, &size);
+        return {data, size};
+    }
+    if (auto* span = static_cast<byte_span_object*>(luaL_testudata(L, arg, byte_span_type_name)))
+        return {span->data, span->size};
+    raise_type_error(L, arg, "string or byte_span");
+}
+
+endpoint check_endpoint(lua_State* L, int arg)
+{
+    std::size_t length = 0;
+    const char* bytes = nullptr;
+    if (lua_type(L, arg) == LUA_TSTRING) {
+        bytes = lua_tolstring(L, arg, &length);
+    } else if (luaL_testudata(L, arg, path_type_name)) {
+        lua_getiuservalue(L, arg, 1);
+        bytes = lua_tolstring(L, -1, &length);
+        lua_pop(L, 1); // the path object keeps the string alive
+    } else {
+        raise_type_error(L, arg, "filesystem.path or string");
+    }
+    // A leading NUL names an abstract socket, whose name is length-exact; any
+    // other path ends at its first NUL, so one inside it would be cut short.
+    if (length > 0 && bytes[0] != '\0' && std::memchr(bytes, '\0', length) != nullptr)
+        raise_arg_error(L, arg, "path contains a NUL byte");
+    std::error_code ec;
+    endpoint address = make_endpoint(std::string_view(bytes, length), ec);
+    if (ec)
+        raise_arg_error(L, arg, "path too long (%d bytes; at most %d)", static_cast<int>(length),
+                        static_cast<int>(sizeof(sockaddr_un::sun_path) - 1));
+    return address;
+}
+
+socket_type& live_socket(lua_State* L, socket_object* object)
+{
+    if (!object->socket)
+        raise_error(L, asio::error::bad_descriptor);
+    return *object->socket;
+}
+
+void create_metatable(lua_State* L, binding_state& state, const char* type, const luaL_Reg* methods,
+                      const luaL_Reg* metamethods)
+{
+    luaL_newmetatable(L, type);
+    lua_pushlightuserdata(L, &state);
+    luaL_setfuncs(L, metamethods, 1);
+    lua_getfield(L, -1, "__index");
+    bool has_index = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (methods && !has_index) {
+        lua_newtable(L);
+        lua_pushlightuserdata(L, &state);
+        luaL_setfuncs(L, methods, 1);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+}
+
+void open_error(lua_State* L, binding_state& state)
+{
+    static const luaL_Reg metamethods[] = {
+        {"__tostring", error_tostring},
+        {nullptr, nullptr},
+    };
+    create_metatable(L, state, error_type_name, nullptr, metamethods);
+}
+
+} // namespace unixdgram::lua::detail

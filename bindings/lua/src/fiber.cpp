@@ -1,0 +1,654 @@
+//
+// bindings/lua/src/fiber.cpp — fibers (spawn, join, interrupt), sleep and
+// run, and the machinery every blocking call uses to wait.
+//
+// A fiber is a Lua thread resumed from Asio completion handlers. A blocking
+// call made by the running fiber starts an Asio operation and yields with a
+// continuation (lua_yieldk); the operation's handler resumes the fiber, and
+// the continuation turns the outcome into results or an error. A blocking
+// call made anywhere else (the main thread after require, a coroutine the
+// user made) drives the io_context with run_one() until its own operation is
+// done, running other fibers' completions meanwhile.
+//
+// Every fiber that has not finished is anchored in the registry, and with it
+// its thread and everything on that thread's stack: the socket and buffers of
+// a pending operation stay alive until it completes, whatever the GC does.
+// A fiber that failed stays anchored until its error is joined or reported.
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+#include "binding.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/post.hpp>
+
+#include <chrono>
+#include <memory>
+
+namespace unixdgram::lua::detail {
+
+namespace {
+
+// About 31 years: far enough for "forever" and still a valid steady_clock
+// duration in nanoseconds.
+constexpr lua_Number max_sleep_seconds = 1e9;
+
+void resume_fiber(binding_state& state, fiber_object& fiber, int arguments) noexcept;
+
+// Resumes a fiber from the loop: its start, or a bare coroutine.yield().
+struct resume_handler {
+    std::shared_ptr<lifeline> life;
+    binding_state* state;
+    fiber_object* fiber;
+    int arguments;
+
+    void operator()() const
+    {
+        if (life->alive)
+            resume_fiber(*state, *fiber, arguments);
+    }
+};
+
+// Completes a wait that has no Asio operation of its own (join, run).
+struct completion_handler {
+    std::shared_ptr<lifeline> life;
+    binding_state* state;
+    wait_state* wait;
+    std::error_code ec;
+
+    void operator()() const
+    {
+        if (!life->alive)
+            return;
+        wait->outcome.ec = ec;
+        complete_wait(*state, *wait);
+    }
+};
+
+bool is_finished(const fiber_object& fiber) noexcept
+{
+    return fiber.status == fiber_status::finished || fiber.status == fiber_status::failed;
+}
+
+void release_anchor(binding_state& state, fiber_object& fiber) noexcept
+{
+    // luaL_unref reuses a registry slot that exists: it allocates nothing and
+    // cannot raise, so the idle helper thread may do it from a handler.
+    if (fiber.anchor != LUA_NOREF) {
+        luaL_unref(state.helper, LUA_REGISTRYINDEX, fiber.anchor);
+        fiber.anchor = LUA_NOREF;
+    }
+}
+
+// Takes a failed fiber off the list of failures nobody has seen.
+void forget_failure(binding_state& state, fiber_object& fiber) noexcept
+{
+    if (fiber.error_reported)
+        return;
+    fiber.error_reported = true;
+    fiber_object* previous = nullptr;
+    for (fiber_object* at = state.first_failed; at; previous = at, at = at->next_failed) {
+        if (at != &fiber)
+            continue;
+        (previous ? previous->next_failed : state.first_failed) = at->next_failed;
+        if (state.last_failed == at)
+            state.last_failed = previous;
+        break;
+    }
+    fiber.next_failed = nullptr;
+    release_anchor(state, fiber);
+}
+
+void finish_fiber(binding_state& state, fiber_object& fiber, int status, int results) noexcept
+{
+    --state.live_fibers;
+    if (status == LUA_OK) {
+        fiber.status = fiber_status::finished;
+        fiber.result_count = results;
+        release_anchor(state, fiber);
+    } else {
+        // The error value is on top of the dead thread, whose stack is not
+        // unwound: a traceback can still be taken there.
+        fiber.status = fiber_status::failed;
+        (state.last_failed ? state.last_failed->next_failed : state.first_failed) = &fiber;
+        state.last_failed = &fiber;
+        // The script's own failure ends the program (as Emilua does).
+        if (fiber.is_main && state.context)
+            state.context->stop();
+    }
+    if (fiber_object* joiner = fiber.joiner) {
+        fiber.joiner = nullptr;
+        complete_later(state, joiner->wait, {});
+    }
+    if (fiber_object* waiter = state.run_waiter; waiter && state.live_fibers <= 1) {
+        state.run_waiter = nullptr;
+        complete_later(state, waiter->wait, {});
+    }
+}
+
+void resume_fiber(binding_state& state, fiber_object& fiber, int arguments) noexcept
+{
+    if (fiber.status != fiber_status::starting && lua_status(fiber.thread) != LUA_YIELD) {
+        // coroutine.resume ran it behind our back (see completed_wait): its
+        // caller got the error, and nothing is left here to resume.
+        if (!is_finished(fiber))
+            finish_fiber(state, fiber, LUA_OK, 0);
+        return;
+    }
+    fiber_object* previous_fiber = state.current_fiber;
+    lua_State* previous_thread = state.running_thread;
+    state.current_fiber = &fiber;
+    state.running_thread = fiber.thread;
+    fiber.status = fiber_status::alive;
+    fiber.active_wait = nullptr;
+    int results = 0;
+    int status = lua_resume(fiber.thread, previous_thread, arguments, &results);
+    state.current_fiber = previous_fiber;
+    state.running_thread = previous_thread;
+    if (status != LUA_YIELD)
+        return finish_fiber(state, fiber, status, results);
+    if (fiber.active_wait)
+        return; // waiting in one of our calls; its completion resumes it
+    // A bare coroutine.yield() in the fiber's own body: let the others run.
+    lua_pop(fiber.thread, results);
+    std::error_code ec = guarded([&] {
+        asio::post(state.executor, resume_handler{state.life, &state, &fiber, 0});
+    });
+    if (ec) {
+        // Out of memory for one small handler: fail the fiber rather than lose
+        // it. Its error value is nil: making a message could fail as well.
+        lua_pushnil(fiber.thread);
+        finish_fiber(state, fiber, LUA_ERRMEM, 0);
+    }
+}
+
+bool run_once(binding_state& state) noexcept
+{
+    try {
+        return state.context->run_one() > 0;
+    } catch (...) {
+        return false; // our handlers do not throw; treat it as a stopped loop
+    }
+}
+
+// Drives the loop until `wait` is done. Should the loop stop first (someone
+// called stop()), the wait is cancelled, finished, and the stop restored.
+void drive(lua_State* L, binding_state& state, wait_state& wait) noexcept
+{
+    fiber_object* enclosing = state.current_fiber;
+    wait_state* enclosing_wait = enclosing ? enclosing->active_wait : nullptr;
+    if (enclosing)
+        enclosing->active_wait = &wait; // interrupting the enclosing fiber cancels this wait
+    lua_State* previous_thread = state.running_thread;
+    state.running_thread = L;
+    if (state.context->stopped())
+        state.context->restart();
+    bool stop_again = false;
+    while (!wait.done) {
+        if (run_once(state))
+            continue;
+        if (wait.pending)
+            cancel_wait(state, wait);
+        state.context->restart();
+        stop_again = true;
+    }
+    if (stop_again)
+        state.context->stop();
+    if (enclosing)
+        enclosing->active_wait = enclosing_wait;
+    state.running_thread = previous_thread;
+}
+
+// Drives the loop until `done()`: for join and run outside a fiber, which
+// wait on other fibers rather than on an Asio operation.
+template <typename Done>
+std::error_code drive_until(lua_State* L, binding_state& state, Done done) noexcept
+{
+    fiber_object* enclosing = state.current_fiber;
+    lua_State* previous_thread = state.running_thread;
+    state.running_thread = L;
+    if (state.context->stopped())
+        state.context->restart();
+    std::error_code ec;
+    while (!done()) {
+        if (enclosing && enclosing->interrupt_requested) {
+            enclosing->interrupt_requested = false;
+            ec = make_error_code(binding_error::interrupted);
+            break;
+        }
+        if (!run_once(state)) {
+            ec = make_error_code(binding_error::deadlock);
+            break;
+        }
+    }
+    state.running_thread = previous_thread;
+    return ec;
+}
+
+// The running fiber if the caller can yield it, after delivering a pending
+// interruption; null when the call must drive the loop instead.
+fiber_object* yielding_fiber(lua_State* L, binding_state& state)
+{
+    fiber_object* fiber = state.current_fiber;
+    if (fiber && fiber->interrupt_requested) {
+        fiber->interrupt_requested = false;
+        raise_error(L, make_error_code(binding_error::interrupted));
+    }
+    if (fiber && fiber->thread == L && lua_isyieldable(L))
+        return fiber;
+    if (!state.context)
+        raise_error(L, make_error_code(binding_error::cannot_block));
+    return nullptr;
+}
+
+wait_state& reset_wait(wait_state& wait, wait_kind kind, fiber_object* fiber)
+{
+    wait.kind = kind;
+    wait.pending = false;
+    wait.done = false;
+    wait.fiber = fiber;
+    wait.join_target = nullptr;
+    wait.outcome = io_outcome();
+    return wait;
+}
+
+fiber_object* check_fiber(lua_State* L, int arg)
+{
+    return check<fiber_object>(L, arg, fiber_type_name);
+}
+
+// Pushes a copy of the value at `index` of another thread.
+void push_from(lua_State* L, lua_State* thread, int index)
+{
+    if (!lua_checkstack(thread, 1))
+        luaL_error(L, "not enough memory");
+    lua_pushvalue(thread, index);
+    lua_xmove(thread, L, 1);
+}
+
+// A finished fiber's results, or its error raised again.
+int take_results(lua_State* L, binding_state& state, fiber_object* target)
+{
+    lua_State* thread = target->thread;
+    if (target->status == fiber_status::failed) {
+        forget_failure(state, *target);
+        push_from(L, thread, -1);
+        return lua_error(L);
+    }
+    int count = target->result_count;
+    luaL_checkstack(L, count, "too many results");
+    int top = lua_gettop(thread);
+    for (int at = top - count + 1; at <= top; ++at)
+        push_from(L, thread, at);
+    return count;
+}
+
+int spawn(lua_State* L)
+{
+    if (lua_type(L, 1) != LUA_TFUNCTION)
+        raise_type_error(L, 1, "function");
+    spawn_fiber(L, state_of(L), 1, false);
+    return 1;
+}
+
+int finish_join(lua_State* L, int, lua_KContext context)
+{
+    wait_state* wait = completed_wait(L, context);
+    binding_state& state = state_of(L);
+    raise_if_interrupted(L, state, wait->outcome.ec);
+    if (wait->outcome.ec)
+        raise_error(L, wait->outcome.ec);
+    return take_results(L, state, wait->join_target);
+}
+
+int fiber_join(lua_State* L)
+{
+    binding_state& state = state_of(L);
+    fiber_object* target = check_fiber(L, 1);
+    if (is_finished(*target))
+        return take_results(L, state, target);
+    if (target == state.current_fiber)
+        raise_arg_error(L, 1, "a fiber cannot join itself");
+    if (target->joiner || target->joined_by_driver)
+        raise_arg_error(L, 1, "the fiber is already being joined");
+    if (fiber_object* self = yielding_fiber(L, state)) {
+        wait_state& wait = reset_wait(self->wait, wait_kind::join, self);
+        wait.join_target = target;
+        target->joiner = self;
+        return suspend(L, state, wait, kboundary<finish_join>);
+    }
+    target->joined_by_driver = true;
+    std::error_code ec = drive_until(L, state, [target] { return is_finished(*target); });
+    target->joined_by_driver = false;
+    if (ec)
+        raise_error(L, ec);
+    return take_results(L, state, target);
+}
+
+int fiber_interrupt(lua_State* L)
+{
+    binding_state& state = state_of(L);
+    fiber_object* target = check_fiber(L, 1);
+    if (is_finished(*target))
+        return 0;
+    target->interrupt_requested = true;
+    if (wait_state* wait = target->active_wait; wait && wait->pending)
+        cancel_wait(state, *wait);
+    return 0;
+}
+
+int fiber_tostring(lua_State* L)
+{
+    fiber_object* fiber = check_fiber(L, 1);
+    const char* status = "running";
+    switch (fiber->status) {
+    case fiber_status::starting:
+        status = "starting";
+        break;
+    case fiber_status::alive:
+        status = fiber == state_of(L).current_fiber ? "running" : "suspended";
+        break;
+    case fiber_status::finished:
+        status = "finished";
+        break;
+    case fiber_status::failed:
+        status = "failed";
+        break;
+    }
+    lua_pushfstring(L, "fiber (%s): %p", status, static_cast<void*>(fiber));
+    return 1;
+}
+
+// Destroys, then leaves a finished empty fiber behind: __gc may run twice.
+int fiber_gc(lua_State* L)
+{
+    fiber_object* fiber = check_fiber(L, 1);
+    std::destroy_at(fiber);
+    new (fiber) fiber_object();
+    fiber->status = fiber_status::finished;
+    return 0;
+}
+
+int wait_gc(lua_State* L)
+{
+    auto* wait = static_cast<wait_state*>(luaL_checkudata(L, 1, wait_type_name));
+    std::destroy_at(wait);
+    new (wait) wait_state();
+    return 0;
+}
+
+std::error_code start_sleep(binding_state& state, wait_state& wait, lua_Number seconds) noexcept
+{
+    return guarded([&] {
+        if (!wait.timer)
+            wait.timer.emplace(state.executor);
+        wait.timer->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(seconds)));
+        wait.timer->async_wait(asio::bind_cancellation_slot(
+            wait.cancel_signal.slot(), wait_handler{state.life, &state, &wait}));
+    });
+}
+
+int finish_sleep(lua_State* L, int, lua_KContext context)
+{
+    wait_state* wait = completed_wait(L, context);
+    binding_state& state = state_of(L);
+    raise_if_interrupted(L, state, wait->outcome.ec);
+    if (wait->outcome.ec)
+        raise_error(L, wait->outcome.ec);
+    return 0;
+}
+
+int sleep(lua_State* L)
+{
+    binding_state& state = state_of(L);
+    if (lua_type(L, 1) != LUA_TNUMBER)
+        raise_type_error(L, 1, "number");
+    lua_Number seconds = lua_tonumber(L, 1);
+    if (!(seconds >= 0 && seconds <= max_sleep_seconds))
+        raise_arg_error(L, 1, "sleep duration must be in [0, %f] seconds", max_sleep_seconds);
+    wait_state& wait = begin_wait(L, state, wait_kind::sleep);
+    std::error_code ec = start_sleep(state, wait, seconds);
+    if (ec)
+        raise_error(L, ec);
+    return suspend(L, state, wait, kboundary<finish_sleep>);
+}
+
+// run()'s ending: the first failure nobody joined is raised.
+int finish_run_now(lua_State* L, binding_state& state)
+{
+    if (fiber_object* failed = state.first_failed) {
+        forget_failure(state, *failed);
+        push_from(L, failed->thread, -1);
+        return lua_error(L);
+    }
+    return 0;
+}
+
+int finish_run(lua_State* L, int, lua_KContext context)
+{
+    wait_state* wait = completed_wait(L, context);
+    binding_state& state = state_of(L);
+    raise_if_interrupted(L, state, wait->outcome.ec);
+    if (wait->outcome.ec)
+        raise_error(L, wait->outcome.ec);
+    return finish_run_now(L, state);
+}
+
+// run(): waits until every other fiber has finished, then raises the first
+// error no one joined. Outside a fiber it drives the loop to get there.
+int run(lua_State* L)
+{
+    binding_state& state = state_of(L);
+    if (fiber_object* self = yielding_fiber(L, state)) {
+        if (state.live_fibers <= 1)
+            return finish_run_now(L, state);
+        if (state.run_waiter)
+            raise_error(L, std::make_error_code(std::errc::device_or_resource_busy));
+        wait_state& wait = reset_wait(self->wait, wait_kind::run, self);
+        state.run_waiter = self;
+        return suspend(L, state, wait, kboundary<finish_run>);
+    }
+    // Inside a fiber that cannot yield here, that fiber itself stays alive.
+    std::size_t floor = state.current_fiber ? 1 : 0;
+    std::error_code ec =
+        drive_until(L, state, [&state, floor] { return state.live_fibers <= floor; });
+    if (ec)
+        raise_error(L, ec);
+    return finish_run_now(L, state);
+}
+
+} // namespace
+
+wait_state& begin_wait(lua_State* L, binding_state& state, wait_kind kind)
+{
+    if (fiber_object* fiber = yielding_fiber(L, state))
+        return reset_wait(fiber->wait, kind, fiber);
+    wait_state* wait = new_object<wait_state>(L, wait_type_name);
+    return reset_wait(*wait, kind, nullptr);
+}
+
+int suspend(lua_State* L, binding_state& state, wait_state& wait, lua_KFunction finish)
+{
+    wait.pending = true;
+    if (wait.fiber) {
+        wait.fiber->active_wait = &wait;
+        return lua_yieldk(L, 0, reinterpret_cast<lua_KContext>(&wait), finish);
+    }
+    drive(L, state, wait);
+    return finish(L, LUA_OK, reinterpret_cast<lua_KContext>(&wait));
+}
+
+void complete_wait(binding_state& state, wait_state& wait) noexcept
+{
+    wait.pending = false;
+    wait.done = true;
+    if (wait.fiber)
+        resume_fiber(state, *wait.fiber, 0);
+}
+
+void complete_later(binding_state& state, wait_state& wait, std::error_code ec) noexcept
+{
+    wait.pending = false; // interrupt() must not complete it a second time
+    std::error_code failed = guarded([&] {
+        asio::post(state.executor, completion_handler{state.life, &state, &wait, ec});
+    });
+    if (failed) {
+        wait.outcome.ec = failed;
+        complete_wait(state, wait);
+    }
+}
+
+void cancel_wait(binding_state& state, wait_state& wait) noexcept
+{
+    switch (wait.kind) {
+    case wait_kind::none:
+        break;
+    case wait_kind::io: {
+        // A closed socket has aborted its operations already.
+        socket_object* object = wait.request.object;
+        if (object && object->socket && object->socket->is_open())
+            wait.cancel_signal.emit(asio::cancellation_type::terminal);
+        break;
+    }
+    case wait_kind::sleep:
+        wait.cancel_signal.emit(asio::cancellation_type::terminal);
+        break;
+    case wait_kind::join:
+        if (wait.join_target && wait.join_target->joiner == wait.fiber)
+            wait.join_target->joiner = nullptr;
+        complete_later(state, wait, asio::error::operation_aborted);
+        break;
+    case wait_kind::run:
+        if (state.run_waiter == wait.fiber)
+            state.run_waiter = nullptr;
+        complete_later(state, wait, asio::error::operation_aborted);
+        break;
+    }
+}
+
+// The wait a continuation finishes. A fiber's thread is reachable through
+// coroutine.running(); resumed by coroutine.resume while its operation is
+// pending, it must not go on (its wait is still in use): it raises instead.
+wait_state* completed_wait(lua_State* L, lua_KContext context)
+{
+    auto* wait = reinterpret_cast<wait_state*>(context);
+    if (wait->pending)
+        luaL_error(L, "a fiber waiting in a blocking call was resumed by coroutine.resume");
+    return wait;
+}
+
+void raise_if_interrupted(lua_State* L, binding_state& state, const std::error_code& ec)
+{
+    if (ec != asio::error::operation_aborted)
+        return;
+    fiber_object* fiber = state.current_fiber;
+    if (fiber && fiber->interrupt_requested) {
+        fiber->interrupt_requested = false;
+        raise_error(L, make_error_code(binding_error::interrupted));
+    }
+}
+
+void wait_handler::operator()(std::error_code ec)
+{
+    if (!life->alive)
+        return;
+    wait->outcome.ec = ec;
+    complete_wait(*state, *wait);
+}
+
+void spawn_fiber(lua_State* L, binding_state& state, int function_index, bool is_main)
+{
+    int count = lua_gettop(L) - function_index + 1; // the function and its arguments
+    auto* fiber = new_object<fiber_object>(L, fiber_type_name, 1);
+    lua_State* thread = lua_newthread(L);
+    lua_setiuservalue(L, -2, 1);
+    fiber->thread = thread;
+    fiber->is_main = is_main;
+    fiber->start_arguments = count - 1;
+    lua_insert(L, function_index);
+    if (!lua_checkstack(thread, count))
+        luaL_error(L, "not enough memory");
+    lua_xmove(L, thread, count);
+    lua_pushvalue(L, -1);
+    fiber->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+    std::error_code ec = guarded([&] {
+        asio::post(state.executor, resume_handler{state.life, &state, fiber, count - 1});
+    });
+    if (ec) {
+        luaL_unref(L, LUA_REGISTRYINDEX, fiber->anchor);
+        fiber->anchor = LUA_NOREF;
+        fiber->status = fiber_status::finished;
+        raise_error(L, ec);
+    }
+    ++state.live_fibers;
+    if (is_main)
+        state.main_fiber = fiber;
+}
+
+bool push_failure_report(lua_State* L, binding_state& state)
+{
+    luaL_Buffer report;
+    luaL_buffinit(L, &report);
+    bool failed = false;
+    auto add_failure = [&](fiber_object& fiber, const char* prefix) {
+        failed = true;
+        forget_failure(state, fiber);
+        push_from(L, fiber.thread, -1);
+        const char* message = luaL_tolstring(L, -1, nullptr);
+        luaL_traceback(L, fiber.thread, message, 0);
+        lua_pushfstring(L, "%s%s\n", prefix, lua_tostring(L, -1));
+        lua_remove(L, -2);
+        lua_remove(L, -2);
+        lua_remove(L, -2);
+        luaL_addvalue(&report);
+    };
+    fiber_object* main = state.main_fiber;
+    if (main && main->status == fiber_status::failed && !main->error_reported)
+        add_failure(*main, "");
+    while (fiber_object* fiber = state.first_failed)
+        add_failure(*fiber, "uncaught error in fiber: ");
+    bool main_failed = main && main->status == fiber_status::failed;
+    if (state.live_fibers > 0 && !main_failed) {
+        failed = true;
+        lua_pushfstring(L, "%d fiber(s) never finished: each waits for something no one will do\n",
+                        static_cast<int>(state.live_fibers));
+        luaL_addvalue(&report);
+    }
+    luaL_pushresult(&report);
+    if (!failed)
+        lua_pop(L, 1);
+    return failed;
+}
+
+void open_fiber(lua_State* L, binding_state& state)
+{
+    static const luaL_Reg methods[] = {
+        {"join", boundary<fiber_join>},
+        {"interrupt", boundary<fiber_interrupt>},
+        {nullptr, nullptr},
+    };
+    static const luaL_Reg metamethods[] = {
+        {"__gc", boundary<fiber_gc>},
+        {"__tostring", boundary<fiber_tostring>},
+        {nullptr, nullptr},
+    };
+    create_metatable(L, state, fiber_type_name, methods, metamethods);
+
+    static const luaL_Reg wait_metamethods[] = {
+        {"__gc", boundary<wait_gc>},
+        {nullptr, nullptr},
+    };
+    create_metatable(L, state, wait_type_name, nullptr, wait_metamethods);
+
+    static const luaL_Reg functions[] = {
+        {"spawn", boundary<spawn>},
+        {"sleep", boundary<sleep>},
+        {"run", boundary<run>},
+        {nullptr, nullptr},
+    };
+    lua_pushlightuserdata(L, &state);
+    luaL_setfuncs(L, functions, 1);
+}
+
+} // namespace unixdgram::lua::detail

@@ -1,0 +1,169 @@
+-- Passing descriptors: send_with_fds, send_to_with_fds, receive_with_fds,
+-- receive_from_with_fds, maxfds, truncation and descriptor counts.
+local tap = require "tap"
+local ud = require "unixdgram"
+local unix, byte_span, filesystem, file_descriptor = ud.unix, ud.byte_span, ud.filesystem,
+    ud.file_descriptor
+local flag = unix.message_flag
+
+-- The event loop opens descriptors of its own (epoll, eventfd, timerfd) on
+-- first use: count after that. Work is done in functions whose frames end,
+-- so that no stale register keeps a socket alive when descriptors are counted.
+local function warm_up()
+    ud.unix.datagram_socket.pair()
+    ud.sleep(0)
+end
+warm_up()
+collectgarbage()
+collectgarbage()
+local before = tap.fd_count()
+
+local function scenarios()
+    local function temp_fd(contents)
+        local file = io.tmpfile()
+        file:write(contents)
+        file:flush()
+        local fd = file_descriptor.from_file(file)
+        file:close()
+        return fd
+    end
+
+    local function read_fd(fd)
+        local file = fd:to_file("r")
+        file:seek("set", 0)
+        local contents = file:read("a")
+        file:close()
+        return contents
+    end
+
+    local a, b = unix.datagram_socket.pair()
+    local buf = byte_span.new(64)
+
+    -- one descriptor
+    local fd = temp_fd("passed along")
+    tap.is(a:send_with_fds("with fd", {fd}), 7, "send_with_fds returns the bytes sent")
+    tap.like(tostring(fd), "^/dev/fd/", "the sender keeps its descriptor")
+    local n, fds, flags = b:receive_with_fds(buf, 4)
+    tap.is(tostring(buf:slice(1, n)), "with fd", "receive_with_fds gets the bytes")
+    tap.is(#fds, 1, "and the descriptor")
+    tap.is(flags, 0, "and no flags")
+    tap.is(getmetatable(fds[1]).__name, "file_descriptor", "as a file_descriptor")
+    tap.is(read_fd(fds[1]), "passed along", "which opens the same file")
+    fd:close()
+
+    -- several, a zero-byte datagram, maxfds clamped
+    local three = {temp_fd("1"), temp_fd("2"), temp_fd("3")}
+    tap.is(a:send_with_fds("", three), 0, "a zero-byte datagram may carry descriptors")
+    n, fds, flags = b:receive_with_fds(buf, 1000)
+    tap.is(n, 0, "zero bytes received")
+    tap.is(#fds, 3, "maxfds above 253 is clamped, not refused")
+    tap.is(read_fd(fds[1]) .. read_fd(fds[2]) .. read_fd(fds[3]), "123", "in order")
+
+    -- more than maxfds: the rest are closed and control_truncated says so
+    local counted = tap.fd_count()
+    a:send_with_fds("too many", three)
+    n, fds, flags = b:receive_with_fds(buf, 1)
+    tap.is(#fds, 1, "only maxfds descriptors are handed over")
+    tap.ok(flags & flag.control_truncated ~= 0, "control_truncated says some were lost")
+    fds[1]:close()
+    tap.is(tap.fd_count(), counted, "the descriptors beyond maxfds were closed")
+
+    -- truncated bytes with descriptors
+    a:send_with_fds("a datagram longer than four bytes", {three[1]})
+    n, fds, flags = b:receive_with_fds(byte_span.new(4), 2)
+    tap.is(n, 4, "a truncated datagram fills the buffer")
+    tap.ok(flags & flag.truncated ~= 0, "and says truncated")
+    tap.is(#fds, 1, "its descriptor still comes")
+    fds[1]:close()
+
+    -- plain receive drops descriptors
+    counted = tap.fd_count()
+    a:send_with_fds("dropped", three)
+    n = b:receive(buf)
+    tap.is(tostring(buf:slice(1, n)), "dropped", "a plain receive gets the bytes")
+    tap.is(tap.fd_count(), counted, "and the kernel closes the descriptors")
+
+    -- peek
+    a:send_with_fds("peeked", {three[2]})
+    n, fds, flags = b:receive_with_fds(buf, 1, flag.peek)
+    tap.is(#fds, 1, "peeking gets a descriptor")
+    fds[1]:close()
+    n, fds = b:receive_with_fds(buf, 1)
+    tap.is(#fds, 1, "and the datagram is still queued, descriptors and all")
+    fds[1]:close()
+
+    -- named sockets
+    local server_path = filesystem.path.new(tap.socket_path("fd-server"))
+    local server = unix.datagram_socket.new()
+    server:open()
+    server:bind(server_path)
+    local client = unix.datagram_socket.new()
+    client:open()
+    client:bind(tap.socket_path("fd-client"))
+    tap.is(client:send_to_with_fds("to", server_path, {three[3]}), 2, "send_to_with_fds")
+    local from
+    n, from, fds, flags = server:receive_from_with_fds(buf, 2)
+    tap.is(tostring(from), tap.socket_path("fd-client"), "receive_from_with_fds names the sender")
+    tap.is(#fds, 1, "and hands over the descriptor")
+    tap.is(flags, 0, "and the flags")
+    tap.is(read_fd(fds[1]), "3", "the right one")
+
+    -- argument errors
+    tap.raises({name = "EINVAL", arg = 3, message = "at least 1"}, "maxfds 0 raises",
+        b.receive_with_fds, b, buf, 0)
+    tap.raises({name = "EINVAL", arg = 3, message = "at least 1"}, "maxfds -1 raises",
+        b.receive_with_fds, b, buf, -1)
+    tap.raises({name = "EINVAL", arg = 3, message = "integer expected"}, "maxfds '1' raises",
+        b.receive_with_fds, b, buf, "1")
+    tap.raises({name = "EINVAL", arg = 3}, "maxfds 1.5 raises", b.receive_with_fds, b, buf, 1.5)
+    tap.raises({name = "EINVAL", arg = 3}, "maxfds missing raises",
+        server.receive_from_with_fds, server, buf)
+    tap.raises({name = "EINVAL", arg = 3, message = "table of file_descriptor expected"},
+        "fds not a table raises", a.send_with_fds, a, "x", three[1])
+    tap.raises({name = "EINVAL", arg = 3, message = "index 2"}, "a non-fd in fds raises",
+        a.send_with_fds, a, "x", {three[1], "/dev/null"})
+    local closed = temp_fd("")
+    closed:close()
+    tap.raises({name = "EINVAL", arg = 3, message = "closed"}, "a closed fd in fds raises",
+        a.send_with_fds, a, "x", {closed})
+    local many = {}
+    for i = 1, 254 do
+        many[i] = three[1]
+    end
+    tap.raises({name = "too_many_fds", category = "unixdgram", arg = 3},
+        "254 descriptors raise too_many_fds", a.send_with_fds, a, "x", many)
+    many[254] = nil
+    tap.is(a:send_with_fds("", many), 0, "253 descriptors fit")
+    n, fds = b:receive_with_fds(buf, 253)
+    tap.is(#fds, 253, "and all arrive")
+    for _, each in ipairs(fds) do
+        each:close()
+    end
+    tap.raises({name = "EINVAL", arg = 4}, "send_to_with_fds with a number for fds raises",
+        client.send_to_with_fds, client, "x", server_path, 1)
+    tap.raises({name = "EINVAL", arg = 2}, "receive_with_fds into a string raises",
+        b.receive_with_fds, b, "x", 1)
+
+    -- in a fiber, waiting
+    local receiver = ud.spawn(function()
+        local count, got = b:receive_with_fds(buf, 8)
+        return count, read_fd(got[1])
+    end)
+    ud.sleep(0.02)
+    a:send_with_fds("late", {three[2]})
+    local count, contents = receiver:join()
+    tap.is(count, 4, "a fiber waiting in receive_with_fds gets the datagram")
+    tap.is(contents, "2", "and its descriptor")
+
+    for _, each in ipairs(three) do
+        each:close()
+    end
+    a:close(); b:close(); server:close(); client:close()
+end
+scenarios()
+collectgarbage()
+collectgarbage()
+tap.is(tap.fd_count(), before, "every descriptor is closed in the end")
+
+ud.run()
+tap.done()

@@ -1,0 +1,171 @@
+-- spawn, join, interrupt, sleep and run.
+local tap = require "tap"
+local ud = require "unixdgram"
+local spawn, sleep = ud.spawn, ud.sleep
+
+-- spawn and join
+local fiber = spawn(function(x, y) return x + y, "done" end, 1, 2)
+tap.is(getmetatable(fiber).__name, "fiber", "spawn returns a fiber")
+tap.like(tostring(fiber), "^fiber %(starting%)", "which has not started yet")
+local sum, word = fiber:join()
+tap.is(sum, 3, "join returns the fiber's results")
+tap.is(word, "done", "all of them")
+tap.like(tostring(fiber), "^fiber %(finished%)", "tostring says finished")
+local again = table.pack(fiber:join())
+tap.ok(again.n == 2 and again[1] == 3, "joining again returns the results again")
+tap.is(select("#", spawn(function() end):join()), 0, "a fiber that returns nothing")
+tap.raises({name = "EINVAL", arg = 1, message = "function expected, got number"},
+    "spawn(number) raises", spawn, 1)
+tap.raises({name = "EINVAL", arg = 1}, "spawn() raises", spawn)
+
+-- errors travel through join
+local thrown = {}
+local failing = spawn(function() error(thrown) end)
+local ok, err = pcall(failing.join, failing)
+tap.ok(not ok and err == thrown, "join raises the fiber's error, the same value")
+ok, err = pcall(failing.join, failing)
+tap.ok(not ok and err == thrown, "and again when joined again")
+local string_failure = spawn(function() error("plain message") end)
+ok, err = pcall(string_failure.join, string_failure)
+tap.like(err, "plain message", "a string error too")
+
+-- a fiber cannot join itself
+local selfish
+selfish = spawn(function()
+    sleep(0)
+    return pcall(selfish.join, selfish)
+end)
+local self_ok, self_err = selfish:join()
+tap.ok(not self_ok and self_err.name == "EINVAL", "a fiber joining itself raises EINVAL")
+
+-- ordering with sleep
+local order = {}
+local slow = spawn(function() sleep(0.05); order[#order + 1] = "slow" end)
+local fast = spawn(function() sleep(0.005); order[#order + 1] = "fast" end)
+slow:join()
+fast:join()
+tap.is(table.concat(order, " "), "fast slow", "the shorter sleep ends first")
+tap.lives("sleep(0) yields and returns", sleep, 0)
+tap.raises({name = "EINVAL", arg = 1}, "sleep(-1) raises", sleep, -1)
+tap.raises({name = "EINVAL", arg = 1}, "sleep(nan) raises", sleep, 0 / 0)
+tap.raises({name = "EINVAL", arg = 1}, "sleep(huge) raises", sleep, math.huge)
+tap.raises({name = "EINVAL", arg = 1, message = "number expected, got string"},
+    "sleep('1') raises", sleep, "1")
+
+-- interrupt
+local sleeper = spawn(function()
+    local slept, why = pcall(sleep, 1000)
+    return slept, why
+end)
+sleep(0.01)
+sleeper:interrupt()
+local slept, why = sleeper:join()
+tap.ok(not slept, "interrupt() ends a sleep")
+tap.is(why and why.name, "interrupted", "with an error named interrupted")
+tap.is(why and why.category, "unixdgram.lua", "in the binding's category")
+tap.is(tostring(why), "fiber interrupted", "whose tostring is its message")
+
+local early = spawn(function()
+    local fine = pcall(function() return 1 end)
+    local interrupted, e = pcall(sleep, 0)
+    return fine, interrupted, e and e.name
+end)
+early:interrupt()
+local fine, interrupted, name = early:join()
+tap.ok(fine and not interrupted and name == "interrupted",
+    "interrupting a fiber that has not started: its first blocking call raises")
+
+local joined_forever = spawn(function() sleep(1000) end)
+local joiner = spawn(function()
+    local joined, e = pcall(joined_forever.join, joined_forever)
+    return joined, e and e.name
+end)
+sleep(0.01)
+joiner:interrupt()
+local joined, join_error = joiner:join()
+tap.ok(not joined and join_error == "interrupted", "interrupt() ends a join")
+tap.like(tostring(joined_forever), "suspended", "the joined fiber goes on")
+joined_forever:interrupt()
+tap.raises({name = "interrupted"}, "and can be interrupted in turn",
+    joined_forever.join, joined_forever)
+tap.lives("interrupting a finished fiber does nothing", fiber.interrupt, fiber)
+
+local twice_target = spawn(function() sleep(0.02) return "x" end)
+local first_joiner = spawn(function() return twice_target:join() end)
+sleep(0)
+local second = spawn(function() return pcall(twice_target.join, twice_target) end)
+local second_ok, second_err = second:join()
+tap.ok(not second_ok and second_err.name == "EINVAL", "two joins at once: the second raises")
+tap.is(first_joiner:join(), "x", "and the first gets the results")
+
+-- coroutine.yield inside a fiber lets the others run
+local trace = {}
+local yielder = spawn(function()
+    for i = 1, 3 do
+        trace[#trace + 1] = "a" .. i
+        coroutine.yield()
+    end
+end)
+local other = spawn(function()
+    for i = 1, 3 do
+        trace[#trace + 1] = "b" .. i
+        coroutine.yield()
+    end
+end)
+yielder:join()
+other:join()
+tap.is(table.concat(trace, " "), "a1 b1 a2 b2 a3 b3", "a bare coroutine.yield reschedules the fiber")
+
+-- a coroutine of the user's inside a fiber still blocks (by driving the loop)
+local inside = spawn(function()
+    local co = coroutine.wrap(function()
+        sleep(0.01)
+        return "woke"
+    end)
+    return co()
+end)
+tap.is(inside:join(), "woke", "a blocking call in a user coroutine inside a fiber")
+
+-- a fiber's thread resumed behind the scheduler's back raises, and no harm done
+local captured
+local meddled = spawn(function()
+    captured = coroutine.running()
+    sleep(0.03)
+end)
+sleep(0.01)
+local resumed, resume_error = coroutine.resume(captured)
+tap.ok(not resumed, "coroutine.resume of a waiting fiber fails")
+tap.like(tostring(resume_error), "resumed by coroutine.resume", "saying why")
+sleep(0.04)
+tap.like(tostring(meddled), "finished", "the fiber is over when its wait completes")
+
+-- many fibers
+local finished = 0
+local crowd = {}
+for i = 1, 200 do
+    crowd[i] = spawn(function()
+        sleep(0.001 * (i % 5))
+        finished = finished + 1
+        return i
+    end)
+end
+local total = 0
+for i = 1, 200 do
+    total = total + crowd[i]:join()
+end
+tap.is(finished, 200, "200 fibers all finish")
+tap.is(total, 200 * 201 // 2, "and return their results")
+
+-- run: every other fiber finishes; an unjoined failure is raised
+local ran = false
+spawn(function() sleep(0.01); ran = true end)
+ud.run()
+tap.ok(ran, "run() waits for the other fibers")
+local lost = {}
+spawn(function() error(lost) end)
+ok, err = pcall(ud.run)
+tap.ok(not ok and err == lost, "run() raises an error nobody joined")
+tap.lives("and only once", ud.run)
+
+ud.run()
+tap.done()

@@ -1,0 +1,106 @@
+-- Garbage collection never frees what a pending operation will touch: fibers
+-- dropped while they wait, with their sockets and buffers, stay alive until
+-- their operations complete; afterwards everything is collected and every
+-- descriptor closed.
+local tap = require "tap"
+local ud = require "unixdgram"
+local unix, byte_span, spawn, sleep = ud.unix, ud.byte_span, ud.spawn, ud.sleep
+
+-- The event loop opens descriptors of its own (epoll, eventfd, timerfd) on
+-- first use: count after that. Work is done in functions whose frames end,
+-- so that no stale register keeps a socket alive when descriptors are counted.
+local function warm_up()
+    ud.unix.datagram_socket.pair()
+    ud.sleep(0)
+end
+warm_up()
+collectgarbage()
+collectgarbage()
+local before = tap.fd_count()
+
+-- Hundreds of fibers dropped while they wait in receive, with their sockets
+-- and buffers; and fibers dropped while they wait in sleep and join.
+local weak = setmetatable({}, {__mode = "v"})
+local function dropped_while_waiting()
+    local count = 300
+    local senders = {}
+    local finished = 0
+    local received_bytes = 0
+    for i = 1, count do
+        local sender, receiver = unix.datagram_socket.pair()
+        senders[i] = sender
+        local fiber = spawn(function()
+            -- The socket and buffer are referenced only from this fiber's stack.
+            local n, flags = receiver:receive(byte_span.new(64))
+            received_bytes = received_bytes + n
+            finished = finished + 1
+            return flags
+        end)
+        weak[#weak + 1] = fiber
+        weak[#weak + 1] = receiver
+    end
+    local sleepers = 0
+    for _ = 1, 100 do
+        local sleeper = spawn(function() sleep(0.02); sleepers = sleepers + 1 end)
+        spawn(function() sleeper:join(); sleepers = sleepers + 1 end)
+    end
+    sleep(0.005) -- every fiber is now waiting
+    for _ = 1, 3 do
+        collectgarbage("collect")
+    end
+    local alive = 0
+    for _, object in pairs(weak) do
+        if object then
+            alive = alive + 1
+        end
+    end
+    tap.is(alive, 2 * count, "waiting fibers and their sockets survive a full collection")
+    tap.is(finished, 0, "none has finished yet")
+    for i = 1, count do
+        senders[i]:send("datagram " .. i)
+    end
+    ud.run()
+    tap.is(finished, count, "every dropped fiber completes its receive")
+    tap.is(received_bytes, count * #"datagram " + 9 * 1 + 90 * 2 + 201 * 3,
+        "and receives its datagram")
+    tap.is(sleepers, 200, "dropped sleeping and joining fibers complete")
+end
+dropped_while_waiting()
+for _ = 1, 3 do
+    collectgarbage("collect")
+end
+tap.is(next(weak), nil, "once done, the fibers and their sockets are collected")
+tap.is(tap.fd_count(), before, "every descriptor is closed")
+
+-- Sockets dropped without being closed are closed by the collector.
+local function drop_sockets()
+    for _ = 1, 200 do
+        unix.datagram_socket.pair()
+    end
+end
+drop_sockets()
+collectgarbage()
+collectgarbage()
+tap.is(tap.fd_count(), before, "dropped sockets are closed by __gc")
+
+-- Fibers whose receive is cancelled after being dropped.
+local function close_under_dropped_fibers()
+    local victims = {}
+    for i = 1, 100 do
+        local _, receiver = unix.datagram_socket.pair()
+        victims[i] = receiver
+        spawn(function() pcall(receiver.receive, receiver, byte_span.new(8)) end)
+    end
+    sleep(0.005)
+    collectgarbage()
+    for i = 1, 100 do
+        victims[i]:close()
+    end
+    ud.run()
+end
+close_under_dropped_fibers()
+collectgarbage()
+collectgarbage()
+tap.is(tap.fd_count(), before, "closing dropped fibers' sockets ends them cleanly")
+
+tap.done()

@@ -1,0 +1,109 @@
+-- The unixdgram-lua host: exit status, error reports, globals and arg.
+local tap = require "tap"
+
+local host = os.getenv("UNIXDGRAM_LUA_HOST")
+if not host then
+    print("1..0 # SKIP UNIXDGRAM_LUA_HOST is not set")
+    return
+end
+
+-- Runs the host on a script; returns its exit status and its output (stdout
+-- and stderr together).
+local counter = 0
+local function run_script(source, args, stdin)
+    counter = counter + 1
+    local path = tap.socket_path("script" .. counter .. ".lua")
+    local file = assert(io.open(path, "w"))
+    file:write(source)
+    file:close()
+    local command
+    if stdin then
+        command = string.format("'%s' - %s < '%s' 2>&1; echo \"status=$?\"", host, args or "", path)
+    else
+        command = string.format("'%s' '%s' %s 2>&1; echo \"status=$?\"", host, path, args or "")
+    end
+    local pipe = assert(io.popen(command))
+    local output = pipe:read("a")
+    pipe:close()
+    local status = tonumber(output:match("status=(%d+)%s*$"))
+    return status, output:gsub("status=%d+%s*$", "")
+end
+
+local status, output = run_script([[
+assert(type(unix.datagram_socket.new) == "function")
+assert(type(byte_span.new) == "function")
+assert(type(filesystem.path.new) == "function")
+assert(type(file_descriptor.from_file) == "function")
+assert(type(spawn) == "function" and type(sleep) == "function")
+assert(run == nil)
+print(arg[0] ~= nil, arg[1], arg[2], select("#", ...), ...)
+]], "one two")
+tap.is(status, 0, "a script that succeeds exits 0")
+tap.like(output, "true\tone\ttwo\t2\tone\ttwo", "with arg and ... set, and the globals")
+
+status, output = run_script([[
+local f = spawn(function() sleep(0.01); print("fiber done") end)
+print("main done")
+]])
+tap.is(status, 0, "the host waits for every fiber")
+tap.like(output, "main done\nfiber done", "even after the main fiber ends")
+
+status, output = run_script([[
+local function inner() error("boom") end
+inner()
+]])
+tap.is(status, 1, "an uncaught error exits 1")
+tap.like(output, "boom", "printing the message")
+tap.like(output, "stack traceback:", "and a traceback")
+tap.like(output, "in [%a ]*'inner'", "naming the function")
+
+status, output = run_script([[
+unix.datagram_socket.new():send("x")
+]])
+tap.is(status, 1, "an uncaught error object exits 1")
+tap.like(output, "Bad file descriptor", "printing its message")
+tap.like(output, "stack traceback:", "and a traceback")
+
+status, output = run_script([[
+spawn(function() error("in a fiber") end)
+sleep(0.01)
+]])
+tap.is(status, 1, "an error in a fiber nobody joins exits 1")
+tap.like(output, "uncaught error in fiber: .*in a fiber", "reported as uncaught")
+
+status, output = run_script([[
+local f = spawn(function() error("joined") end)
+pcall(f.join, f)
+]])
+tap.is(status, 0, "an error caught through join does not count")
+
+status, output = run_script([[
+spawn(function() sleep(1000) end)
+error("main fails")
+]])
+tap.is(status, 1, "the main fiber's failure ends the program at once")
+tap.like(output, "main fails", "with its message")
+
+status, output = run_script([[
+local fibers = {}
+fibers[1] = spawn(function() sleep(0); fibers[2]:join() end)
+fibers[2] = spawn(function() sleep(0); fibers[1]:join() end)
+]])
+tap.is(status, 1, "fibers that can never finish exit 1")
+tap.like(output, "2 fiber%(s%) never finished", "reported")
+
+status, output = run_script("print('from stdin', ...)", "x", true)
+tap.is(status, 0, "'-' reads the script from standard input")
+tap.like(output, "from stdin\tx", "with its arguments")
+
+status, output = run_script("this is not lua")
+tap.is(status, 1, "a syntax error exits 1")
+tap.like(output, "syntax error", "with the parser's message")
+
+local pipe = assert(io.popen("'" .. host .. "' 2>&1; echo \"status=$?\""))
+output = pipe:read("a")
+pipe:close()
+tap.like(output, "usage: .*SCRIPT", "no script: a usage message")
+tap.like(output, "status=2", "and exit status 2")
+
+tap.done()
