@@ -1,0 +1,305 @@
+//
+// test_credentials.cpp — SO_PASSCRED (pass_credentials, sender_credentials)
+// and SO_PEERCRED (peer_credentials).
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+#include "unixdgram_test.hpp"
+
+#include <unixdgram.hpp>
+
+#include <asio.hpp>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+using unixdgram::file_descriptor;
+
+namespace doctest {
+
+template <>
+struct StringMaker<unixdgram::credentials> {
+    static String convert(const unixdgram::credentials& who)
+    {
+        const std::string text = "{pid " + std::to_string(who.pid) + ", uid " +
+                                 std::to_string(who.uid) + ", gid " + std::to_string(who.gid) + "}";
+        return String(text.c_str());
+    }
+};
+
+} // namespace doctest
+
+namespace {
+
+using socket_type = unixdgram::datagram_socket<>;
+
+constexpr auto safety_timeout = 10s;
+
+std::size_t count_open_fds()
+{
+    // The directory stream holds one descriptor of its own while it is read,
+    // which every count includes alike.
+    auto entries = std::filesystem::directory_iterator("/proc/self/fd");
+    return static_cast<std::size_t>(std::distance(entries, std::filesystem::directory_iterator()));
+}
+
+bool same_file(int first, int second)
+{
+    struct stat first_stat {};
+    struct stat second_stat {};
+    return ::fstat(first, &first_stat) == 0 && ::fstat(second, &second_stat) == 0 &&
+           first_stat.st_dev == second_stat.st_dev && first_stat.st_ino == second_stat.st_ino;
+}
+
+unixdgram::credentials own_credentials()
+{
+    return {::getpid(), ::getuid(), ::getgid()};
+}
+
+file_descriptor open_dev_null()
+{
+    file_descriptor file(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    REQUIRE(file);
+    return file;
+}
+
+/// Every test leaves the process with the descriptors it found.
+struct fd_count_fixture {
+    std::size_t fds_at_start = count_open_fds();
+
+    fd_count_fixture() = default;
+    fd_count_fixture(const fd_count_fixture&) = delete;
+    fd_count_fixture& operator=(const fd_count_fixture&) = delete;
+    ~fd_count_fixture() { CHECK_MESSAGE(count_open_fds() == fds_at_start, "descriptors leaked"); }
+};
+
+/// Two sockets connected to each other.
+struct pair_fixture : fd_count_fixture {
+    asio::io_context io;
+    socket_type a{io};
+    socket_type b{io};
+
+    pair_fixture() { unixdgram::connect_pair(a, b); }
+
+    void run()
+    {
+        io.restart();
+        io.run_for(safety_timeout);
+    }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(pair_fixture, "pass_credentials is off by default and can be set and read back")
+{
+    socket_type::pass_credentials option(true);
+    b.get_option(option);
+    CHECK_FALSE(option.value());
+
+    SUBCASE("throwing form")
+    {
+        b.set_option(socket_type::pass_credentials(true));
+        b.get_option(option);
+    }
+    SUBCASE("error_code form")
+    {
+        std::error_code ec = std::make_error_code(std::errc::io_error);
+        b.set_option(unixdgram::pass_credentials(true), ec);
+        CHECK_FALSE(ec);
+        ec = std::make_error_code(std::errc::io_error);
+        b.get_option(option, ec);
+        CHECK_FALSE(ec);
+    }
+    CHECK(option.value());
+    CHECK(static_cast<bool>(option));
+    int raw = 0;
+    socklen_t length = sizeof(raw);
+    REQUIRE(::getsockopt(b.native_handle(), SOL_SOCKET, SO_PASSCRED, &raw, &length) == 0);
+    CHECK(raw == 1);
+
+    b.set_option(unixdgram::pass_credentials(false));
+    b.get_option(option);
+    CHECK_FALSE(option.value());
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "with pass_credentials on, receive_with_fds reports the sender's "
+                                "credentials alongside the descriptors")
+{
+    b.set_option(unixdgram::pass_credentials(true));
+    file_descriptor null_file = open_dev_null();
+    const std::array<int, 1> fds_to_send{null_file.get()};
+    a.send_with_fds(asio::buffer(std::string_view("who am i")), fds_to_send);
+
+    std::array<char, 16> storage{};
+    // Room for exactly the one descriptor: the credentials need room of their
+    // own beside it.
+    std::array<file_descriptor, 1> fds;
+    unixdgram::receive_result result;
+    SUBCASE("synchronous")
+    {
+        result = b.receive_with_fds(asio::buffer(storage), fds);
+    }
+    SUBCASE("error_code form")
+    {
+        std::error_code ec = std::make_error_code(std::errc::io_error);
+        result = b.receive_with_fds(asio::buffer(storage), fds, 0, ec);
+        CHECK_FALSE(ec);
+    }
+    SUBCASE("asynchronous")
+    {
+        int calls = 0;
+        b.async_receive_with_fds(asio::buffer(storage), fds,
+                                 [&](std::error_code ec, unixdgram::receive_result received) {
+                                     ++calls;
+                                     CHECK_FALSE(ec);
+                                     result = received;
+                                 });
+        CHECK(calls == 0);
+        run();
+        CHECK(calls == 1);
+    }
+    SUBCASE("receive_from_with_fds")
+    {
+        unixdgram::endpoint sender;
+        result = b.receive_from_with_fds(asio::buffer(storage), fds, sender);
+    }
+    CHECK(result.bytes == 8);
+    REQUIRE(result.sender_credentials.has_value());
+    CHECK(*result.sender_credentials == own_credentials());
+    REQUIRE(result.fds.size() == 1);
+    CHECK(same_file(fds[0].get(), null_file.get()));
+    CHECK_FALSE(result.control_truncated);
+    CHECK_FALSE(result.truncated);
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "credentials come with a datagram that carries no descriptors")
+{
+    b.set_option(unixdgram::pass_credentials(true));
+    a.send(asio::buffer(std::string_view("bare")));
+    std::array<char, 16> storage{};
+    std::array<file_descriptor, 1> fds;
+    unixdgram::receive_result result = b.receive_with_fds(asio::buffer(storage), fds);
+    CHECK(result.bytes == 4);
+    CHECK(result.fds.empty());
+    CHECK_FALSE(result.control_truncated);
+    REQUIRE(result.sender_credentials.has_value());
+    CHECK(*result.sender_credentials == own_credentials());
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "credentials survive when descriptors beyond the room are closed")
+{
+    b.set_option(unixdgram::pass_credentials(true));
+    file_descriptor null_file = open_dev_null();
+    const std::array<int, 3> fds_to_send{null_file.get(), null_file.get(), null_file.get()};
+    a.send_with_fds(asio::buffer(std::string_view("three")), fds_to_send);
+
+    std::array<char, 16> storage{};
+    std::array<file_descriptor, 1> fds;
+    const std::size_t fds_before = count_open_fds();
+    unixdgram::receive_result result = b.receive_with_fds(asio::buffer(storage), fds);
+    REQUIRE(result.fds.size() == 1);
+    CHECK(result.control_truncated);
+    CHECK(count_open_fds() == fds_before + 1);
+    REQUIRE(result.sender_credentials.has_value());
+    CHECK(*result.sender_credentials == own_credentials());
+}
+
+TEST_CASE_FIXTURE(pair_fixture,
+                  "without pass_credentials on the receiver, sender_credentials is empty")
+{
+    SUBCASE("off everywhere") {}
+    SUBCASE("on at the sender only")
+    {
+        a.set_option(unixdgram::pass_credentials(true));
+    }
+    SUBCASE("turned on, then off again")
+    {
+        b.set_option(unixdgram::pass_credentials(true));
+        b.set_option(unixdgram::pass_credentials(false));
+    }
+    file_descriptor null_file = open_dev_null();
+    const std::array<int, 1> fds_to_send{null_file.get()};
+    a.send_with_fds(asio::buffer(std::string_view("anonymous")), fds_to_send);
+
+    std::array<char, 16> storage{};
+    std::array<file_descriptor, 1> fds;
+    unixdgram::receive_result result = b.receive_with_fds(asio::buffer(storage), fds);
+    CHECK(result.bytes == 9);
+    CHECK(result.fds.size() == 1);
+    CHECK_FALSE(result.sender_credentials.has_value());
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "sender_credentials name the process that sent the datagram")
+{
+    b.set_option(unixdgram::pass_credentials(true));
+    const int sending_end = a.native_handle();
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        // Only async-signal-safe calls here.
+        const bool sent = ::send(sending_end, "child", 5, MSG_NOSIGNAL) == 5;
+        ::_exit(sent ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+
+    std::array<char, 16> storage{};
+    std::array<file_descriptor, 1> fds;
+    unixdgram::receive_result result = b.receive_with_fds(asio::buffer(storage), fds);
+    CHECK(result.bytes == 5);
+    REQUIRE(result.sender_credentials.has_value());
+    CHECK(result.sender_credentials->pid == child);
+    CHECK(result.sender_credentials->uid == ::getuid());
+    CHECK(result.sender_credentials->gid == ::getgid());
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "peer_credentials of a socket pair are the process's own")
+{
+    SUBCASE("throwing form")
+    {
+        CHECK(a.peer_credentials() == own_credentials());
+        CHECK(b.peer_credentials() == own_credentials());
+    }
+    SUBCASE("error_code form")
+    {
+        std::error_code ec = std::make_error_code(std::errc::io_error);
+        CHECK(a.peer_credentials(ec) == own_credentials());
+        CHECK_FALSE(ec);
+    }
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "peer_credentials of an unconnected socket fail")
+{
+    socket_type unconnected(io);
+    unconnected.open();
+
+    std::error_code ec;
+    const unixdgram::credentials none = unconnected.peer_credentials(ec);
+    CHECK(ec);
+    CHECK(none == unixdgram::credentials{});
+
+    bool threw = false;
+    try {
+        static_cast<void>(unconnected.peer_credentials());
+    } catch (const std::system_error& failure) {
+        threw = true;
+        CHECK(failure.code() == ec);
+    }
+    CHECK(threw);
+}
