@@ -1,0 +1,115 @@
+-- bench/bench_lua.lua — the Lua binding doing what bench_cpp's contenders do,
+-- inside a fiber: sockets from unix.datagram_socket.pair(), every call made
+-- from Lua.
+--
+-- Workloads (the ids bench_cpp uses):
+--   fill64  32 datagrams of 64 B sent, then received, per batch
+--   fd64    the same carrying one descriptor each (send_with_fds and
+--           receive_with_fds, closing each descriptor received)
+--
+-- Each round times every workload once; the figure kept is the median over
+-- the rounds. Lua has no wall clock finer than a second, so the time is
+-- os.clock()'s, the process's CPU time: nothing in these loops waits, so on
+-- an idle machine the two agree.
+--
+-- Output, one line per workload, as scripts/bench reads it:
+--   <workload id> <ns per datagram>
+--
+-- Usage: unixdgram-lua bench/bench_lua.lua [--rounds N] [--datagrams N]
+
+local batch_size = 32
+local rounds, datagrams = 7, 16384
+
+local i = 1
+while i <= #arg do
+    local value = math.tointeger(tonumber(arg[i + 1]))
+    if arg[i] == "--rounds" and value and value > 0 then
+        rounds = value
+    elseif arg[i] == "--datagrams" and value and value > 0 then
+        datagrams = value
+    else
+        error("usage: bench_lua.lua [--rounds N] [--datagrams N]")
+    end
+    i = i + 2
+end
+
+-- A function running `batches` batches of send, then receive.
+local function fill_drain(payload)
+    local sender, receiver = unix.datagram_socket.pair()
+    local out = byte_span.new(payload)
+    local into = byte_span.new(payload)
+    return function(batches)
+        for _ = 1, batches do
+            for _ = 1, batch_size do
+                if sender:send(out) ~= payload then
+                    error("short send")
+                end
+            end
+            for _ = 1, batch_size do
+                if receiver:receive(into) ~= payload then
+                    error("short receive")
+                end
+            end
+        end
+    end
+end
+
+-- The same, each datagram carrying a descriptor of /dev/null.
+local function fd_per_datagram(payload)
+    local sender, receiver = unix.datagram_socket.pair()
+    local out = byte_span.new(payload)
+    local into = byte_span.new(payload)
+    local dev_null = assert(io.open("/dev/null"))
+    local passed = {file_descriptor.from_file(dev_null)}
+    dev_null:close()
+    return function(batches)
+        for _ = 1, batches do
+            for _ = 1, batch_size do
+                if sender:send_with_fds(out, passed) ~= payload then
+                    error("short send")
+                end
+            end
+            for _ = 1, batch_size do
+                local n, fds = receiver:receive_with_fds(into, 1)
+                if n ~= payload or #fds ~= 1 then
+                    error("short receive")
+                end
+                fds[1]:close()
+            end
+        end
+    end
+end
+
+local function median(values)
+    table.sort(values)
+    local middle = #values // 2
+    if #values % 2 == 1 then
+        return values[middle + 1]
+    end
+    return (values[middle] + values[middle + 1]) / 2
+end
+
+local function measure()
+    local workloads = {
+        {id = "fill64", run = fill_drain(64)},
+        {id = "fd64", run = fd_per_datagram(64)},
+    }
+    local batches = math.max(datagrams // batch_size, 1)
+    for _, workload in ipairs(workloads) do
+        workload.run(math.max(batches // 8, 1))
+        workload.samples = {}
+    end
+    for _ = 1, rounds do
+        for _, workload in ipairs(workloads) do
+            local start = os.clock()
+            workload.run(batches)
+            local elapsed = os.clock() - start
+            table.insert(workload.samples, elapsed * 1e9 / (batches * batch_size))
+        end
+    end
+    for _, workload in ipairs(workloads) do
+        print(string.format("%s %.1f", workload.id, median(workload.samples)))
+    end
+end
+
+spawn(measure):join()
