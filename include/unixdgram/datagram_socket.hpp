@@ -211,7 +211,9 @@ public:
     std::size_t bytes_readable() const;
     std::size_t bytes_readable(std::error_code& ec) const;
 
-    /// The credentials of the peer at connect or socketpair time (SO_PEERCRED).
+    /// The credentials of the other end of a pair made by `connect_pair`, as
+    /// they were when the pair was made (SO_PEERCRED). Linux records none for
+    /// a datagram socket joined by `connect`, which reports ENOTCONN.
     credentials peer_credentials() const;
     credentials peer_credentials(std::error_code& ec) const;
 
