@@ -17,12 +17,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
-#include <exception>
-#include <filesystem>
 #include <functional>
-#include <iterator>
 #include <memory>
-#include <ostream>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,85 +26,14 @@
 #include <thread>
 #include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 using namespace std::chrono_literals;
+using namespace unixdgram_test;
 
 namespace {
 
 using socket_type = unixdgram::datagram_socket<>;
 using unixdgram::receive_entry;
 using unixdgram::send_entry;
-
-/// How long a test waits for something that should happen at once before it
-/// gives up; a safety net, never a delay.
-constexpr auto safety_timeout = 10s;
-
-std::size_t count_open_fds()
-{
-    // The directory stream holds one descriptor of its own while it is read,
-    // which every count includes alike.
-    auto entries = std::filesystem::directory_iterator("/proc/self/fd");
-    return static_cast<std::size_t>(std::distance(entries, std::filesystem::directory_iterator()));
-}
-
-/// Matches an errno value in Asio's system category, where the library and
-/// Asio both report them.
-struct errno_is {
-    int value;
-
-    friend bool operator==(const std::error_code& ec, const errno_is& expected)
-    {
-        return ec.value() == expected.value && ec.category() == asio::error::get_system_category();
-    }
-
-    friend std::ostream& operator<<(std::ostream& out, const errno_is& expected)
-    {
-        return out << "errno " << expected.value << " (" << std::strerror(expected.value) << ")";
-    }
-};
-
-/// What one asynchronous batch reported, and whether its handler ran inside
-/// the call that started it.
-struct completion {
-    int calls = 0;
-    bool ran_inside_initiation = false;
-    std::error_code ec;
-    std::size_t count = 0;
-
-    completion() = default;
-    completion(const completion&) = delete;
-    completion& operator=(const completion&) = delete;
-    ~completion() { CHECK_FALSE(ran_inside_initiation); }
-
-    /// Calls `initiate(handler)`, the handler recording the completion.
-    template <typename Initiate>
-    void start(Initiate&& initiate)
-    {
-        initiating_ = true;
-        initiate([this](std::error_code error, std::size_t completed) {
-            ++calls;
-            ran_inside_initiation = ran_inside_initiation || initiating_;
-            ec = error;
-            count = completed;
-        });
-        initiating_ = false;
-    }
-
-private:
-    bool initiating_ = false;
-};
-
-/// An abstract socket name nobody else uses (a leading NUL, then text).
-std::string unique_abstract_name(std::string_view purpose)
-{
-    static int names_made = 0;
-    std::string name(1, '\0');
-    name += "unixdgram-batch-test-" + std::to_string(::getpid()) + "-" + std::string(purpose) +
-            "-" + std::to_string(++names_made);
-    return name;
-}
 
 /// `count` datagrams of `size` bytes, each filled with its own index, and the
 /// send entries that point at them.
@@ -144,32 +69,9 @@ struct incoming {
     }
 };
 
-/// Every test leaves the process with the descriptors it found.
-struct fd_count_fixture {
-    std::size_t fds_at_start = count_open_fds();
-
-    fd_count_fixture() = default;
-    fd_count_fixture(const fd_count_fixture&) = delete;
-    fd_count_fixture& operator=(const fd_count_fixture&) = delete;
-    ~fd_count_fixture() { CHECK_MESSAGE(count_open_fds() == fds_at_start, "descriptors leaked"); }
-};
-
 /// The setting of most tests: an io_context and two sockets connected to
 /// each other.
-struct pair_fixture : fd_count_fixture {
-    asio::io_context io;
-    socket_type a{io};
-    socket_type b{io};
-
-    pair_fixture() { unixdgram::connect_pair(a, b); }
-
-    /// Runs the handlers until no work is left (or the safety net expires).
-    void run()
-    {
-        io.restart();
-        io.run_for(safety_timeout);
-    }
-
+struct pair_fixture : socket_pair_fixture<socket_type> {
     /// Sends one-byte datagrams from `a` until `b`'s queue is full.
     void fill_queue()
     {
@@ -209,22 +111,6 @@ struct named_fixture : pair_fixture {
         second.bind(second_endpoint);
     }
 };
-
-/// Runs `coroutine` on `io` to its end; rethrows what escaped it.
-void run_coroutine(asio::io_context& io, asio::awaitable<void> coroutine)
-{
-    int completions = 0;
-    std::exception_ptr escaped;
-    asio::co_spawn(io, std::move(coroutine), [&](std::exception_ptr failure) {
-        ++completions;
-        escaped = failure;
-    });
-    io.restart();
-    io.run_for(safety_timeout);
-    REQUIRE(completions == 1);
-    if (escaped)
-        std::rethrow_exception(escaped);
-}
 
 } // namespace
 
@@ -475,22 +361,22 @@ TEST_CASE_FIXTURE(pair_fixture,
                   "async batches complete once each, never inside the initiating call")
 {
     outgoing out(3, 5);
-    completion sending;
+    completion<std::size_t> sending;
     sending.start([&](auto handler) { a.async_send_many(out.entries, handler); });
     CHECK(sending.calls == 0);
 
     incoming in(4, 8);
-    completion receiving;
+    completion<std::size_t> receiving;
     receiving.start([&](auto handler) { b.async_receive_many(in.entries, 0, handler); });
     CHECK(receiving.calls == 0);
 
     run();
     CHECK(sending.calls == 1);
     CHECK_FALSE(sending.ec);
-    CHECK(sending.count == 3);
+    CHECK(sending.result == 3);
     CHECK(receiving.calls == 1);
     CHECK_FALSE(receiving.ec);
-    CHECK(receiving.count == 3);
+    CHECK(receiving.result == 3);
     CHECK(in.text(2) == std::string_view(out.datagrams[2].data(), 5));
 }
 
@@ -498,7 +384,7 @@ TEST_CASE_FIXTURE(pair_fixture,
                   "async_receive_many waits for a datagram and reports truncation per entry")
 {
     incoming in(3, 4);
-    completion receiving;
+    completion<std::size_t> receiving;
     receiving.start([&](auto handler) { b.async_receive_many(in.entries, handler); });
     io.poll();
     CHECK(receiving.calls == 0);
@@ -509,7 +395,7 @@ TEST_CASE_FIXTURE(pair_fixture,
     run();
     CHECK(receiving.calls == 1);
     CHECK_FALSE(receiving.ec);
-    CHECK(receiving.count == 2);
+    CHECK(receiving.result == 2);
     CHECK(in.text(0) == "too ");
     CHECK(in.entries[0].truncated);
     CHECK(in.text(1) == "ok");
@@ -520,7 +406,7 @@ TEST_CASE_FIXTURE(pair_fixture, "async_send_many waits for room part way and the
 {
     constexpr std::size_t count = 100;
     outgoing out(count, 4096);
-    completion sending;
+    completion<std::size_t> sending;
     sending.start([&](auto handler) { a.async_send_many(out.entries, handler); });
 
     incoming in(count, 4096);
@@ -538,7 +424,7 @@ TEST_CASE_FIXTURE(pair_fixture, "async_send_many waits for room part way and the
     run();
     CHECK(sending.calls == 1);
     CHECK_FALSE(sending.ec);
-    CHECK(sending.count == count);
+    CHECK(sending.result == count);
     REQUIRE(received == count);
     for (std::size_t i = 0; i < count; ++i)
         CHECK(in.buffers[i][0] == out.datagrams[i][0]);
@@ -551,18 +437,18 @@ TEST_CASE_FIXTURE(named_fixture, "async batches carry an endpoint per entry")
         {asio::buffer(texts[0]), &second_endpoint},
         {asio::buffer(texts[1]), &second_endpoint},
     }};
-    completion sending;
+    completion<std::size_t> sending;
     sending.start([&](auto handler) { first.async_send_many(entries, handler); });
 
     std::array<unixdgram::endpoint, 2> senders;
     incoming in(2, 8);
     in.entries[0].sender = &senders[0];
     in.entries[1].sender = &senders[1];
-    completion receiving;
+    completion<std::size_t> receiving;
     receiving.start([&](auto handler) { second.async_receive_many(in.entries, handler); });
     run();
-    CHECK(sending.count == 2);
-    REQUIRE(receiving.count == 2);
+    CHECK(sending.result == 2);
+    REQUIRE(receiving.result == 2);
     CHECK(in.text(0) == "one");
     CHECK(in.text(1) == "two");
     CHECK(senders[0] == first_endpoint);
@@ -586,7 +472,7 @@ TEST_CASE_FIXTURE(named_fixture,
         {asio::buffer(texts[0]), &first_endpoint},
         {asio::buffer(texts[1]), &first_endpoint},
     }};
-    completion sending;
+    completion<std::size_t> sending;
     sending.start([&](auto handler) { sender.async_send_many(entries, handler); });
     io.poll();
     CHECK(sending.calls == 0);
@@ -600,7 +486,7 @@ TEST_CASE_FIXTURE(named_fixture,
     run();
     CHECK(sending.calls == 1);
     CHECK_FALSE(sending.ec);
-    CHECK(sending.count == 2);
+    CHECK(sending.result == 2);
 
     incoming in(4, 4);
     first.non_blocking(false);
@@ -613,8 +499,8 @@ TEST_CASE_FIXTURE(pair_fixture, "async batches on a closed socket complete with 
     a.close();
     outgoing out(1, 1);
     incoming in(1, 1);
-    completion sending;
-    completion receiving;
+    completion<std::size_t> sending;
+    completion<std::size_t> receiving;
     sending.start([&](auto handler) { a.async_send_many(out.entries, handler); });
     receiving.start([&](auto handler) { a.async_receive_many(in.entries, handler); });
     CHECK(sending.calls == 0);
@@ -622,7 +508,7 @@ TEST_CASE_FIXTURE(pair_fixture, "async batches on a closed socket complete with 
     run();
     CHECK(sending.calls == 1);
     CHECK(sending.ec == errno_is{EBADF});
-    CHECK(sending.count == 0);
+    CHECK(sending.result == 0);
     CHECK(receiving.calls == 1);
     CHECK(receiving.ec == errno_is{EBADF});
 }
@@ -632,7 +518,7 @@ TEST_CASE_FIXTURE(
     "closing the socket completes a pending async_receive_many with operation_aborted")
 {
     incoming in(2, 4);
-    completion receiving;
+    completion<std::size_t> receiving;
     receiving.start([&](auto handler) { b.async_receive_many(in.entries, handler); });
     io.poll();
     REQUIRE(receiving.calls == 0);
@@ -641,7 +527,7 @@ TEST_CASE_FIXTURE(
     run();
     CHECK(receiving.calls == 1);
     CHECK(receiving.ec == asio::error::operation_aborted);
-    CHECK(receiving.count == 0);
+    CHECK(receiving.result == 0);
 }
 
 TEST_CASE_FIXTURE(pair_fixture,
@@ -663,7 +549,7 @@ TEST_CASE_FIXTURE(pair_fixture,
 
     asio::cancellation_signal signal;
     incoming in(2, 4);
-    completion receiving;
+    completion<std::size_t> receiving;
     receiving.start([&](auto handler) {
         b.async_receive_many(in.entries, asio::bind_cancellation_slot(signal.slot(), handler));
     });
@@ -674,7 +560,7 @@ TEST_CASE_FIXTURE(pair_fixture,
     run();
     CHECK(receiving.calls == 1);
     CHECK(receiving.ec == asio::error::operation_aborted);
-    CHECK(receiving.count == 0);
+    CHECK(receiving.result == 0);
 }
 
 TEST_CASE_FIXTURE(pair_fixture,
@@ -693,7 +579,7 @@ TEST_CASE_FIXTURE(pair_fixture,
     fill_queue();
     asio::cancellation_signal signal;
     outgoing out(2, 1);
-    completion sending;
+    completion<std::size_t> sending;
     sending.start([&](auto handler) {
         a.async_send_many(out.entries, asio::bind_cancellation_slot(signal.slot(), handler));
     });
@@ -704,7 +590,7 @@ TEST_CASE_FIXTURE(pair_fixture,
     run();
     CHECK(sending.calls == 1);
     CHECK(sending.ec == asio::error::operation_aborted);
-    CHECK(sending.count == 0);
+    CHECK(sending.result == 0);
 }
 
 TEST_CASE_FIXTURE(pair_fixture,
@@ -713,7 +599,7 @@ TEST_CASE_FIXTURE(pair_fixture,
     fill_queue();
     asio::cancellation_signal signal;
     outgoing out(2, 1);
-    completion sending;
+    completion<std::size_t> sending;
     sending.start([&](auto handler) {
         a.async_send_many(out.entries, asio::bind_cancellation_slot(signal.slot(), handler));
     });
@@ -728,7 +614,7 @@ TEST_CASE_FIXTURE(pair_fixture,
     run();
     CHECK(sending.calls == 1);
     CHECK_FALSE(sending.ec);
-    CHECK(sending.count == 2);
+    CHECK(sending.result == 2);
 }
 
 TEST_CASE_FIXTURE(pair_fixture, "the batches work as C++20 coroutines with use_awaitable")
@@ -748,8 +634,8 @@ TEST_CASE_FIXTURE(pair_fixture, "the batches work as C++20 coroutines with use_a
 
 TEST_CASE_FIXTURE(pair_fixture, "empty async batches complete with zero, not inline")
 {
-    completion sending;
-    completion receiving;
+    completion<std::size_t> sending;
+    completion<std::size_t> receiving;
     sending.start([&](auto handler) { a.async_send_many({}, handler); });
     receiving.start([&](auto handler) { b.async_receive_many({}, handler); });
     CHECK(sending.calls == 0);
@@ -757,10 +643,10 @@ TEST_CASE_FIXTURE(pair_fixture, "empty async batches complete with zero, not inl
     run();
     CHECK(sending.calls == 1);
     CHECK_FALSE(sending.ec);
-    CHECK(sending.count == 0);
+    CHECK(sending.result == 0);
     CHECK(receiving.calls == 1);
     CHECK_FALSE(receiving.ec);
-    CHECK(receiving.count == 0);
+    CHECK(receiving.result == 0);
 }
 
 // ---------------------------------------------------------------------------

@@ -14,19 +14,17 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
-#include <filesystem>
-#include <iterator>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 #include <fcntl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
+using namespace unixdgram_test;
 using unixdgram::file_descriptor;
 
 namespace doctest {
@@ -46,61 +44,12 @@ struct StringMaker<unixdgram::credentials> {
 namespace {
 
 using socket_type = unixdgram::datagram_socket<>;
-
-constexpr auto safety_timeout = 10s;
-
-std::size_t count_open_fds()
-{
-    // The directory stream holds one descriptor of its own while it is read,
-    // which every count includes alike.
-    auto entries = std::filesystem::directory_iterator("/proc/self/fd");
-    return static_cast<std::size_t>(std::distance(entries, std::filesystem::directory_iterator()));
-}
-
-bool same_file(int first, int second)
-{
-    struct stat first_stat {};
-    struct stat second_stat {};
-    return ::fstat(first, &first_stat) == 0 && ::fstat(second, &second_stat) == 0 &&
-           first_stat.st_dev == second_stat.st_dev && first_stat.st_ino == second_stat.st_ino;
-}
+using pair_fixture = socket_pair_fixture<socket_type>;
 
 unixdgram::credentials own_credentials()
 {
     return {::getpid(), ::getuid(), ::getgid()};
 }
-
-file_descriptor open_dev_null()
-{
-    file_descriptor file(::open("/dev/null", O_RDWR | O_CLOEXEC));
-    REQUIRE(file);
-    return file;
-}
-
-/// Every test leaves the process with the descriptors it found.
-struct fd_count_fixture {
-    std::size_t fds_at_start = count_open_fds();
-
-    fd_count_fixture() = default;
-    fd_count_fixture(const fd_count_fixture&) = delete;
-    fd_count_fixture& operator=(const fd_count_fixture&) = delete;
-    ~fd_count_fixture() { CHECK_MESSAGE(count_open_fds() == fds_at_start, "descriptors leaked"); }
-};
-
-/// Two sockets connected to each other.
-struct pair_fixture : fd_count_fixture {
-    asio::io_context io;
-    socket_type a{io};
-    socket_type b{io};
-
-    pair_fixture() { unixdgram::connect_pair(a, b); }
-
-    void run()
-    {
-        io.restart();
-        io.run_for(safety_timeout);
-    }
-};
 
 } // namespace
 

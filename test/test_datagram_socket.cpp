@@ -17,12 +17,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
-#include <exception>
 #include <filesystem>
 #include <future>
-#include <iterator>
 #include <optional>
-#include <ostream>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,151 +31,18 @@
 #include <csignal>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
+using namespace unixdgram_test;
 using unixdgram::file_descriptor;
 
 namespace {
 
 using socket_type = unixdgram::datagram_socket<>;
-
-/// How long a test waits for something that should happen at once before it
-/// gives up; a safety net, never a delay.
-constexpr auto safety_timeout = 10s;
-
-std::size_t count_open_fds()
-{
-    // The directory stream holds one descriptor of its own while it is read,
-    // which every count includes alike.
-    auto entries = std::filesystem::directory_iterator("/proc/self/fd");
-    return static_cast<std::size_t>(std::distance(entries, std::filesystem::directory_iterator()));
-}
-
-bool is_open_fd(int fd)
-{
-    return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF;
-}
-
-bool is_cloexec(int fd)
-{
-    return (::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0;
-}
-
-bool same_file(int first, int second)
-{
-    struct stat first_stat {};
-    struct stat second_stat {};
-    return ::fstat(first, &first_stat) == 0 && ::fstat(second, &second_stat) == 0 &&
-           first_stat.st_dev == second_stat.st_dev && first_stat.st_ino == second_stat.st_ino;
-}
-
-/// Matches an errno value in Asio's system category, where the library and
-/// Asio both report them (standalone Asio 1.22 maps that category to no
-/// std::errc condition, so the tests compare numbers and category).
-struct errno_is {
-    int value;
-
-    friend bool operator==(const std::error_code& ec, const errno_is& expected)
-    {
-        return ec.value() == expected.value && ec.category() == asio::error::get_system_category();
-    }
-
-    friend std::ostream& operator<<(std::ostream& out, const errno_is& expected)
-    {
-        return out << "errno " << expected.value << " (" << std::strerror(expected.value) << ")";
-    }
-};
-
-/// The error code a `std::system_error` thrown by `operation` carries; empty
-/// when nothing was thrown.
-template <typename Operation>
-std::error_code thrown_by(Operation&& operation)
-{
-    try {
-        operation();
-    } catch (const std::system_error& failure) {
-        return failure.code();
-    }
-    return {};
-}
-
-/// An abstract socket name nobody else uses (a leading NUL, then text).
-std::string unique_abstract_name(std::string_view purpose)
-{
-    static int names_made = 0;
-    std::string name(1, '\0');
-    name += "unixdgram-test-" + std::to_string(::getpid()) + "-" + std::string(purpose) + "-" +
-            std::to_string(++names_made);
-    return name;
-}
-
-/// A fresh directory, removed with everything in it at the end of the test.
-struct temp_dir {
-    std::filesystem::path path;
-
-    temp_dir()
-    {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "unixdgram-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-};
-
-struct pipe_ends {
-    file_descriptor read_end;
-    file_descriptor write_end;
-};
-
-pipe_ends make_pipe()
-{
-    int ends[2];
-    REQUIRE(::pipe2(ends, O_CLOEXEC) == 0);
-    return {file_descriptor(ends[0]), file_descriptor(ends[1])};
-}
-
-/// An anonymous file holding `content`, positioned at its start.
-file_descriptor file_with_content(std::string_view content)
-{
-    file_descriptor file(::memfd_create("unixdgram-test", MFD_CLOEXEC));
-    REQUIRE(file);
-    REQUIRE(::write(file.get(), content.data(), content.size()) ==
-            static_cast<ssize_t>(content.size()));
-    REQUIRE(::lseek(file.get(), 0, SEEK_SET) == 0);
-    return file;
-}
-
-file_descriptor open_dev_null()
-{
-    file_descriptor file(::open("/dev/null", O_RDWR | O_CLOEXEC));
-    REQUIRE(file);
-    return file;
-}
-
-/// What one read(2) of `fd` returns, up to 256 bytes.
-std::string read_some(int fd)
-{
-    std::array<char, 256> storage{};
-    ssize_t length = ::read(fd, storage.data(), storage.size());
-    REQUIRE(length >= 0);
-    return std::string(storage.data(), static_cast<std::size_t>(length));
-}
-
-void write_all(int fd, std::string_view text)
-{
-    REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
-}
+using pair_fixture = socket_pair_fixture<socket_type>;
 
 /// The first `length` bytes of `storage` as text.
 std::string_view text_of(std::span<const char> storage, std::size_t length)
@@ -186,42 +50,6 @@ std::string_view text_of(std::span<const char> storage, std::size_t length)
     REQUIRE(length <= storage.size());
     return {storage.data(), length};
 }
-
-/// Records how an asynchronous operation completed and how often, and checks
-/// that it did not complete inside the call that started it.
-template <typename Result>
-struct completion {
-    int calls = 0;
-    bool ran_inside_initiation = false;
-    std::error_code ec;
-    Result result{};
-
-    completion() = default;
-    completion(const completion&) = delete;
-    completion& operator=(const completion&) = delete;
-    ~completion() { CHECK_FALSE(ran_inside_initiation); }
-
-    /// Calls `initiate(handler)`, the handler recording the completion.
-    template <typename Initiate>
-    void start(Initiate&& initiate)
-    {
-        initiating_ = true;
-        initiate([this](std::error_code error, auto&&... value) {
-            ++calls;
-            ran_inside_initiation = ran_inside_initiation || initiating_;
-            ec = error;
-            if constexpr (sizeof...(value) == 1)
-                result = Result(std::forward<decltype(value)>(value)...);
-        });
-        initiating_ = false;
-    }
-
-private:
-    bool initiating_ = false;
-};
-
-/// The completion of an operation whose handler takes only an error code.
-struct nothing {};
 
 /// Blocks SIGPIPE in this thread while it lives, so that a SIGPIPE raised by a
 /// send stays pending where the test can see it instead of killing the
@@ -254,35 +82,6 @@ public:
 private:
     sigset_t sigpipe_only_;
     sigset_t previous_mask_;
-};
-
-/// Every test leaves the process with the descriptors it found.
-struct fd_count_fixture {
-    std::size_t fds_at_start = count_open_fds();
-
-    fd_count_fixture() = default;
-    fd_count_fixture(const fd_count_fixture&) = delete;
-    fd_count_fixture& operator=(const fd_count_fixture&) = delete;
-    ~fd_count_fixture() { CHECK_MESSAGE(count_open_fds() == fds_at_start, "descriptors leaked"); }
-};
-
-struct io_fixture : fd_count_fixture {
-    asio::io_context io;
-
-    /// Runs the handlers until no work is left (or the safety net expires).
-    void run()
-    {
-        io.restart();
-        io.run_for(safety_timeout);
-    }
-};
-
-/// The usual setting: two sockets connected to each other.
-struct pair_fixture : io_fixture {
-    socket_type a{io};
-    socket_type b{io};
-
-    pair_fixture() { unixdgram::connect_pair(a, b); }
 };
 
 /// Two unconnected sockets, each bound to an abstract name.
@@ -330,34 +129,6 @@ T wait_for_result(std::future<T>& result)
 {
     REQUIRE(result.wait_for(safety_timeout) == std::future_status::ready);
     return result.get();
-}
-
-/// Runs `coroutine` on `io` to its end; rethrows what escaped it.
-void run_coroutine(asio::io_context& io, asio::awaitable<void> coroutine)
-{
-    int completions = 0;
-    std::exception_ptr escaped;
-    asio::co_spawn(io, std::move(coroutine), [&](std::exception_ptr failure) {
-        ++completions;
-        escaped = failure;
-    });
-    io.restart();
-    io.run_for(safety_timeout);
-    REQUIRE(completions == 1);
-    if (escaped)
-        std::rethrow_exception(escaped);
-}
-
-/// Sends one-byte datagrams from `sender` until `destination`'s queue is full.
-void fill_queue(socket_type& sender, const unixdgram::endpoint& destination)
-{
-    sender.non_blocking(true);
-    const char byte = 'f';
-    std::error_code ec;
-    for (int sent = 0; !ec && sent < 100000; ++sent)
-        sender.send_to(asio::buffer(&byte, 1), destination, 0, ec);
-    REQUIRE(ec == errno_is{EAGAIN});
-    sender.non_blocking(false);
 }
 
 } // namespace

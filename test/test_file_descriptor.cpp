@@ -10,64 +10,26 @@
 #include <asio/error.hpp>
 
 #include <cerrno>
-#include <cstddef>
-#include <filesystem>
-#include <iterator>
 #include <system_error>
 #include <type_traits>
 #include <utility>
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+using namespace unixdgram_test;
 using unixdgram::file_descriptor;
 
 namespace {
 
-std::size_t count_open_fds()
-{
-    // The directory stream holds one descriptor of its own while it is read,
-    // which every count includes alike.
-    auto entries = std::filesystem::directory_iterator("/proc/self/fd");
-    return static_cast<std::size_t>(std::distance(entries, std::filesystem::directory_iterator()));
-}
-
-bool is_open_fd(int fd)
-{
-    return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF;
-}
-
-bool is_cloexec(int fd)
-{
-    return (::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0;
-}
-
-bool same_file(int first, int second)
-{
-    struct stat first_stat {};
-    struct stat second_stat {};
-    return ::fstat(first, &first_stat) == 0 && ::fstat(second, &second_stat) == 0 &&
-           first_stat.st_dev == second_stat.st_dev && first_stat.st_ino == second_stat.st_ino;
-}
-
-/// Opens /dev/null; `cloexec` chooses whether the descriptor is close-on-exec.
-int open_dev_null(bool cloexec = true)
+/// Opens /dev/null as a bare descriptor number, for a test to hand to a
+/// file_descriptor; `cloexec` chooses whether it is close-on-exec.
+int open_raw_dev_null(bool cloexec = true)
 {
     int fd = ::open("/dev/null", O_RDONLY | (cloexec ? O_CLOEXEC : 0));
     REQUIRE(fd >= 0);
     return fd;
 }
-
-/// Every test leaves the process with the descriptors it found.
-struct no_leak_fixture {
-    std::size_t fds_at_start = count_open_fds();
-
-    no_leak_fixture() = default;
-    no_leak_fixture(const no_leak_fixture&) = delete;
-    no_leak_fixture& operator=(const no_leak_fixture&) = delete;
-    ~no_leak_fixture() { CHECK(count_open_fds() == fds_at_start); }
-};
 
 } // namespace
 
@@ -81,7 +43,7 @@ static_assert(!std::is_convertible_v<int, file_descriptor>, "adopting a descript
 static_assert(!std::is_convertible_v<file_descriptor, bool>, "operator bool is explicit");
 static_assert(std::is_constructible_v<bool, file_descriptor>);
 
-TEST_CASE_FIXTURE(no_leak_fixture, "a default-constructed file_descriptor owns nothing")
+TEST_CASE_FIXTURE(fd_count_fixture, "a default-constructed file_descriptor owns nothing")
 {
     file_descriptor empty;
     CHECK(empty.get() == -1);
@@ -89,7 +51,7 @@ TEST_CASE_FIXTURE(no_leak_fixture, "a default-constructed file_descriptor owns n
     CHECK(empty.release() == -1);
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture, "a negative number makes an empty file_descriptor")
+TEST_CASE_FIXTURE(fd_count_fixture, "a negative number makes an empty file_descriptor")
 {
     file_descriptor from_minus_one(-1);
     file_descriptor from_minus_five(-5);
@@ -98,9 +60,10 @@ TEST_CASE_FIXTURE(no_leak_fixture, "a negative number makes an empty file_descri
     CHECK_FALSE(from_minus_five);
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture, "a file_descriptor closes the descriptor it owns when destroyed")
+TEST_CASE_FIXTURE(fd_count_fixture,
+                  "a file_descriptor closes the descriptor it owns when destroyed")
 {
-    int fd = open_dev_null();
+    int fd = open_raw_dev_null();
     {
         file_descriptor owner(fd);
         CHECK(owner.get() == fd);
@@ -110,10 +73,10 @@ TEST_CASE_FIXTURE(no_leak_fixture, "a file_descriptor closes the descriptor it o
     CHECK_FALSE(is_open_fd(fd));
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture,
+TEST_CASE_FIXTURE(fd_count_fixture,
                   "moving a file_descriptor transfers ownership and empties the source")
 {
-    int fd = open_dev_null();
+    int fd = open_raw_dev_null();
     file_descriptor source(fd);
 
     file_descriptor constructed(std::move(source));
@@ -128,10 +91,10 @@ TEST_CASE_FIXTURE(no_leak_fixture,
     CHECK(is_open_fd(fd));
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture, "move assignment closes the descriptor the target held")
+TEST_CASE_FIXTURE(fd_count_fixture, "move assignment closes the descriptor the target held")
 {
-    int old_fd = open_dev_null();
-    int new_fd = open_dev_null();
+    int old_fd = open_raw_dev_null();
+    int new_fd = open_raw_dev_null();
     file_descriptor target(old_fd);
     file_descriptor source(new_fd);
 
@@ -141,10 +104,10 @@ TEST_CASE_FIXTURE(no_leak_fixture, "move assignment closes the descriptor the ta
     CHECK(is_open_fd(new_fd));
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture,
+TEST_CASE_FIXTURE(fd_count_fixture,
                   "assigning a file_descriptor to itself keeps the descriptor open")
 {
-    int fd = open_dev_null();
+    int fd = open_raw_dev_null();
     file_descriptor owner(fd);
     file_descriptor& same = owner;
     owner = std::move(same);
@@ -152,9 +115,9 @@ TEST_CASE_FIXTURE(no_leak_fixture,
     CHECK(is_open_fd(fd));
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture, "release gives up ownership without closing")
+TEST_CASE_FIXTURE(fd_count_fixture, "release gives up ownership without closing")
 {
-    int fd = open_dev_null();
+    int fd = open_raw_dev_null();
     int released = -1;
     {
         file_descriptor owner(fd);
@@ -167,10 +130,10 @@ TEST_CASE_FIXTURE(no_leak_fixture, "release gives up ownership without closing")
     CHECK(::close(fd) == 0);
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture, "reset closes the old descriptor and takes the new one")
+TEST_CASE_FIXTURE(fd_count_fixture, "reset closes the old descriptor and takes the new one")
 {
-    int first = open_dev_null();
-    int second = open_dev_null();
+    int first = open_raw_dev_null();
+    int second = open_raw_dev_null();
     file_descriptor owner(first);
 
     owner.reset(second);
@@ -182,16 +145,16 @@ TEST_CASE_FIXTURE(no_leak_fixture, "reset closes the old descriptor and takes th
     CHECK(owner.get() == -1);
     CHECK_FALSE(is_open_fd(second));
 
-    int third = open_dev_null();
+    int third = open_raw_dev_null();
     owner.reset(third);
     owner.reset(-7);
     CHECK(owner.get() == -1);
     CHECK_FALSE(is_open_fd(third));
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture, "close closes the descriptor and empties the object")
+TEST_CASE_FIXTURE(fd_count_fixture, "close closes the descriptor and empties the object")
 {
-    int fd = open_dev_null();
+    int fd = open_raw_dev_null();
     file_descriptor owner(fd);
 
     SUBCASE("throwing form")
@@ -208,7 +171,7 @@ TEST_CASE_FIXTURE(no_leak_fixture, "close closes the descriptor and empties the 
     CHECK_FALSE(is_open_fd(fd));
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture, "close on an empty file_descriptor reports EBADF")
+TEST_CASE_FIXTURE(fd_count_fixture, "close on an empty file_descriptor reports EBADF")
 {
     file_descriptor empty;
 
@@ -233,10 +196,10 @@ TEST_CASE_FIXTURE(no_leak_fixture, "close on an empty file_descriptor reports EB
 }
 
 TEST_CASE_FIXTURE(
-    no_leak_fixture,
+    fd_count_fixture,
     "close reports EBADF for a descriptor closed behind its back and empties the object")
 {
-    int fd = open_dev_null();
+    int fd = open_raw_dev_null();
     file_descriptor owner(fd);
     REQUIRE(::close(fd) == 0);
 
@@ -246,11 +209,11 @@ TEST_CASE_FIXTURE(
     CHECK(owner.get() == -1);
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture, "dup makes a close-on-exec descriptor for the same file")
+TEST_CASE_FIXTURE(fd_count_fixture, "dup makes a close-on-exec descriptor for the same file")
 {
     // The original is deliberately not close-on-exec: dup must set the flag
     // rather than copy it.
-    file_descriptor original(open_dev_null(false));
+    file_descriptor original(open_raw_dev_null(false));
     REQUIRE_FALSE(is_cloexec(original.get()));
 
     file_descriptor copy;
@@ -277,7 +240,7 @@ TEST_CASE_FIXTURE(no_leak_fixture, "dup makes a close-on-exec descriptor for the
     CHECK(is_open_fd(original.get()));
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture, "dup of an empty file_descriptor reports EBADF")
+TEST_CASE_FIXTURE(fd_count_fixture, "dup of an empty file_descriptor reports EBADF")
 {
     file_descriptor empty;
 
@@ -299,18 +262,18 @@ TEST_CASE_FIXTURE(no_leak_fixture, "dup of an empty file_descriptor reports EBAD
     }
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture, "dup clears the error code of an earlier failure")
+TEST_CASE_FIXTURE(fd_count_fixture, "dup clears the error code of an earlier failure")
 {
-    file_descriptor original(open_dev_null());
+    file_descriptor original(open_raw_dev_null());
     std::error_code ec = std::make_error_code(std::errc::bad_file_descriptor);
     file_descriptor copy = original.dup(ec);
     CHECK_FALSE(ec);
     CHECK(copy);
 }
 
-TEST_CASE_FIXTURE(no_leak_fixture, "swap exchanges the descriptors")
+TEST_CASE_FIXTURE(fd_count_fixture, "swap exchanges the descriptors")
 {
-    int fd = open_dev_null();
+    int fd = open_raw_dev_null();
     file_descriptor owner(fd);
     file_descriptor empty;
 
@@ -319,7 +282,7 @@ TEST_CASE_FIXTURE(no_leak_fixture, "swap exchanges the descriptors")
     CHECK(empty.get() == fd);
 
     using std::swap;
-    int other_fd = open_dev_null();
+    int other_fd = open_raw_dev_null();
     file_descriptor other(other_fd);
     swap(empty, other);
     CHECK(empty.get() == other_fd);

@@ -9,7 +9,7 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "hardening_support.hpp"
+#include "unixdgram_test.hpp"
 
 #include <unixdgram.hpp>
 
@@ -38,24 +38,12 @@
 #include <unistd.h>
 
 using namespace std::chrono_literals;
-using namespace hardening;
+using namespace unixdgram_test;
 using unixdgram::file_descriptor;
 
 namespace {
 
 using socket_type = unixdgram::datagram_socket<>;
-
-constexpr auto safety_timeout = 10s;
-
-struct io_fixture : fd_count_fixture {
-    asio::io_context io;
-
-    void run()
-    {
-        io.restart();
-        io.run_for(safety_timeout);
-    }
-};
 
 struct pair_fixture : io_fixture {
     socket_type sender{io};
@@ -73,18 +61,6 @@ struct descriptor_flags {
     static descriptor_flags of(int fd) { return {::fcntl(fd, F_GETFL), ::fcntl(fd, F_GETFD)}; }
     friend bool operator==(const descriptor_flags&, const descriptor_flags&) = default;
 };
-
-// Sends one-byte datagrams from `sender` until `destination`'s queue is full.
-void fill_queue(socket_type& sender, const unixdgram::endpoint& destination)
-{
-    sender.non_blocking(true);
-    const char byte = 'f';
-    std::error_code ec;
-    for (int sent = 0; !ec && sent < 100000; ++sent)
-        sender.send_to(asio::buffer(&byte, 1), destination, 0, ec);
-    REQUIRE(ec == errno_is{EAGAIN});
-    sender.non_blocking(false);
-}
 
 // Copies of one descriptor under distinct numbers, for a datagram to carry.
 std::vector<file_descriptor> copies_of(const file_descriptor& original, std::size_t count)

@@ -19,7 +19,6 @@
 #include <cstddef>
 #include <cstdlib>
 #include <filesystem>
-#include <iterator>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -28,7 +27,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,26 +34,16 @@
 extern char** environ;
 
 using namespace std::chrono_literals;
+using namespace unixdgram_test;
 using unixdgram::file_descriptor;
 
 namespace {
 
 using socket_type = unixdgram::datagram_socket<>;
 
-constexpr auto safety_timeout = 20s;
-
-std::size_t count_open_fds()
-{
-    // The directory stream holds one descriptor of its own while it is read,
-    // which every count includes alike.
-    auto entries = std::filesystem::directory_iterator("/proc/self/fd");
-    return static_cast<std::size_t>(std::distance(entries, std::filesystem::directory_iterator()));
-}
-
-bool is_cloexec(int fd)
-{
-    return (::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0;
-}
+/// How long a test waits for the python peer: longer than safety_timeout,
+/// as the peer first starts an interpreter.
+constexpr auto peer_timeout = 20s;
 
 std::string environment_or(const char* name, std::string fallback)
 {
@@ -76,46 +64,6 @@ std::string peer_script()
             "peer.py")
         .string();
 }
-
-/// An anonymous file holding `content`, positioned at its start.
-file_descriptor file_with_content(std::string_view content)
-{
-    file_descriptor file(::memfd_create("unixdgram-interop", MFD_CLOEXEC));
-    REQUIRE(file);
-    REQUIRE(::write(file.get(), content.data(), content.size()) ==
-            static_cast<ssize_t>(content.size()));
-    REQUIRE(::lseek(file.get(), 0, SEEK_SET) == 0);
-    return file;
-}
-
-/// What one read(2) of `fd` returns, up to 256 bytes.
-std::string read_some(int fd)
-{
-    std::array<char, 256> storage{};
-    ssize_t length = ::read(fd, storage.data(), storage.size());
-    REQUIRE(length >= 0);
-    return std::string(storage.data(), static_cast<std::size_t>(length));
-}
-
-/// A fresh directory, removed with everything in it at the end of the test.
-struct temp_dir {
-    std::filesystem::path path;
-
-    temp_dir()
-    {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "unixdgram-interop-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-};
 
 /// `python3 peer.py MODE TARGET`, running; reaped (killed first, if still
 /// running) at the latest when this object goes.
@@ -144,13 +92,13 @@ public:
     }
 
     /// Waits for the peer to exit and returns its exit status; -1 when it
-    /// was killed by a signal or had to be killed after the safety timeout.
+    /// was killed by a signal or had to be killed after peer_timeout.
     int wait()
     {
         file_descriptor exited(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
         REQUIRE(exited);
         pollfd readiness{exited.get(), POLLIN, 0};
-        const int timeout_ms = static_cast<int>(std::chrono::milliseconds(safety_timeout).count());
+        const int timeout_ms = static_cast<int>(std::chrono::milliseconds(peer_timeout).count());
         if (::poll(&readiness, 1, timeout_ms) != 1) {
             MESSAGE("the python peer did not exit in time; killing it");
             ::kill(pid_, SIGKILL);
@@ -163,16 +111,6 @@ public:
 
 private:
     pid_t pid_ = -1;
-};
-
-/// Every test leaves the process with the descriptors it found.
-struct fd_count_fixture {
-    std::size_t fds_at_start = count_open_fds();
-
-    fd_count_fixture() = default;
-    fd_count_fixture(const fd_count_fixture&) = delete;
-    fd_count_fixture& operator=(const fd_count_fixture&) = delete;
-    ~fd_count_fixture() { CHECK_MESSAGE(count_open_fds() == fds_at_start, "descriptors leaked"); }
 };
 
 /// A socket pair: `ours` stays here, `theirs` is handed to the python peer.
@@ -196,7 +134,7 @@ struct handover_fixture : fd_count_fixture {
     void run()
     {
         io.restart();
-        io.run_for(safety_timeout);
+        io.run_for(peer_timeout);
     }
 };
 
@@ -284,7 +222,7 @@ TEST_CASE_FIXTURE(
                                            receive_ec = ec;
                                            result = received;
                                        });
-    io.run_for(safety_timeout);
+    io.run_for(peer_timeout);
     REQUIRE(calls == 1);
     REQUIRE_FALSE(receive_ec);
     CHECK(std::string_view(storage.data(), result.bytes) == "hello from python");
@@ -309,7 +247,7 @@ TEST_CASE_FIXTURE(
                                   report_length = bytes;
                               });
     io.restart();
-    io.run_for(safety_timeout);
+    io.run_for(peer_timeout);
     CHECK(peer.wait() == 0);
     REQUIRE(report_calls == 1);
     REQUIRE_FALSE(receive_ec);

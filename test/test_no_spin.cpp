@@ -20,12 +20,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
 #include <iostream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,14 +35,13 @@
 #include <unistd.h>
 
 using namespace std::chrono_literals;
+using namespace unixdgram_test;
 using unixdgram::file_descriptor;
 
 namespace {
 
 using socket_type = unixdgram::datagram_socket<>;
 using clock_type = std::chrono::steady_clock;
-
-constexpr auto safety_timeout = 10s;
 
 /// How long a blocked send is watched, and the CPU time it may use meanwhile
 /// (5% of one core).
@@ -53,14 +50,6 @@ constexpr auto cpu_allowed_while_blocked = 25ms;
 
 /// How soon a blocked send must complete once its destination has room.
 constexpr auto prompt_completion = 100ms;
-
-std::size_t count_open_fds()
-{
-    // The directory stream holds one descriptor of its own while it is read,
-    // which every count includes alike.
-    auto entries = std::filesystem::directory_iterator("/proc/self/fd");
-    return static_cast<std::size_t>(std::distance(entries, std::filesystem::directory_iterator()));
-}
 
 /// User plus system CPU time of the whole process so far.
 std::chrono::microseconds process_cpu_time()
@@ -87,29 +76,9 @@ std::string max_dgram_qlen()
     return value;
 }
 
-std::string unique_abstract_name(std::string_view purpose)
-{
-    static int names_made = 0;
-    std::string name(1, '\0');
-    name += "unixdgram-test-" + std::to_string(::getpid()) + "-" + std::string(purpose) + "-" +
-            std::to_string(++names_made);
-    return name;
-}
-
-/// Every test leaves the process with the descriptors it found.
-struct fd_count_fixture {
-    std::size_t fds_at_start = count_open_fds();
-
-    fd_count_fixture() = default;
-    fd_count_fixture(const fd_count_fixture&) = delete;
-    fd_count_fixture& operator=(const fd_count_fixture&) = delete;
-    ~fd_count_fixture() { CHECK_MESSAGE(count_open_fds() == fds_at_start, "descriptors leaked"); }
-};
-
 /// An unconnected receiver bound to an abstract name, and an unconnected
 /// sender that addresses it with send_to.
-struct destination_fixture : fd_count_fixture {
-    asio::io_context io;
+struct destination_fixture : io_fixture {
     unixdgram::endpoint destination = unixdgram::make_endpoint(unique_abstract_name("receiver"));
     socket_type receiver{io};
     socket_type sender{io};

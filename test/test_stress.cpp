@@ -13,7 +13,7 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "hardening_support.hpp"
+#include "unixdgram_test.hpp"
 
 #include <unixdgram.hpp>
 
@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 using namespace std::chrono_literals;
-using namespace hardening;
+using namespace unixdgram_test;
 using unixdgram::file_descriptor;
 
 namespace {
@@ -47,7 +47,9 @@ namespace {
 using socket_type = unixdgram::datagram_socket<>;
 using clock_type = std::chrono::steady_clock;
 
-constexpr auto safety_timeout = 120s;
+/// How long one scenario may run: a million datagrams take seconds, many
+/// more under the sanitizers.
+constexpr auto scenario_timeout = 120s;
 
 double seconds_since(clock_type::time_point start)
 {
@@ -210,7 +212,7 @@ TEST_CASE("a million datagrams each carrying a descriptor: blocking sends, async
                 ++sent;
             }
         });
-        io.run_for(safety_timeout);
+        io.run_for(scenario_timeout);
         sending.join();
         elapsed += seconds_since(started);
 
@@ -418,7 +420,7 @@ TEST_CASE("a thousand sockets with pending receives closed at random moments: ev
         asio::io_context io;
         closing_storm storm(io, seed + static_cast<std::uint32_t>(round));
         storm.start();
-        io.run_for(safety_timeout);
+        io.run_for(scenario_timeout);
         storm.check();
     });
 }
@@ -540,7 +542,7 @@ TEST_CASE("many asynchronous senders queued on one full receiver all complete, w
             crowd.start();
             const double cpu_before = cpu_seconds();
             const auto started = clock_type::now();
-            io.run_for(safety_timeout);
+            io.run_for(scenario_timeout);
             const double wall = seconds_since(started);
             const double cpu = cpu_seconds() - cpu_before;
             MESSAGE(crowded_receiver::sender_count
@@ -649,7 +651,7 @@ TEST_CASE("a receiver at its descriptor limit still gets the payload, with contr
                 CHECK(result.fds.empty());
                 expect_payload(result, 2);
             });
-        io.run_for(safety_timeout);
+        io.run_for(scenario_timeout);
         CHECK(calls == 1);
 
         limit.restore();

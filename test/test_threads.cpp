@@ -8,7 +8,7 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "hardening_support.hpp"
+#include "unixdgram_test.hpp"
 
 #include <unixdgram.hpp>
 
@@ -27,12 +27,14 @@
 #include <vector>
 
 using namespace std::chrono_literals;
-using namespace hardening;
+using namespace unixdgram_test;
 using unixdgram::file_descriptor;
 
 namespace {
 
-constexpr auto safety_timeout = 60s;
+/// How long the io_context threads may run: thousands of round trips take
+/// far longer under ThreadSanitizer than safety_timeout allows.
+constexpr auto threaded_run_timeout = 60s;
 constexpr std::size_t io_threads = 3;
 
 using strand_type = asio::strand<asio::io_context::executor_type>;
@@ -43,7 +45,7 @@ void run_on_threads(asio::io_context& io)
 {
     std::vector<std::thread> threads;
     for (std::size_t index = 0; index < io_threads; ++index)
-        threads.emplace_back([&io] { io.run_for(safety_timeout); });
+        threads.emplace_back([&io] { io.run_for(threaded_run_timeout); });
     for (auto& thread : threads)
         thread.join();
 }
@@ -317,8 +319,8 @@ TEST_CASE_FIXTURE(fd_count_fixture, "two threads, each owning one socket of a pa
         side pong_side(pong, true, sent_fd, sent_file);
         asio::post(pong_io, [&] { pong_side.receive(); });
         asio::post(ping_io, [&] { ping_side.send(); });
-        std::thread pong_thread([&] { pong_io.run_for(safety_timeout); });
-        ping_io.run_for(safety_timeout);
+        std::thread pong_thread([&] { pong_io.run_for(threaded_run_timeout); });
+        ping_io.run_for(threaded_run_timeout);
         pong_thread.join();
 
         MESSAGE("two io_contexts on two threads: " << ping_side.exchanged
@@ -414,7 +416,7 @@ TEST_CASE_FIXTURE(fd_count_fixture,
     }
     std::vector<std::thread> threads;
     for (std::size_t index = 0; index < io_threads; ++index)
-        threads.emplace_back([&io] { io.run_for(safety_timeout); });
+        threads.emplace_back([&io] { io.run_for(threaded_run_timeout); });
     // Started from this thread while the io_context threads run the receives.
     std::this_thread::sleep_for(10ms);
     for (auto& entry : entries)
