@@ -7,10 +7,13 @@
 #ifndef UNIXDGRAM_BATCH_HPP
 #define UNIXDGRAM_BATCH_HPP
 
+// Before any Asio header: Asio 1.22 decides how it allocates (aligned_alloc
+// or operator new) from a macro of the standard library's configuration, so a
+// translation unit that includes Asio first frees with the other function.
+#include <cstddef>
+
 #include <asio/buffer.hpp>
 #include <asio/local/datagram_protocol.hpp>
-
-#include <cstddef>
 
 namespace unixdgram {
 

@@ -27,7 +27,7 @@ build_fuzz_harnesses() {
         echo "no harness in test/fuzz" >&2
         return 1
     fi
-    CXX=clang++-14 setup_build "$fuzz_build_dir" -Dfuzzing=true -Dtests=enabled -Dlua=disabled \
+    CXX=clang++-14 setup_build "$fuzz_build_dir" -Dfuzzing=true -Dtests=enabled -Dlua=enabled \
         -Dexamples=false &&
         meson compile -C "$fuzz_build_dir" "${harnesses[@]}"
 }
