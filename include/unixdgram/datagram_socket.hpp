@@ -35,6 +35,8 @@ namespace unixdgram {
 namespace detail {
 template <typename Executor, typename Operation>
 class reactive_op;
+template <typename Executor, typename Signature>
+class reactive_initiation;
 struct iovec_array;
 } // namespace detail
 
@@ -61,14 +63,23 @@ endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 ///
 /// Each operation first tries its system call; it waits for readiness only
 /// when the kernel says EAGAIN, so a ready socket costs one system call and,
-/// in steady state, no heap allocation.
+/// in steady state, no heap allocation. The descriptor joins the reactor
+/// (epoll) only before its first such wait, so a socket whose calls never
+/// block does not pay for the kernel's epoll callbacks.
 ///
 /// An asynchronous operation never invokes its handler from inside the
-/// initiating call. Closing, cancelling or releasing the socket makes its
-/// pending operations complete with `asio::error::operation_aborted`; each
-/// also honours a per-operation cancellation slot (any cancellation type).
-/// The socket must outlive the completion of its asynchronous operations and
-/// must not be moved while any is pending.
+/// initiating call. When the first attempt does not block and the handler
+/// runs on a plain `io_context`, the completion is posted; started from a
+/// handler of such a completion, it runs on the same thread right after that
+/// handler returns, as a continuation (`asio::defer`) would, without a trip
+/// through the io_context's queue: up to 64 in a row before the io_context
+/// polls its reactor. Code that runs the io_context from inside a handler,
+/// waiting for an operation that handler started, should first call
+/// `unixdgram::detail::completion_runner::post_queued()`. Handlers bound to
+/// any other executor (a strand, say) are posted to it. Closing, cancelling or releasing the socket
+/// makes its pending operations complete with `asio::error::operation_aborted`; each also honours a
+/// per-operation cancellation slot (any cancellation type). The socket must outlive the completion
+/// of its asynchronous operations and must not be moved while any is pending.
 ///
 /// The batch of sends is the exception: it honours terminal and partial
 /// cancellation only (see `send_many`).
@@ -511,6 +522,8 @@ public:
 private:
     template <typename, typename>
     friend class detail::reactive_op;
+    template <typename, typename>
+    friend class detail::reactive_initiation;
 
     using asio_socket_type = asio::basic_datagram_socket<protocol_type, executor_type>;
     using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock,
@@ -532,6 +545,7 @@ private:
     bool aim_probe_at(const endpoint_type& destination) noexcept;
     int descriptor() const noexcept;
     void forget_destination_waits() noexcept;
+    bool register_with_reactor(std::error_code& ec);
 
     // Waiting for room in an unconnected destination's queue: Linux reports
     // an unconnected datagram socket writable even when the destination is
@@ -550,6 +564,12 @@ private:
         explicit destination_wait(const executor_type& ex) : probe(ex), backoff_timer(ex) {}
     };
 
+    // The open descriptor lives here until the first wait for readiness,
+    // then in `socket_`. Asio registers a socket with epoll when it gets its
+    // descriptor, and from then on the kernel runs epoll's wakeup callback
+    // for every datagram queued or freed, waited for or not; a socket whose
+    // calls never block need not pay for that.
+    file_descriptor unregistered_;
     asio_socket_type socket_;
     destination_wait destination_wait_;
     bool user_non_blocking_ = false;

@@ -147,6 +147,11 @@ struct wait_state {
     fiber_object* join_target = nullptr;
     std::vector<file_descriptor> received_fds; // the storage of a receive
     std::vector<file_descriptor> sent_fds;     // copies a waiting send owns
+    // A waiting receive_many's or send_many's entries, and how many a
+    // send_many had sent before it waited.
+    std::vector<receive_entry> receive_entries;
+    std::vector<send_entry> send_entries;
+    std::size_t sent_before_wait = 0;
     std::optional<asio::steady_timer> timer;
     asio::cancellation_signal cancel_signal;
 };
@@ -190,6 +195,10 @@ struct binding_state {
     fiber_object* run_waiter = nullptr;
     std::size_t live_fibers = 0;
     std::vector<file_descriptor> fd_scratch; // storage of receives that succeed at once
+    // The entries of batches that succeed at once; grown to the largest batch
+    // seen, so steady state allocates nothing.
+    std::vector<receive_entry> receive_batch;
+    std::vector<send_entry> send_batch;
 
     ~binding_state()
     {
@@ -273,13 +282,26 @@ std::error_code guarded(F&& f) noexcept
 
 // Argument checks -----------------------------------------------------------------
 
+// Files the metatable on top of the stack under the address of `type` as
+// well as under the name: found by address, a type check is a pointer-keyed
+// table read, where by name Lua interns the string on every call.
+void remember_metatable(lua_State* L, const char* type);
+
+// Pushes the metatable of `type` (nil when there is none).
+int push_metatable(lua_State* L, const char* type);
+
+// The userdata at `index` when its metatable is `type`'s, else null: what
+// luaL_testudata says, found by address.
+void* test_object(lua_State* L, int index, const char* type);
+
 // Makes a userdata of type T in its closed state and gives it its metatable.
 template <typename T>
 T* new_object(lua_State* L, const char* type, int user_values = 0)
 {
     void* memory = lua_newuserdatauv(L, sizeof(T), user_values);
     T* object = new (memory) T();
-    luaL_setmetatable(L, type);
+    push_metatable(L, type);
+    lua_setmetatable(L, -2);
     return object;
 }
 

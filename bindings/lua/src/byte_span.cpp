@@ -23,7 +23,7 @@ constexpr lua_Integer max_span_size = lua_Integer(1) << 32;
 
 byte_span_object* to_span(lua_State* L, int index)
 {
-    return static_cast<byte_span_object*>(luaL_testudata(L, index, byte_span_type_name));
+    return static_cast<byte_span_object*>(test_object(L, index, byte_span_type_name));
 }
 
 byte_span_object* check_span(lua_State* L, int arg)
@@ -229,6 +229,7 @@ void open_byte_span(lua_State* L, binding_state& state)
         {nullptr, nullptr},
     };
     luaL_newmetatable(L, byte_span_type_name);
+    remember_metatable(L, byte_span_type_name);
     lua_pushlightuserdata(L, &state);
     luaL_setfuncs(L, metamethods, 1);
     lua_pushlightuserdata(L, &state);

@@ -74,7 +74,7 @@ int check_flags(lua_State* L, int arg, int allowed)
 
 void check_receive_buffer(lua_State* L, int arg, io_request& request)
 {
-    auto* span = static_cast<byte_span_object*>(luaL_testudata(L, arg, byte_span_type_name));
+    auto* span = static_cast<byte_span_object*>(test_object(L, arg, byte_span_type_name));
     if (!span)
         raise_type_error(L, arg, "byte_span");
     request.data = span->data;
@@ -115,7 +115,7 @@ void check_fd_list(lua_State* L, int arg, io_request& request)
     }
     for (lua_Unsigned at = 1; at <= count; ++at) {
         lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
-        auto* fd = static_cast<fd_object*>(luaL_testudata(L, -1, fd_type_name));
+        auto* fd = static_cast<fd_object*>(test_object(L, -1, fd_type_name));
         if (!fd)
             raise_arg_error(L, arg, "file_descriptor expected at index %I, got %s",
                             static_cast<lua_Integer>(at), type_name(L, -1));
@@ -399,6 +399,244 @@ int socket_send_to_with_fds(lua_State* L)
     check_fd_list(L, 4, request);
     request.flags = check_flags(L, 5, 0);
     return perform(L, request);
+}
+
+// Batches ------------------------------------------------------------------------
+
+// recvmmsg and sendmmsg take at most UIO_MAXIOV entries; a longer table is
+// refused rather than split into calls the caller did not ask for.
+constexpr lua_Unsigned max_batch_entries = 1024;
+
+// The length of the batch table at `arg`: from 1 to max_batch_entries.
+std::size_t check_batch_length(lua_State* L, int arg, const char* expected)
+{
+    if (lua_type(L, arg) != LUA_TTABLE)
+        raise_type_error(L, arg, expected);
+    lua_Unsigned count = lua_rawlen(L, arg);
+    if (count == 0)
+        raise_arg_error(L, arg, "empty batch: at least one entry is needed");
+    if (count > max_batch_entries)
+        raise_arg_error(L, arg, "%I entries, at most %d fit in one batch",
+                        static_cast<lua_Integer>(count), static_cast<int>(max_batch_entries));
+    return static_cast<std::size_t>(count);
+}
+
+// Grows `entries` before the entries are checked, so that a raise never
+// interrupts the vector's own code.
+template <typename Entry>
+void reserve_entries(lua_State* L, std::vector<Entry>& entries, std::size_t count)
+{
+    if (entries.size() >= count)
+        return;
+    std::error_code ec = guarded([&] { entries.resize(count); });
+    if (ec)
+        raise_error(L, ec);
+}
+
+// The byte_span at `index`, or null; `metatable` is byte_span's metatable,
+// fetched once per batch rather than looked up by name per entry.
+byte_span_object* to_byte_span(lua_State* L, int index, int metatable)
+{
+    auto* span = static_cast<byte_span_object*>(lua_touserdata(L, index));
+    if (!span || !lua_getmetatable(L, index))
+        return nullptr;
+    bool is_span = lua_rawequal(L, -1, metatable);
+    lua_pop(L, 1);
+    return is_span ? span : nullptr;
+}
+
+// The byte_spans in the table at `arg`, into state.receive_batch.
+std::size_t check_receive_spans(lua_State* L, int arg, binding_state& state)
+{
+    std::size_t count = check_batch_length(L, arg, "table of byte_span");
+    reserve_entries(L, state.receive_batch, count);
+    push_metatable(L, byte_span_type_name);
+    int metatable = lua_gettop(L);
+    for (std::size_t at = 0; at < count; ++at) {
+        lua_rawgeti(L, arg, static_cast<lua_Integer>(at + 1));
+        byte_span_object* span = to_byte_span(L, -1, metatable);
+        if (!span)
+            raise_arg_error(L, arg, "byte_span expected at index %I, got %s",
+                            static_cast<lua_Integer>(at + 1), type_name(L, -1));
+        state.receive_batch[at] = receive_entry{asio::mutable_buffer(span->data, span->size)};
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return count;
+}
+
+// The datagrams (strings or byte_spans) in the table at `arg`, into
+// state.send_batch. The entries point into the strings and spans, which the
+// table keeps alive for the call (and the stack, should it wait).
+std::size_t check_send_datagrams(lua_State* L, int arg, binding_state& state)
+{
+    std::size_t count = check_batch_length(L, arg, "table of byte_span or string");
+    reserve_entries(L, state.send_batch, count);
+    push_metatable(L, byte_span_type_name);
+    int metatable = lua_gettop(L);
+    for (std::size_t at = 0; at < count; ++at) {
+        lua_rawgeti(L, arg, static_cast<lua_Integer>(at + 1));
+        asio::const_buffer bytes;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            std::size_t length = 0;
+            const char* text = lua_tolstring(L, -1, &length);
+            bytes = asio::const_buffer(text, length);
+        } else if (byte_span_object* span = to_byte_span(L, -1, metatable)) {
+            bytes = asio::const_buffer(span->data, span->size);
+        } else {
+            raise_arg_error(L, arg, "byte_span or string expected at index %I, got %s",
+                            static_cast<lua_Integer>(at + 1), type_name(L, -1));
+        }
+        state.send_batch[at] = send_entry{bytes};
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return count;
+}
+
+// A waiting batch points into the table's strings and spans; another fiber
+// may empty the table meanwhile, so the entries also go on this call's
+// stack, which stays alive (and reachable) until the call returns.
+void anchor_entries(lua_State* L, int arg, std::size_t count)
+{
+    luaL_checkstack(L, static_cast<int>(count), "too many entries to hold while waiting");
+    for (std::size_t at = 1; at <= count; ++at)
+        lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
+}
+
+// One batch call in the socket's non-blocking mode, as attempt_now does.
+template <typename F>
+std::error_code call_non_blocking(socket_type& socket, F&& f) noexcept
+{
+    return call([&](std::error_code& ec) {
+        if (!socket.non_blocking()) {
+            socket.non_blocking(true, ec);
+            if (ec)
+                return;
+        }
+        f(ec);
+    });
+}
+
+// The length of each datagram into the table at `lengths`; returns the
+// count and the flags (truncated when any datagram was longer than its span).
+int push_received_batch(lua_State* L, std::error_code ec, int lengths,
+                        std::span<const receive_entry> entries)
+{
+    if (ec)
+        raise_error(L, ec);
+    bool truncated = false;
+    for (std::size_t at = 0; at < entries.size(); ++at) {
+        lua_pushinteger(L, static_cast<lua_Integer>(entries[at].bytes));
+        lua_rawseti(L, lengths, static_cast<lua_Integer>(at + 1));
+        truncated = truncated || entries[at].truncated;
+    }
+    lua_pushinteger(L, static_cast<lua_Integer>(entries.size()));
+    lua_pushinteger(L, truncated ? MSG_TRUNC : 0);
+    return 2;
+}
+
+// Argument 3 of receive_many: the table the lengths go into.
+constexpr int receive_many_lengths = 3;
+
+int finish_receive_many(lua_State* L, int, lua_KContext context)
+{
+    wait_state* wait = completed_wait(L, context);
+    raise_if_interrupted(L, state_of(L), wait->outcome.ec);
+    std::span<const receive_entry> filled(wait->receive_entries.data(), wait->outcome.bytes);
+    return push_received_batch(L, wait->outcome.ec, receive_many_lengths, filled);
+}
+
+std::error_code start_receive_many(binding_state& state, socket_type& socket, wait_state& wait,
+                                   socket_object* object, std::span<const receive_entry> entries,
+                                   int flags) noexcept
+{
+    wait.request.object = object; // what cancel_wait cancels
+    return guarded([&] {
+        wait.receive_entries.assign(entries.begin(), entries.end());
+        socket.async_receive_many(
+            wait.receive_entries, flags,
+            asio::bind_cancellation_slot(wait.cancel_signal.slot(),
+                                         wait_handler{state.life, &state, &wait}));
+    });
+}
+
+// sock:receive_many(spans, lengths[, flags]) -> count, flags. Waits for one
+// datagram, then takes as many more as are queued, one per span.
+int socket_receive_many(lua_State* L)
+{
+    binding_state& state = state_of(L);
+    socket_object* object = check_socket(L, 1);
+    std::size_t count = check_receive_spans(L, 2, state);
+    if (lua_type(L, receive_many_lengths) != LUA_TTABLE)
+        raise_type_error(L, receive_many_lengths, "table (for the lengths)");
+    int flags = check_flags(L, 4, receive_flags_allowed);
+    socket_type& socket = live_socket(L, object);
+    std::span<receive_entry> entries(state.receive_batch.data(), count);
+    std::size_t received = 0;
+    std::error_code ec = call_non_blocking(
+        socket, [&](std::error_code& ec) { received = socket.receive_many(entries, flags, ec); });
+    if (!unixdgram::detail::is_would_block(ec))
+        return push_received_batch(L, ec, receive_many_lengths, entries.first(received));
+    wait_state& wait = begin_wait(L, state, wait_kind::io);
+    anchor_entries(L, 2, count);
+    ec = start_receive_many(state, socket, wait, object, entries, flags);
+    if (ec)
+        raise_error(L, ec);
+    return suspend(L, state, wait, kboundary<finish_receive_many>);
+}
+
+int finish_send_many(lua_State* L, int, lua_KContext context)
+{
+    wait_state* wait = completed_wait(L, context);
+    raise_if_interrupted(L, state_of(L), wait->outcome.ec);
+    if (wait->outcome.ec)
+        raise_error(L, wait->outcome.ec);
+    lua_pushinteger(L, static_cast<lua_Integer>(wait->sent_before_wait + wait->outcome.bytes));
+    return 1;
+}
+
+std::error_code start_send_many(binding_state& state, socket_type& socket, wait_state& wait,
+                                socket_object* object, std::span<const send_entry> rest,
+                                std::size_t sent, int flags) noexcept
+{
+    wait.request.object = object;
+    wait.sent_before_wait = sent;
+    return guarded([&] {
+        wait.send_entries.assign(rest.begin(), rest.end());
+        socket.async_send_many(
+            wait.send_entries, flags,
+            asio::bind_cancellation_slot(wait.cancel_signal.slot(),
+                                         wait_handler{state.life, &state, &wait}));
+    });
+}
+
+// sock:send_many(datagrams[, flags]) -> count: every string or byte_span of
+// the table as one datagram to the connected peer, in order, waiting for
+// room as send does.
+int socket_send_many(lua_State* L)
+{
+    binding_state& state = state_of(L);
+    socket_object* object = check_socket(L, 1);
+    std::size_t count = check_send_datagrams(L, 2, state);
+    int flags = check_flags(L, 3, 0);
+    socket_type& socket = live_socket(L, object);
+    std::span<send_entry> entries(state.send_batch.data(), count);
+    std::size_t sent = 0;
+    std::error_code ec = call_non_blocking(
+        socket, [&](std::error_code& ec) { sent = socket.send_many(entries, flags, ec); });
+    if (!unixdgram::detail::is_would_block(ec)) {
+        if (ec)
+            raise_error(L, ec);
+        lua_pushinteger(L, static_cast<lua_Integer>(sent));
+        return 1;
+    }
+    wait_state& wait = begin_wait(L, state, wait_kind::io);
+    anchor_entries(L, 2, count);
+    ec = start_send_many(state, socket, wait, object, entries.subspan(sent), sent, flags);
+    if (ec)
+        raise_error(L, ec);
+    return suspend(L, state, wait, kboundary<finish_send_many>);
 }
 
 // Lifetime -----------------------------------------------------------------------
@@ -722,10 +960,12 @@ int push_address(lua_State* L, socket_object* object, bool remote)
 
 int socket_index(lua_State* L)
 {
-    socket_object* object = check_socket(L, 1);
+    // Every method call comes through here: a method is found without
+    // checking the object, which only the properties below read.
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
         return 1;
+    socket_object* object = check_socket(L, 1);
     const char* key = lua_tostring(L, 2);
     if (std::strcmp(key, "is_open") == 0) {
         lua_pushboolean(L, object->socket && object->socket->is_open());
@@ -794,6 +1034,8 @@ void open_datagram_socket(lua_State* L, binding_state& state)
         {"receive_from_with_fds", boundary<socket_receive_from_with_fds>},
         {"send_with_fds", boundary<socket_send_with_fds>},
         {"send_to_with_fds", boundary<socket_send_to_with_fds>},
+        {"receive_many", boundary<socket_receive_many>},
+        {"send_many", boundary<socket_send_many>},
         {"set_option", boundary<socket_set_option>},
         {"get_option", boundary<socket_get_option>},
         {"io_control", boundary<socket_io_control>},
@@ -806,6 +1048,7 @@ void open_datagram_socket(lua_State* L, binding_state& state)
         {nullptr, nullptr},
     };
     luaL_newmetatable(L, socket_type_name);
+    remember_metatable(L, socket_type_name);
     lua_pushlightuserdata(L, &state);
     luaL_setfuncs(L, metamethods, 1);
     lua_pushlightuserdata(L, &state);

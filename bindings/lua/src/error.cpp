@@ -202,9 +202,34 @@ void raise_type_error(lua_State* L, int arg, const char* expected)
     raise_arg_error(L, arg, "%s expected, got %s", expected, actual);
 }
 
+void remember_metatable(lua_State* L, const char* type)
+{
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, type);
+}
+
+int push_metatable(lua_State* L, const char* type)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, type) == LUA_TTABLE)
+        return LUA_TTABLE;
+    lua_pop(L, 1);
+    return luaL_getmetatable(L, type); // a name whose address was not filed
+}
+
+void* test_object(lua_State* L, int index, const char* type)
+{
+    void* object = lua_touserdata(L, index);
+    if (!object || !lua_getmetatable(L, index))
+        return nullptr;
+    push_metatable(L, type);
+    bool same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same ? object : nullptr;
+}
+
 void* check_object(lua_State* L, int arg, const char* type)
 {
-    if (void* object = luaL_testudata(L, arg, type))
+    if (void* object = test_object(L, arg, type))
         return object;
     const char* function = "?";
     if (arg == 1 && !called_as_method(L, &function)) {
@@ -234,7 +259,7 @@ const_bytes check_bytes(lua_State* L, int arg)
         const char* data = lua_tolstring(L, arg, &size);
         return {data, size};
     }
-    if (auto* span = static_cast<byte_span_object*>(luaL_testudata(L, arg, byte_span_type_name)))
+    if (auto* span = static_cast<byte_span_object*>(test_object(L, arg, byte_span_type_name)))
         return {span->data, span->size};
     raise_type_error(L, arg, "string or byte_span");
 }
@@ -275,6 +300,7 @@ void create_metatable(lua_State* L, binding_state& state, const char* type, cons
                       const luaL_Reg* metamethods)
 {
     luaL_newmetatable(L, type);
+    remember_metatable(L, type);
     lua_pushlightuserdata(L, &state);
     luaL_setfuncs(L, metamethods, 1);
     lua_getfield(L, -1, "__index");

@@ -165,6 +165,9 @@ void resume_fiber(binding_state& state, fiber_object& fiber, int arguments) noex
 bool run_once(binding_state& state) noexcept
 {
     try {
+        // Run from inside a handler (a coroutine of a fiber blocking), the
+        // loop must see the completions that handler's operations queued.
+        unixdgram::detail::completion_runner::post_queued();
         return state.context->run_one() > 0;
     } catch (...) {
         return false; // our handlers do not throw; treat it as a stopped loop

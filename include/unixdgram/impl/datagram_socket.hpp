@@ -11,6 +11,7 @@
 #include <unixdgram/detail/socket_ops.hpp>
 
 #include <asio/compose.hpp>
+#include <asio/detail/socket_ops.hpp>
 
 #include <algorithm>
 #include <fcntl.h>
@@ -119,9 +120,8 @@ void datagram_socket<Executor>::open(std::error_code& ec)
         ec = detail::last_error();
         return;
     }
-    socket_.assign(protocol_type(), fd, ec);
-    if (ec)
-        ::close(fd);
+    unregistered_.reset(fd);
+    ec.clear();
 }
 
 template <typename Executor>
@@ -142,23 +142,36 @@ void datagram_socket<Executor>::assign(native_handle_type fd, std::error_code& e
     detail::check_unix_datagram_socket(fd, ec);
     if (ec)
         return;
-    socket_.assign(protocol_type(), fd, ec);
-    if (ec)
-        return;
     // Every system call here is one non-blocking attempt; blocking is done
     // by waiting for readiness, so the descriptor itself must not block.
     int status_flags = ::fcntl(fd, F_GETFL);
     if (status_flags < 0 || ::fcntl(fd, F_SETFL, status_flags | O_NONBLOCK) < 0) {
         ec = detail::last_error();
-        std::error_code ignored;
-        socket_.release(ignored);
+        return;
     }
+    unregistered_.reset(fd);
+    ec.clear();
 }
 
 template <typename Executor>
 bool datagram_socket<Executor>::is_open() const noexcept
 {
-    return socket_.is_open();
+    return unregistered_ || socket_.is_open();
+}
+
+// Before the first wait: the reactor learns of the descriptor once, as it
+// would have at open() (epoll reports readiness that is already there).
+template <typename Executor>
+bool datagram_socket<Executor>::register_with_reactor(std::error_code& ec)
+{
+    ec.clear();
+    if (!unregistered_)
+        return true;
+    socket_.assign(protocol_type(), unregistered_.get(), ec);
+    if (ec)
+        return false;
+    unregistered_.release();
+    return true;
 }
 
 template <typename Executor>
@@ -175,7 +188,10 @@ void datagram_socket<Executor>::close(std::error_code& ec)
     forget_destination_waits();
     std::error_code ignored;
     destination_wait_.probe.close(ignored);
-    socket_.close(ec);
+    if (unregistered_)
+        unregistered_.close(ec);
+    else
+        socket_.close(ec);
 }
 
 template <typename Executor>
@@ -198,6 +214,10 @@ datagram_socket<Executor>::release(std::error_code& ec)
     forget_destination_waits();
     std::error_code ignored;
     destination_wait_.probe.close(ignored);
+    if (unregistered_) {
+        ec.clear();
+        return unregistered_.release();
+    }
     return socket_.release(ec);
 }
 
@@ -205,7 +225,7 @@ template <typename Executor>
 typename datagram_socket<Executor>::native_handle_type
 datagram_socket<Executor>::native_handle() noexcept
 {
-    return socket_.native_handle();
+    return descriptor();
 }
 
 template <typename Executor>
@@ -224,7 +244,10 @@ void datagram_socket<Executor>::cancel(std::error_code& ec)
         return;
     }
     forget_destination_waits();
-    socket_.cancel(ec);
+    if (unregistered_)
+        ec.clear(); // nothing can be waiting on a descriptor the reactor never saw
+    else
+        socket_.cancel(ec);
 }
 
 // Waits for the destination of a blocked send_to belong to the socket, so
@@ -252,7 +275,11 @@ void datagram_socket<Executor>::bind(const endpoint_type& local)
 template <typename Executor>
 void datagram_socket<Executor>::bind(const endpoint_type& local, std::error_code& ec)
 {
-    socket_.bind(local, ec);
+    if (!is_open()) {
+        ec = asio::error::bad_descriptor;
+        return;
+    }
+    asio::detail::socket_ops::bind(descriptor(), local.data(), local.size(), ec);
 }
 
 template <typename Executor>
@@ -312,7 +339,11 @@ void datagram_socket<Executor>::shutdown(shutdown_type what)
 template <typename Executor>
 void datagram_socket<Executor>::shutdown(shutdown_type what, std::error_code& ec)
 {
-    socket_.shutdown(what, ec);
+    if (!is_open()) {
+        ec = asio::error::bad_descriptor;
+        return;
+    }
+    asio::detail::socket_ops::shutdown(descriptor(), what, ec);
 }
 
 template <typename Executor>
@@ -379,7 +410,15 @@ template <typename Executor>
 template <typename SettableSocketOption>
 void datagram_socket<Executor>::set_option(const SettableSocketOption& option, std::error_code& ec)
 {
-    socket_.set_option(option, ec);
+    if (!is_open()) {
+        ec = asio::error::bad_descriptor;
+        return;
+    }
+    // What Asio's socket does, on a descriptor it may not have yet.
+    asio::detail::socket_ops::state_type state = 0;
+    asio::detail::socket_ops::setsockopt(descriptor(), state, option.level(protocol_type()),
+                                         option.name(protocol_type()), option.data(protocol_type()),
+                                         option.size(protocol_type()), ec);
 }
 
 template <typename Executor>
@@ -396,12 +435,25 @@ template <typename GettableSocketOption>
 void datagram_socket<Executor>::get_option(GettableSocketOption& option,
                                            std::error_code& ec) const
 {
-    socket_.get_option(option, ec);
+    if (!is_open()) {
+        ec = asio::error::bad_descriptor;
+        return;
+    }
+    // What Asio's socket does (halving Linux's doubled buffer sizes
+    // included), on a descriptor it may not have yet.
+    std::size_t size = option.size(protocol_type());
+    asio::detail::socket_ops::getsockopt(descriptor(), 0, option.level(protocol_type()),
+                                         option.name(protocol_type()), option.data(protocol_type()),
+                                         &size, ec);
+    if (!ec)
+        option.resize(protocol_type(), size);
 }
 
 template <typename Executor>
 int datagram_socket<Executor>::descriptor() const noexcept
 {
+    if (unregistered_)
+        return unregistered_.get();
     // Asio offers native_handle() only on non-const sockets.
     return const_cast<asio_socket_type&>(socket_).native_handle();
 }
@@ -1019,6 +1071,10 @@ template <typename Executor>
 template <asio::completion_token_for<void(std::error_code)> Token>
 auto datagram_socket<Executor>::async_wait(wait_type what, Token&& token)
 {
+    // A failed registration leaves the descriptor out of socket_, whose wait
+    // then completes with bad_descriptor, as on a closed socket.
+    std::error_code ignored;
+    register_with_reactor(ignored);
     return socket_.async_wait(what, std::forward<Token>(token));
 }
 
