@@ -32,6 +32,7 @@ using namespace unixdgram_test;
 namespace {
 
 using socket_type = unixdgram::datagram_socket<>;
+using unixdgram::file_descriptor;
 using unixdgram::receive_entry;
 using unixdgram::send_entry;
 
@@ -195,6 +196,27 @@ TEST_CASE_FIXTURE(pair_fixture, "receive_many reports truncation in each entry a
     CHECK(in.entries[1].truncated);
     CHECK(in.text(2) == "ok");
     CHECK_FALSE(in.entries[2].truncated);
+}
+
+TEST_CASE_FIXTURE(pair_fixture,
+                  "receive_many reports descriptors it had no room for and leaves none open")
+{
+    const std::size_t fds_before = count_open_fds();
+    {
+        file_descriptor file = open_dev_null();
+        const std::array<int, 1> fds_to_send{file.get()};
+        a.send_with_fds(asio::buffer(std::string_view("with fd")), fds_to_send);
+    }
+    a.send(asio::buffer(std::string_view("plain")));
+
+    incoming in(2, 16);
+    CHECK(b.receive_many(in.entries) == 2);
+    CHECK(in.text(0) == "with fd");
+    CHECK(in.entries[0].control_truncated);
+    CHECK_FALSE(in.entries[0].truncated);
+    CHECK(in.text(1) == "plain");
+    CHECK_FALSE(in.entries[1].control_truncated);
+    CHECK(count_open_fds() == fds_before);
 }
 
 TEST_CASE_FIXTURE(named_fixture, "send_many sends each entry to its own destination")

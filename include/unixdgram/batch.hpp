@@ -53,6 +53,12 @@ struct receive_entry {
     /// Set when a datagram arrives in the entry: it was longer than `buffer`
     /// and the excess is lost (MSG_TRUNC). Not an error.
     bool truncated = false;
+
+    /// Set when a datagram arrives in the entry: it carried descriptors or
+    /// credentials, which the kernel closed or dropped because a batch has
+    /// no room for control data (MSG_CTRUNC). Receive datagrams that carry
+    /// descriptors with `receive_with_fds`.
+    bool control_truncated = false;
 };
 
 } // namespace unixdgram

@@ -50,12 +50,34 @@ tap.is(count, 1, "a truncated datagram still counts")
 tap.is(lengths[1], 4, "its length is what fitted")
 tap.ok(flags & flag.truncated ~= 0, "and the flags say it was truncated")
 
--- peek leaves the datagrams queued
+-- peek is refused: recvmmsg would fill every span with the same datagram
 a:send("peeked")
-count = b:receive_many({byte_span.new(16)}, lengths, flag.peek)
-tap.is(count, 1, "receive_many with peek sees the datagram")
+tap.raises({name = "EINVAL", arg = 4}, "receive_many refuses peek",
+    b.receive_many, b, into, lengths, flag.peek)
 count = b:receive_many(into, lengths)
-tap.ok(count == 1 and lengths[1] == 6, "and it is still there afterwards")
+tap.ok(count == 1 and lengths[1] == 6, "and the datagram is still queued")
+
+-- a batch has no room for descriptors: the kernel closes them, the flags say so
+local fds_before = tap.fd_count()
+do
+    local lua_file <close> = io.open("/dev/null")
+    local file <close> = ud.file_descriptor.from_file(lua_file)
+    a:send_with_fds("carrier", {file})
+end
+a:send("plain")
+count, flags = b:receive_many(into, lengths)
+tap.is(count, 2, "a datagram with descriptors arrives in a batch")
+tap.is(tostring(into[1]:slice(1, lengths[1])), "carrier", "with its bytes")
+tap.ok(flags & flag.control_truncated ~= 0, "and the flags report the descriptors dropped")
+tap.is(tap.fd_count(), fds_before, "no descriptor is left open")
+
+-- a send_many that fails part-way says how many datagrams went before
+local err = tap.raises({name = "EMSGSIZE", sent = 1},
+    "send_many failing at its second datagram raises with the count sent",
+    a.send_many, a, {"first", string.rep("x", 1 << 20)})
+count = b:receive_many(into, lengths)
+tap.ok(count == 1 and tostring(into[1]:slice(1, lengths[1])) == "first",
+    "and the first datagram was delivered")
 
 -- waiting: a fiber blocks in receive_many until a datagram arrives
 local receiver = spawn(function()

@@ -17,8 +17,10 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <utility>
 
 #include <fcntl.h>
+#include <unistd.h>
 
 namespace unixdgram::lua::detail {
 
@@ -209,7 +211,7 @@ std::error_code start_io(binding_state& state, socket_type& socket, wait_state& 
         for (std::size_t at = 0; at < held.fd_count; ++at) {
             int copy = ::fcntl(held.fds[at], F_DUPFD_CLOEXEC, 0);
             if (copy < 0)
-                throw std::system_error(errno, std::system_category(), "dup");
+                throw std::system_error(unixdgram::detail::last_error(), "dup");
             wait.sent_fds.emplace_back(copy);
             wait.request.fds[at] = copy;
         }
@@ -259,28 +261,74 @@ void push_credentials(lua_State* L, const credentials& who)
     lua_setfield(L, -2, "gid");
 }
 
+// Received descriptors on their way into Lua objects. They leave their C++
+// owners before anything is allocated: an allocation may run a finalizer
+// that receives again into the same scratch entries.
+struct fd_delivery {
+    int fds[max_fds_per_datagram];
+    std::size_t count = 0;
+};
+
+// Run protected: a memory error here must not lose the descriptors not yet
+// owned by a Lua object.
+int push_fd_table(lua_State* L)
+{
+    auto* delivery = static_cast<fd_delivery*>(lua_touserdata(L, 1));
+    lua_createtable(L, static_cast<int>(delivery->count), 0);
+    for (std::size_t at = 0; at < delivery->count; ++at) {
+        fd_object* object = new_object<fd_object>(L, fd_type_name);
+        object->fd = std::exchange(delivery->fds[at], -1);
+        lua_rawseti(L, -2, static_cast<lua_Integer>(at + 1));
+    }
+    return 1;
+}
+
+void push_delivered_fds(lua_State* L, fd_delivery& delivery)
+{
+    lua_pushcfunction(L, push_fd_table);
+    lua_pushlightuserdata(L, &delivery);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        for (std::size_t at = 0; at < delivery.count; ++at) {
+            if (delivery.fds[at] >= 0)
+                ::close(delivery.fds[at]);
+        }
+        lua_error(L);
+    }
+}
+
 // The results of a completed send or receive, or its error.
 int push_outcome(lua_State* L, const io_request& request, io_outcome& outcome,
                  std::span<file_descriptor> fds)
 {
     if (outcome.ec)
         raise_error(L, outcome.ec);
+    const bool with_fds = request.kind == io_kind::receive_with_fds ||
+                          request.kind == io_kind::receive_from_with_fds;
+    fd_delivery delivery;
+    if (with_fds) {
+        for (std::size_t at = 0; at < outcome.fd_count; ++at)
+            delivery.fds[at] = fds[at].release();
+        delivery.count = outcome.fd_count;
+    }
     lua_pushinteger(L, static_cast<lua_Integer>(outcome.bytes));
     if (request.kind >= io_kind::send)
         return 1;
     int results = 1;
-    if (request.kind == io_kind::receive_from || request.kind == io_kind::receive_from_with_fds) {
-        push_endpoint_path(L, outcome.sender);
+    const bool with_sender =
+        request.kind == io_kind::receive_from || request.kind == io_kind::receive_from_with_fds;
+    // The descriptors become Lua objects first; the sender's path, which
+    // comes before them among the results, is allocated afterwards.
+    if (with_sender) {
+        lua_pushnil(L);
         ++results;
     }
-    if (request.kind == io_kind::receive_with_fds ||
-        request.kind == io_kind::receive_from_with_fds) {
-        lua_createtable(L, static_cast<int>(outcome.fd_count), 0);
-        for (std::size_t at = 0; at < outcome.fd_count; ++at) {
-            push_fd(L, fds[at]);
-            lua_rawseti(L, -2, static_cast<lua_Integer>(at + 1));
-        }
+    if (with_fds) {
+        push_delivered_fds(L, delivery);
         ++results;
+    }
+    if (with_sender) {
+        push_endpoint_path(L, outcome.sender);
+        lua_replace(L, -1 - (with_fds ? 2 : 1));
     }
     lua_pushinteger(L, (outcome.truncated ? MSG_TRUNC : 0) |
                            (outcome.control_truncated ? MSG_CTRUNC : 0));
@@ -496,12 +544,55 @@ std::size_t check_send_datagrams(lua_State* L, int arg, binding_state& state)
 
 // A waiting batch points into the table's strings and spans; another fiber
 // may empty the table meanwhile, so the entries also go on this call's
-// stack, which stays alive (and reachable) until the call returns.
-void anchor_entries(lua_State* L, int arg, std::size_t count)
+// stack, which stays alive (and reachable) until the call returns. Returns
+// the stack index of the first.
+int anchor_entries(lua_State* L, int arg, std::size_t count)
 {
     luaL_checkstack(L, static_cast<int>(count), "too many entries to hold while waiting");
+    int first = lua_gettop(L) + 1;
     for (std::size_t at = 1; at <= count; ++at)
         lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
+    return first;
+}
+
+// The entries of a batch about to wait, read again from their anchored
+// copies on the stack: allocating the wait and the anchors may have run a
+// finalizer that used the shared batch, or changed the table.
+void reload_receive_entries(lua_State* L, int first, std::size_t count, binding_state& state)
+{
+    push_metatable(L, byte_span_type_name);
+    int metatable = lua_gettop(L);
+    for (std::size_t at = 0; at < count; ++at) {
+        byte_span_object* span = to_byte_span(L, first + static_cast<int>(at), metatable);
+        if (!span)
+            raise_arg_error(L, 2, "byte_span expected at index %I, got %s",
+                            static_cast<lua_Integer>(at + 1),
+                            type_name(L, first + static_cast<int>(at)));
+        state.receive_batch[at] = receive_entry{asio::mutable_buffer(span->data, span->size)};
+    }
+    lua_pop(L, 1);
+}
+
+void reload_send_entries(lua_State* L, int first, std::size_t count, binding_state& state)
+{
+    push_metatable(L, byte_span_type_name);
+    int metatable = lua_gettop(L);
+    for (std::size_t at = 0; at < count; ++at) {
+        int index = first + static_cast<int>(at);
+        asio::const_buffer bytes;
+        if (lua_type(L, index) == LUA_TSTRING) {
+            std::size_t length = 0;
+            const char* text = lua_tolstring(L, index, &length);
+            bytes = asio::const_buffer(text, length);
+        } else if (byte_span_object* span = to_byte_span(L, index, metatable)) {
+            bytes = asio::const_buffer(span->data, span->size);
+        } else {
+            raise_arg_error(L, 2, "byte_span or string expected at index %I, got %s",
+                            static_cast<lua_Integer>(at + 1), type_name(L, index));
+        }
+        state.send_batch[at] = send_entry{bytes};
+    }
+    lua_pop(L, 1);
 }
 
 // One batch call in the socket's non-blocking mode, as attempt_now does.
@@ -525,14 +616,21 @@ int push_received_batch(lua_State* L, std::error_code ec, int lengths,
 {
     if (ec)
         raise_error(L, ec);
-    bool truncated = false;
+    // Read before the first allocation: growing the lengths table may run a
+    // finalizer that receives a batch into the same entries.
+    lua_Integer received_lengths[max_batch_entries];
+    int flags = 0;
     for (std::size_t at = 0; at < entries.size(); ++at) {
-        lua_pushinteger(L, static_cast<lua_Integer>(entries[at].bytes));
+        received_lengths[at] = static_cast<lua_Integer>(entries[at].bytes);
+        flags |= (entries[at].truncated ? MSG_TRUNC : 0) |
+                 (entries[at].control_truncated ? MSG_CTRUNC : 0);
+    }
+    for (std::size_t at = 0; at < entries.size(); ++at) {
+        lua_pushinteger(L, received_lengths[at]);
         lua_rawseti(L, lengths, static_cast<lua_Integer>(at + 1));
-        truncated = truncated || entries[at].truncated;
     }
     lua_pushinteger(L, static_cast<lua_Integer>(entries.size()));
-    lua_pushinteger(L, truncated ? MSG_TRUNC : 0);
+    lua_pushinteger(L, flags);
     return 2;
 }
 
@@ -570,7 +668,8 @@ int socket_receive_many(lua_State* L)
     std::size_t count = check_receive_spans(L, 2, state);
     if (lua_type(L, receive_many_lengths) != LUA_TTABLE)
         raise_type_error(L, receive_many_lengths, "table (for the lengths)");
-    int flags = check_flags(L, 4, receive_flags_allowed);
+    // No MSG_PEEK: recvmmsg would fill every entry with the same datagram.
+    int flags = check_flags(L, 4, 0);
     socket_type& socket = live_socket(L, object);
     std::span<receive_entry> entries(state.receive_batch.data(), count);
     std::size_t received = 0;
@@ -579,20 +678,37 @@ int socket_receive_many(lua_State* L)
     if (!unixdgram::detail::is_would_block(ec))
         return push_received_batch(L, ec, receive_many_lengths, entries.first(received));
     wait_state& wait = begin_wait(L, state, wait_kind::io);
-    anchor_entries(L, 2, count);
+    reload_receive_entries(L, anchor_entries(L, 2, count), count, state);
     ec = start_receive_many(state, socket, wait, object, entries, flags);
     if (ec)
         raise_error(L, ec);
     return suspend(L, state, wait, kboundary<finish_receive_many>);
 }
 
+// A failed send_many raises an error whose field `sent` says how many
+// datagrams went before the failure, so that a retry sends no duplicate.
+[[noreturn]] void raise_send_many_error(lua_State* L, std::error_code ec, std::size_t sent)
+{
+    push_error(L, ec);
+    lua_pushinteger(L, static_cast<lua_Integer>(sent));
+    lua_setfield(L, -2, "sent");
+    lua_error(L);
+    std::abort(); // lua_error does not return
+}
+
 int finish_send_many(lua_State* L, int, lua_KContext context)
 {
     wait_state* wait = completed_wait(L, context);
-    raise_if_interrupted(L, state_of(L), wait->outcome.ec);
-    if (wait->outcome.ec)
-        raise_error(L, wait->outcome.ec);
-    lua_pushinteger(L, static_cast<lua_Integer>(wait->sent_before_wait + wait->outcome.bytes));
+    const std::size_t sent = wait->sent_before_wait + wait->outcome.bytes;
+    std::error_code ec = wait->outcome.ec;
+    if (ec == asio::error::operation_aborted && state_of(L).current_fiber &&
+        state_of(L).current_fiber->interrupt_requested) {
+        state_of(L).current_fiber->interrupt_requested = false;
+        ec = make_error_code(binding_error::interrupted);
+    }
+    if (ec)
+        raise_send_many_error(L, ec, sent);
+    lua_pushinteger(L, static_cast<lua_Integer>(sent));
     return 1;
 }
 
@@ -627,15 +743,15 @@ int socket_send_many(lua_State* L)
         socket, [&](std::error_code& ec) { sent = socket.send_many(entries, flags, ec); });
     if (!unixdgram::detail::is_would_block(ec)) {
         if (ec)
-            raise_error(L, ec);
+            raise_send_many_error(L, ec, sent);
         lua_pushinteger(L, static_cast<lua_Integer>(sent));
         return 1;
     }
     wait_state& wait = begin_wait(L, state, wait_kind::io);
-    anchor_entries(L, 2, count);
+    reload_send_entries(L, anchor_entries(L, 2, count), count, state);
     ec = start_send_many(state, socket, wait, object, entries.subspan(sent), sent, flags);
     if (ec)
-        raise_error(L, ec);
+        raise_send_many_error(L, ec, sent);
     return suspend(L, state, wait, kboundary<finish_send_many>);
 }
 

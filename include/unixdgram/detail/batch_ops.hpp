@@ -114,6 +114,7 @@ inline void receive_entries(int fd, std::span<receive_entry> entries, std::size_
             const msghdr& message = messages[i].msg_hdr;
             entry.bytes = messages[i].msg_len;
             entry.truncated = (message.msg_flags & MSG_TRUNC) != 0;
+            entry.control_truncated = (message.msg_flags & MSG_CTRUNC) != 0;
             if (entry.sender)
                 *entry.sender = endpoint_from_sockaddr(senders[i], message.msg_namelen);
         }
