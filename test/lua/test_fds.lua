@@ -161,6 +161,57 @@ local function scenarios()
     a:close(); b:close(); server:close(); client:close()
 end
 scenarios()
+
+-- A finalizer that receives descriptors on another socket may run while a
+-- receive hands its own descriptors to Lua (any allocation may run one): the
+-- outer call must still return its own, open descriptors.
+local function finalizer_receives_meanwhile()
+    local a, b = unix.datagram_socket.pair()
+    local c, d = unix.datagram_socket.pair()
+    local null_file = io.open("/dev/null")
+    local null = file_descriptor.from_file(null_file)
+    null_file:close()
+    local four = {null, null, null, null}
+    local inner, outer = byte_span.new(16), byte_span.new(16)
+    local inside, nested, broken = false, 0, 0
+    local receives_in_finalizer = {__gc = function()
+        if inside and d:io_control("bytes_readable") > 0 then
+            nested = nested + 1
+            local ok, _, extra = pcall(d.receive_with_fds, d, inner, 8)
+            if ok then
+                for _, fd in ipairs(extra) do fd:close() end
+            end
+        end
+    end}
+    -- Collect in small, frequent steps, so that finalizers run inside calls.
+    collectgarbage("incremental", 10, 1000)
+    for round = 1, 2000 do
+        for _ = 1, round % 37 + 1 do
+            setmetatable({}, receives_in_finalizer)
+        end
+        c:send_with_fds("y", four)
+        a:send_with_fds("x", four)
+        inside = true
+        local _, fds = b:receive_with_fds(outer, 8)
+        inside = false
+        for _, fd in ipairs(fds) do
+            if not pcall(fd.dup, fd) then broken = broken + 1 end
+            pcall(fd.close, fd)
+        end
+        if d:io_control("bytes_readable") > 0 then
+            local _, extra = d:receive_with_fds(inner, 8)
+            for _, fd in ipairs(extra) do fd:close() end
+        end
+    end
+    collectgarbage("incremental", 200, 100) -- Lua's defaults
+    tap.ok(nested > 0, "finalizers received descriptors inside other receives",
+        "nested receives: " .. nested)
+    tap.is(broken, 0, "and every descriptor the outer receives returned is open")
+    null:close()
+    a:close(); b:close(); c:close(); d:close()
+end
+finalizer_receives_meanwhile()
+
 collectgarbage()
 collectgarbage()
 tap.is(tap.fd_count(), before, "every descriptor is closed in the end")
