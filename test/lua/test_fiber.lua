@@ -5,7 +5,8 @@ local spawn, sleep = ud.spawn, ud.sleep
 
 -- spawn and join
 local fiber = spawn(function(x, y) return x + y, "done" end, 1, 2)
-tap.is(getmetatable(fiber).__name, "fiber", "spawn returns a fiber")
+tap.is(getmetatable(fiber), "fiber", "spawn returns a fiber, whose metatable is hidden")
+tap.is(debug.getmetatable(fiber).__name, "fiber", "and named fiber")
 tap.like(tostring(fiber), "^fiber %(starting%)", "which has not started yet")
 local sum, word = fiber:join()
 tap.is(sum, 3, "join returns the fiber's results")

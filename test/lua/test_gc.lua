@@ -103,4 +103,47 @@ collectgarbage()
 collectgarbage()
 tap.is(tap.fd_count(), before, "closing dropped fibers' sockets ends them cleanly")
 
+-- __gc called by hand (debug.getmetatable reaches it) on a fiber that waits:
+-- it does nothing, as the fiber's wait belongs to a pending operation.
+local function gc_by_hand_while_waiting()
+    local gc = debug.getmetatable(spawn(function() end)).__gc
+    local sleeper = spawn(function() sleep(0.01); return "slept" end)
+    local sender, receiver = unix.datagram_socket.pair()
+    local reader = spawn(function()
+        local buffer = byte_span.new(32)
+        local n = receiver:receive(buffer)
+        return tostring(buffer:slice(1, n))
+    end)
+    sleep(0) -- both wait now
+    gc(sleeper)
+    gc(reader)
+    collectgarbage()
+    sender:send("after __gc")
+    tap.is(sleeper:join(), "slept", "__gc by hand on a sleeping fiber does nothing")
+    tap.is(reader:join(), "after __gc", "nor on a fiber waiting in receive")
+    gc(sleeper)
+    tap.is(sleeper:join(), "slept", "on a finished fiber it leaves the results")
+end
+gc_by_hand_while_waiting()
+
+-- A fiber resurrected by another object's finalizer, after its own __gc ran.
+local resurrected, resurrected_failure
+local function resurrect()
+    local fiber = spawn(function() return "still here" end)
+    fiber:join()
+    setmetatable({}, {__gc = function() resurrected = fiber end})
+    local failing = spawn(function() error("failed before") end)
+    pcall(failing.join, failing)
+    setmetatable({}, {__gc = function() resurrected_failure = failing end})
+end
+resurrect()
+collectgarbage()
+collectgarbage()
+tap.like(tostring(resurrected), "^fiber %(finished%)", "a resurrected fiber prints as finished")
+tap.is(resurrected:join(), "still here", "and joins with its results")
+tap.lives("and interrupting it does nothing", resurrected.interrupt, resurrected)
+tap.raises("failed before", "a resurrected failed fiber raises its error again",
+    resurrected_failure.join, resurrected_failure)
+resurrected, resurrected_failure = nil, nil
+
 tap.done()

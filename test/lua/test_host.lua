@@ -29,6 +29,12 @@ local function run_script(source, args, stdin)
     return status, output:gsub("status=%d+%s*$", "")
 end
 
+-- Checks that `text` has nothing matching `pattern`: under ASan a memory
+-- error shows in the output.
+local function lacks(text, pattern, name)
+    return tap.ok(not text:find(pattern), name, text)
+end
+
 local status, output = run_script([[
 assert(type(unix.datagram_socket.new) == "function")
 assert(type(byte_span.new) == "function")
@@ -83,6 +89,8 @@ error("main fails")
 ]])
 tap.is(status, 1, "the main fiber's failure ends the program at once")
 tap.like(output, "main fails", "with its message")
+lacks(output, "AddressSanitizer",
+    "lua_close still releases the waits of anchored fibers (their __gc is not a script's)")
 
 status, output = run_script([[
 local fibers = {}
@@ -91,6 +99,47 @@ fibers[2] = spawn(function() sleep(0); fibers[1]:join() end)
 ]])
 tap.is(status, 1, "fibers that can never finish exit 1")
 tap.like(output, "2 fiber%(s%) never finished", "reported")
+
+status, output = run_script([[
+spawn(function()
+    sleep(0.01) -- the main fiber has finished; nothing refers to it any more
+    collectgarbage()
+    collectgarbage()
+end)
+]])
+tap.is(status, 0, "the main fiber collected while others run: exit 0")
+lacks(output, "AddressSanitizer", "and the report reads nothing freed")
+
+status, output = run_script([[
+local collecting = setmetatable({}, {__tostring = function()
+    collectgarbage()
+    collectgarbage()
+    return "collected while reported"
+end})
+spawn(function() error(collecting) end)
+]])
+tap.is(status, 1, "a failure whose __tostring runs the collector exits 1")
+tap.like(output, "uncaught error in fiber: collected while reported\nstack traceback:",
+    "with its message and traceback")
+lacks(output, "AddressSanitizer", "the failed fiber stays alive while it is reported")
+
+status, output = run_script([[
+error(setmetatable({}, {__tostring = function()
+    collectgarbage()
+    collectgarbage()
+    return "main collected while reported"
+end}))
+]])
+tap.is(status, 1, "so does the main fiber's")
+tap.like(output, "main collected while reported\nstack traceback:", "reported")
+lacks(output, "AddressSanitizer", "reading nothing freed")
+
+status, output = run_script([[
+error(setmetatable({}, {__tostring = function() error({}) end}))
+]])
+tap.is(status, 1, "an error whose __tostring raises a table exits 1")
+tap.like(output, "error object is a table value", "saying what it could not print")
+lacks(output, "%(null%)", "and prints no null string")
 
 status, output = run_script("print('from stdin', ...)", "x", true)
 tap.is(status, 0, "'-' reads the script from standard input")

@@ -11,6 +11,7 @@
 #include "binding.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace unixdgram::lua::detail {
@@ -18,8 +19,10 @@ namespace unixdgram::lua::detail {
 namespace {
 
 // Large enough for any datagram and then some; a bigger request is a mistake
-// better reported than attempted.
-constexpr lua_Integer max_span_size = lua_Integer(1) << 32;
+// better reported than attempted. Where std::size_t has 32 bits, half its
+// range: the checks below compute sizes, and twice a capacity, in size_t.
+constexpr lua_Integer max_span_size =
+    static_cast<lua_Integer>(std::min<std::uintmax_t>(std::uintmax_t(1) << 32, SIZE_MAX / 2));
 
 byte_span_object* to_span(lua_State* L, int index)
 {

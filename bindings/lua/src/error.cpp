@@ -7,8 +7,10 @@
 
 #include <asio/error.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -131,6 +133,107 @@ bool called_as_method(lua_State* L, const char** name)
     return info.namewhat && std::strcmp(info.namewhat, "method") == 0;
 }
 
+// Appends to a text of bounded capacity, counting what does not fit.
+struct bounded_text {
+    char* data;
+    std::size_t capacity; // bytes data holds, the terminating NUL included
+    std::size_t length = 0;
+
+    void append(const char* bytes, std::size_t count) noexcept
+    {
+        if (length < capacity)
+            std::memcpy(data + length, bytes, std::min(count, capacity - 1 - length));
+        length += count;
+    }
+
+    void append(const char* text) noexcept { append(text, std::strlen(text)); }
+};
+
+// lua_pushvfstring's conversions (%% %s %c %d %I %f %p %U, with its number
+// formats) written into `out`, NUL-terminated and cut to `capacity` bytes;
+// returns the length of the whole text. Nothing here raises, so the caller's
+// va_list can end before Lua, which may raise, sees the text.
+std::size_t format_lua(char* out, std::size_t capacity, const char* format, va_list args) noexcept
+{
+    bounded_text text{out, capacity};
+    char number[64];
+    for (const char* at = format; *at; ++at) {
+        const char* percent = std::strchr(at, '%');
+        if (!percent) {
+            text.append(at);
+            break;
+        }
+        text.append(at, static_cast<std::size_t>(percent - at));
+        at = percent + 1;
+        switch (*at) {
+        case 's': {
+            const char* string = va_arg(args, const char*);
+            text.append(string ? string : "(null)");
+            break;
+        }
+        case 'c': {
+            char character = static_cast<char>(va_arg(args, int));
+            text.append(&character, 1);
+            break;
+        }
+        case 'd':
+            std::snprintf(number, sizeof number, "%d", va_arg(args, int));
+            text.append(number);
+            break;
+        case 'I':
+            std::snprintf(number, sizeof number, LUA_INTEGER_FMT, va_arg(args, LUAI_UACINT));
+            text.append(number);
+            break;
+        case 'f':
+            std::snprintf(number, sizeof number, LUA_NUMBER_FMT, va_arg(args, LUAI_UACNUMBER));
+            text.append(number);
+            if (number[std::strspn(number, "-0123456789")] == '\0')
+                text.append(".0"); // as Lua writes a float that looks like an integer
+            break;
+        case 'p':
+            std::snprintf(number, sizeof number, "%p", va_arg(args, void*));
+            text.append(number);
+            break;
+        case 'U': {
+            char utf8[8];
+            int length = 0;
+            auto code = static_cast<unsigned long>(va_arg(args, long));
+            if (code < 0x80) {
+                utf8[length++] = static_cast<char>(code);
+            } else {
+                // Lua's luaO_utf8esc: continuation bytes from the end, then the lead.
+                char reversed[8];
+                unsigned long lead_limit = 0x3f;
+                int count = 0;
+                do {
+                    reversed[count++] = static_cast<char>(0x80 | (code & 0x3f));
+                    code >>= 6;
+                    lead_limit >>= 1;
+                } while (code > lead_limit);
+                utf8[length++] = static_cast<char>((~lead_limit << 1) | code);
+                while (count > 0)
+                    utf8[length++] = reversed[--count];
+            }
+            text.append(utf8, static_cast<std::size_t>(length));
+            break;
+        }
+        case '%':
+            text.append("%", 1);
+            break;
+        case '\0':
+            text.append("%", 1);
+            --at; // the loop's ++at lands on the NUL
+            break;
+        default:
+            text.append(percent, 2);
+            break;
+        }
+    }
+    if (capacity > 0)
+        out[std::min(text.length, capacity - 1)] = '\0';
+    return text.length;
+}
+
 } // namespace
 
 const std::error_category& binding_category() noexcept
@@ -171,10 +274,21 @@ void raise_arg_error(lua_State* L, int arg, const char* format, ...)
     int shown = arg;
     if (called_as_method(L, &function))
         --shown;
+    // lua_pushvfstring could raise between va_start and va_end; the text is
+    // made here instead, into a Lua block where the stack buffer is too small.
+    char small[256];
     va_list args;
     va_start(args, format);
-    const char* detail = lua_pushvfstring(L, format, args);
+    std::size_t length = format_lua(small, sizeof small, format, args);
     va_end(args);
+    char* text = small;
+    if (length >= sizeof small) {
+        text = static_cast<char*>(lua_newuserdatauv(L, length + 1, 0));
+        va_start(args, format);
+        format_lua(text, length + 1, format, args);
+        va_end(args);
+    }
+    const char* detail = lua_pushlstring(L, text, length);
     const char* message =
         shown == 0 ? lua_pushfstring(L, "calling '%s' on bad self (%s)", function, detail)
                    : lua_pushfstring(L, "bad argument #%d to '%s' (%s)", shown, function, detail);

@@ -70,10 +70,17 @@ bool is_finished(const fiber_object& fiber) noexcept
     return fiber.status == fiber_status::finished || fiber.status == fiber_status::failed;
 }
 
+// Before Lua 5.4.3 the registry's free list lived at key 0, which the first
+// luaL_unref adds to the table: an allocation, which may raise, and a handler
+// must not raise.
+static_assert(LUA_VERSION_RELEASE_NUM >= 50403,
+              "release_anchor runs luaL_unref in Asio handlers, allocation-free from Lua 5.4.3 on");
+
 void release_anchor(binding_state& state, fiber_object& fiber) noexcept
 {
-    // luaL_unref reuses a registry slot that exists: it allocates nothing and
-    // cannot raise, so the idle helper thread may do it from a handler.
+    // luaL_unref reuses registry slots that exist (see the static_assert): it
+    // allocates nothing and cannot raise, so the idle helper thread may do it
+    // from a handler.
     if (fiber.anchor != LUA_NOREF) {
         luaL_unref(state.helper, LUA_REGISTRYINDEX, fiber.anchor);
         fiber.anchor = LUA_NOREF;
@@ -274,8 +281,8 @@ int take_results(lua_State* L, binding_state& state, fiber_object* target)
 {
     lua_State* thread = target->thread;
     if (target->status == fiber_status::failed) {
+        push_from(L, thread, -1); // first: should it fail, the failure stays unseen
         forget_failure(state, *target);
-        push_from(L, thread, -1);
         return lua_error(L);
     }
     int count = target->result_count;
@@ -362,19 +369,42 @@ int fiber_tostring(lua_State* L)
     return 1;
 }
 
-// Destroys, then leaves a finished empty fiber behind: __gc may run twice.
+// Whether a __gc was called by the script (debug.getmetatable(f).__gc(f))
+// rather than by the collector. The collector never finalizes what is
+// anchored or on a stack, except in lua_close, which runs finalizers with
+// nothing else on the main thread's stack; a script's call has its caller
+// below it.
+bool called_by_script(lua_State* L)
+{
+    lua_Debug caller;
+    return lua_getstack(L, 1, &caller) != 0;
+}
+
+// Releases the fiber's wait, leaving a fresh one: __gc may run twice, and a
+// fiber resurrected by another object's finalizer still joins and prints, as
+// its thread and results stay. A call by hand while the fiber is anchored
+// does nothing: its wait may be in use by a pending Asio operation.
 int fiber_gc(lua_State* L)
 {
+    binding_state& state = state_of(L);
     fiber_object* fiber = check_fiber(L, 1);
-    std::destroy_at(fiber);
-    new (fiber) fiber_object();
-    fiber->status = fiber_status::finished;
+    if ((fiber->anchor != LUA_NOREF || fiber->wait.pending) && called_by_script(L))
+        return 0;
+    if (state.main_fiber == fiber)
+        state.main_fiber = nullptr; // report() must not read it once freed
+    std::destroy_at(&fiber->wait);
+    new (&fiber->wait) wait_state();
+    fiber->active_wait = nullptr;
     return 0;
 }
 
+// As fiber_gc: a pending wait is on the stack of the call driving the loop,
+// so only a script can call this then.
 int wait_gc(lua_State* L)
 {
     auto* wait = static_cast<wait_state*>(luaL_checkudata(L, 1, wait_type_name));
+    if (wait->pending && called_by_script(L))
+        return 0;
     std::destroy_at(wait);
     new (wait) wait_state();
     return 0;
@@ -421,8 +451,8 @@ int sleep(lua_State* L)
 int finish_run_now(lua_State* L, binding_state& state)
 {
     if (fiber_object* failed = state.first_failed) {
-        forget_failure(state, *failed);
         push_from(L, failed->thread, -1);
+        forget_failure(state, *failed);
         return lua_error(L);
     }
     return 0;
@@ -459,6 +489,17 @@ int run(lua_State* L)
     if (ec)
         raise_error(L, ec);
     return finish_run_now(L, state);
+}
+
+// getmetatable() on the type's objects gives its name, not the metatable:
+// scripts cannot reach __gc to call it by hand (debug.getmetatable still can,
+// which fiber_gc and wait_gc allow for).
+void hide_metatable(lua_State* L, const char* type)
+{
+    push_metatable(L, type);
+    lua_pushstring(L, type);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
 }
 
 } // namespace
@@ -594,24 +635,30 @@ bool push_failure_report(lua_State* L, binding_state& state)
     luaL_Buffer report;
     luaL_buffinit(L, &report);
     bool failed = false;
+    // A failed fiber not yet reported is anchored. It goes on L's stack, with
+    // its thread, before anything allocates: luaL_tolstring may run a
+    // script's __tostring, and the collector with it, and that __tostring
+    // may even join the fiber, releasing its anchor.
     auto add_failure = [&](fiber_object& fiber, const char* prefix) {
         failed = true;
-        forget_failure(state, fiber);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, fiber.anchor);
         push_from(L, fiber.thread, -1);
         const char* message = luaL_tolstring(L, -1, nullptr);
         luaL_traceback(L, fiber.thread, message, 0);
         lua_pushfstring(L, "%s%s\n", prefix, lua_tostring(L, -1));
-        lua_remove(L, -2);
-        lua_remove(L, -2);
-        lua_remove(L, -2);
+        forget_failure(state, fiber);
+        lua_replace(L, -5); // the line takes the fiber's place; the rest goes
+        lua_pop(L, 3);
         luaL_addvalue(&report);
     };
+    // Read before any report is made: once reported, the main fiber may be
+    // collected while the others' reports allocate.
     fiber_object* main = state.main_fiber;
-    if (main && main->status == fiber_status::failed && !main->error_reported)
+    bool main_failed = main && main->status == fiber_status::failed;
+    if (main_failed && !main->error_reported)
         add_failure(*main, "");
     while (fiber_object* fiber = state.first_failed)
         add_failure(*fiber, "uncaught error in fiber: ");
-    bool main_failed = main && main->status == fiber_status::failed;
     if (state.live_fibers > 0 && !main_failed) {
         failed = true;
         lua_pushfstring(L, "%d fiber(s) never finished: each waits for something no one will do\n",
@@ -637,12 +684,14 @@ void open_fiber(lua_State* L, binding_state& state)
         {nullptr, nullptr},
     };
     create_metatable(L, state, fiber_type_name, methods, metamethods);
+    hide_metatable(L, fiber_type_name);
 
     static const luaL_Reg wait_metamethods[] = {
         {"__gc", boundary<wait_gc>},
         {nullptr, nullptr},
     };
     create_metatable(L, state, wait_type_name, nullptr, wait_metamethods);
+    hide_metatable(L, wait_type_name);
 
     static const luaL_Reg functions[] = {
         {"spawn", boundary<spawn>},
