@@ -2144,6 +2144,64 @@ TEST_CASE_FIXTURE(pair_fixture, "a plain receive discards the descriptors a data
 // Asynchronous behaviour: completion outside the initiation, cancellation
 // ---------------------------------------------------------------------------
 
+TEST_CASE_FIXTURE(pair_fixture,
+                  "an operation started from a handler completes after that handler returns")
+{
+    const std::string_view message = "chained";
+    a.send(asio::buffer(message));
+    a.send(asio::buffer(message));
+    std::array<char, 16> storage{};
+    completion<std::size_t> first;
+    completion<std::size_t> second;
+    bool first_handler_returned = false;
+    bool second_ran_before_first_returned = false;
+    first.start([&](auto record) {
+        b.async_receive(asio::buffer(storage), [&, record](std::error_code ec, std::size_t n) {
+            record(ec, n);
+            second.start([&](auto record_second) {
+                b.async_receive(asio::buffer(storage),
+                                [&, record_second](std::error_code ec, std::size_t n) {
+                                    second_ran_before_first_returned = !first_handler_returned;
+                                    record_second(ec, n);
+                                });
+            });
+            first_handler_returned = true;
+        });
+    });
+    run();
+    CHECK(first.calls == 1);
+    REQUIRE(second.calls == 1);
+    CHECK_FALSE(second_ran_before_first_returned);
+    CHECK(second.result == message.size());
+}
+
+TEST_CASE_FIXTURE(pair_fixture,
+                  "a handler can wait for an operation it started once it posts the queued completions")
+{
+    const std::string_view message = "nested";
+    a.send(asio::buffer(message));
+    a.send(asio::buffer(message));
+    std::array<char, 16> storage{};
+    completion<std::size_t> outer;
+    completion<std::size_t> inner;
+    std::size_t ran_by_poll = 0;
+    outer.start([&](auto record) {
+        b.async_receive(asio::buffer(storage), [&, record](std::error_code ec, std::size_t n) {
+            record(ec, n);
+            inner.start([&](auto handler) { b.async_receive(asio::buffer(storage), handler); });
+            // Queued to run after this handler: the io_context cannot see it yet.
+            CHECK(io.poll_one() == 0);
+            unixdgram::post_queued_completions();
+            ran_by_poll = io.poll_one();
+        });
+    });
+    run();
+    CHECK(outer.calls == 1);
+    CHECK(ran_by_poll == 1);
+    CHECK(inner.calls == 1);
+    CHECK(inner.result == message.size());
+}
+
 TEST_CASE_FIXTURE(named_fixture,
                   "operations that can complete at once still complete outside the initiating call")
 {

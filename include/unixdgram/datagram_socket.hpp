@@ -75,11 +75,14 @@ endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 /// through the io_context's queue: up to 64 in a row before the io_context
 /// polls its reactor. Code that runs the io_context from inside a handler,
 /// waiting for an operation that handler started, should first call
-/// `unixdgram::detail::completion_runner::post_queued()`. Handlers bound to
-/// any other executor (a strand, say) are posted to it. Closing, cancelling or releasing the socket
-/// makes its pending operations complete with `asio::error::operation_aborted`; each also honours a
-/// per-operation cancellation slot (any cancellation type). The socket must outlive the completion
-/// of its asynchronous operations and must not be moved while any is pending.
+/// `unixdgram::post_queued_completions()`. Handlers bound to any other
+/// executor (a strand, say) are posted to it.
+///
+/// Closing, cancelling or releasing the socket makes its pending operations
+/// complete with `asio::error::operation_aborted`; each also honours a
+/// per-operation cancellation slot (any cancellation type). The socket must
+/// outlive the completion of its asynchronous operations and must not be
+/// moved while any is pending.
 ///
 /// The batch of sends is the exception: it honours terminal and partial
 /// cancellation only (see `send_many`).
@@ -584,6 +587,12 @@ void connect_pair(datagram_socket<Executor>& first, datagram_socket<Executor>& s
 template <typename Executor>
 void connect_pair(datagram_socket<Executor>& first, datagram_socket<Executor>& second,
                   std::error_code& ec);
+
+/// Hands the completions waiting to run on this thread after the current
+/// handler (see `datagram_socket`) to their io_context's queue. Call it
+/// before running the io_context from inside a handler to wait for an
+/// operation that handler started; elsewhere it does nothing.
+void post_queued_completions() noexcept;
 
 } // namespace unixdgram
 

@@ -174,7 +174,7 @@ bool run_once(binding_state& state) noexcept
     try {
         // Run from inside a handler (a coroutine of a fiber blocking), the
         // loop must see the completions that handler's operations queued.
-        unixdgram::detail::completion_runner::post_queued();
+        unixdgram::post_queued_completions();
         return state.context->run_one() > 0;
     } catch (...) {
         return false; // our handlers do not throw; treat it as a stopped loop

@@ -35,6 +35,11 @@ inline void throw_if(const std::error_code& ec, const char* what)
 
 } // namespace detail
 
+inline void post_queued_completions() noexcept
+{
+    detail::completion_runner::post_queued();
+}
+
 inline endpoint make_endpoint(std::string_view path)
 {
     std::error_code ec;
