@@ -133,8 +133,9 @@ local type_kinds = {
 }
 
 -- The pool kind of a binding object or Lua file; nil for anything else.
+-- debug.getmetatable: fibers hide their metatable from getmetatable.
 local function kind_of(value)
-    local metatable = getmetatable(value)
+    local metatable = debug.getmetatable(value)
     return type(metatable) == "table" and type_kinds[rawget(metatable, "__name")] or nil
 end
 

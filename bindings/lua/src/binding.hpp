@@ -152,6 +152,7 @@ struct wait_state {
     std::vector<receive_entry> receive_entries;
     std::vector<send_entry> send_entries;
     std::size_t sent_before_wait = 0;
+    int anchored_values = 0; // the call's stack values held by its fiber while it waits
     std::optional<asio::steady_timer> timer;
     asio::cancellation_signal cancel_signal;
 };
@@ -160,6 +161,8 @@ enum class fiber_status : unsigned char { starting, alive, finished, failed };
 
 struct fiber_object {
     lua_State* thread = nullptr; // also in user value 1, which keeps it alive
+    // User value 2, made on the first wait: a table holding the waiting
+    // call's stack values (socket, buffers, batch entries).
     fiber_status status = fiber_status::starting;
     bool interrupt_requested = false;
     bool is_main = false;

@@ -544,8 +544,8 @@ std::size_t check_send_datagrams(lua_State* L, int arg, binding_state& state)
 
 // A waiting batch points into the table's strings and spans; another fiber
 // may empty the table meanwhile, so the entries also go on this call's
-// stack, which stays alive (and reachable) until the call returns. Returns
-// the stack index of the first.
+// stack, where begin_wait finds them and has the fiber hold them until the
+// call resumes. Returns the stack index of the first.
 int anchor_entries(lua_State* L, int arg, std::size_t count)
 {
     luaL_checkstack(L, static_cast<int>(count), "too many entries to hold while waiting");
@@ -677,8 +677,9 @@ int socket_receive_many(lua_State* L)
         socket, [&](std::error_code& ec) { received = socket.receive_many(entries, flags, ec); });
     if (!unixdgram::detail::is_would_block(ec))
         return push_received_batch(L, ec, receive_many_lengths, entries.first(received));
+    int first_entry = anchor_entries(L, 2, count); // before begin_wait, which anchors the stack
     wait_state& wait = begin_wait(L, state, wait_kind::io);
-    reload_receive_entries(L, anchor_entries(L, 2, count), count, state);
+    reload_receive_entries(L, first_entry, count, state);
     ec = start_receive_many(state, socket, wait, object, entries, flags);
     if (ec)
         raise_error(L, ec);
@@ -747,8 +748,9 @@ int socket_send_many(lua_State* L)
         lua_pushinteger(L, static_cast<lua_Integer>(sent));
         return 1;
     }
+    int first_entry = anchor_entries(L, 2, count); // before begin_wait, which anchors the stack
     wait_state& wait = begin_wait(L, state, wait_kind::io);
-    reload_send_entries(L, anchor_entries(L, 2, count), count, state);
+    reload_send_entries(L, first_entry, count, state);
     ec = start_send_many(state, socket, wait, object, entries.subspan(sent), sent, flags);
     if (ec)
         raise_send_many_error(L, ec, sent);

@@ -502,12 +502,55 @@ void hide_metatable(lua_State* L, const char* type)
     lua_pop(L, 1);
 }
 
+// The fiber holds the values on the waiting call's stack until the call
+// resumes: the thread's stack alone is not enough, for coroutine.close can
+// empty it, or coroutine.resume unwind it, while the kernel still owns the
+// buffers of the pending operation.
+void anchor_call_values(lua_State* L, fiber_object& fiber, wait_state& wait)
+{
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, fiber.anchor); // the fiber, anchored while unfinished
+    if (lua_getiuservalue(L, -1, 2) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, top, 0);
+        lua_pushvalue(L, -1);
+        lua_setiuservalue(L, -3, 2);
+    }
+    for (int at = 1; at <= top; ++at) {
+        lua_pushvalue(L, at);
+        lua_rawseti(L, -2, at);
+    }
+    lua_pop(L, 2);
+    wait.anchored_values = top;
+}
+
+void release_call_values(lua_State* L, fiber_object& fiber, wait_state& wait)
+{
+    if (wait.anchored_values == 0)
+        return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, fiber.anchor);
+    if (lua_getiuservalue(L, -1, 2) == LUA_TTABLE) {
+        for (int at = 1; at <= wait.anchored_values; ++at) {
+            lua_pushnil(L);
+            lua_rawseti(L, -2, at);
+        }
+    }
+    lua_pop(L, 2);
+    wait.anchored_values = 0;
+}
+
 } // namespace
 
 wait_state& begin_wait(lua_State* L, binding_state& state, wait_kind kind)
 {
-    if (fiber_object* fiber = yielding_fiber(L, state))
+    if (fiber_object* fiber = yielding_fiber(L, state)) {
+        // Only after coroutine.resume ran the fiber behind the binding's back.
+        if (fiber->wait.pending)
+            luaL_error(L, "this fiber's previous blocking call is still pending: it was resumed "
+                          "by coroutine.resume");
+        anchor_call_values(L, *fiber, fiber->wait);
         return reset_wait(fiber->wait, kind, fiber);
+    }
     wait_state* wait = new_object<wait_state>(L, wait_type_name);
     return reset_wait(*wait, kind, nullptr);
 }
@@ -579,6 +622,8 @@ wait_state* completed_wait(lua_State* L, lua_KContext context)
     auto* wait = reinterpret_cast<wait_state*>(context);
     if (wait->pending)
         luaL_error(L, "a fiber waiting in a blocking call was resumed by coroutine.resume");
+    if (wait->fiber)
+        release_call_values(L, *wait->fiber, *wait);
     return wait;
 }
 
@@ -604,7 +649,7 @@ void wait_handler::operator()(std::error_code ec)
 void spawn_fiber(lua_State* L, binding_state& state, int function_index, bool is_main)
 {
     int count = lua_gettop(L) - function_index + 1; // the function and its arguments
-    auto* fiber = new_object<fiber_object>(L, fiber_type_name, 1);
+    auto* fiber = new_object<fiber_object>(L, fiber_type_name, 2);
     lua_State* thread = lua_newthread(L);
     lua_setiuservalue(L, -2, 1);
     fiber->thread = thread;
