@@ -132,6 +132,9 @@ local function scenarios()
     end
     tap.raises({name = "too_many_fds", category = "unixdgram", arg = 3},
         "254 descriptors raise too_many_fds", a.send_with_fds, a, "x", many)
+    tap.raises({name = "too_many_fds", arg = 2, message = "bad argument #2"},
+        "called as a method, the error counts the arguments as written",
+        function() return a:send_with_fds("x", many) end)
     many[254] = nil
     tap.is(a:send_with_fds("", many), 0, "253 descriptors fit")
     n, fds = b:receive_with_fds(buf, 253)

@@ -227,6 +227,10 @@ void push_error(lua_State* L, std::error_code ec, int arg = 0, const char* messa
 // Raises an EINVAL argument error object: "bad argument #arg to 'f' (...)".
 [[noreturn]] void raise_arg_error(lua_State* L, int arg, const char* format, ...);
 
+// Argument `arg` as the caller counts it: one less in a method call (a:f(x)),
+// where self is not written among the arguments.
+int argument_number(lua_State* L, int arg);
+
 // "X expected, got Y" for argument `arg`.
 [[noreturn]] void raise_type_error(lua_State* L, int arg, const char* expected);
 

@@ -110,10 +110,11 @@ void check_fd_list(lua_State* L, int arg, io_request& request)
         raise_type_error(L, arg, "table of file_descriptor");
     lua_Unsigned count = lua_rawlen(L, arg);
     if (count > max_fds_per_datagram) {
+        int shown = argument_number(L, arg);
         const char* message = lua_pushfstring(
-            L, "bad argument #%d: %I file descriptors, at most %d fit in one datagram", arg,
+            L, "bad argument #%d: %I file descriptors, at most %d fit in one datagram", shown,
             static_cast<lua_Integer>(count), static_cast<int>(max_fds_per_datagram));
-        raise_error_at(L, unixdgram::error::too_many_fds, arg, message);
+        raise_error_at(L, unixdgram::error::too_many_fds, shown, message);
     }
     for (lua_Unsigned at = 1; at <= count; ++at) {
         lua_rawgeti(L, arg, static_cast<lua_Integer>(at));

@@ -268,6 +268,12 @@ void raise_error(lua_State* L, std::error_code ec)
     std::abort(); // lua_error does not return
 }
 
+int argument_number(lua_State* L, int arg)
+{
+    const char* function = "?";
+    return called_as_method(L, &function) ? arg - 1 : arg;
+}
+
 void raise_arg_error(lua_State* L, int arg, const char* format, ...)
 {
     const char* function = "?";
