@@ -41,11 +41,17 @@ run_fuzz_harness() {
     local seeds=test/fuzz/corpus/${name#fuzz_}
     local corpus=$fuzz_build_dir/corpus/$name
     local log=$fuzz_build_dir/$name.log
-    mkdir -p "$corpus" "$fuzz_build_dir/artifacts"
+    # The harness runs in a scratch directory of its own: it binds sockets to
+    # relative paths, which must not land in the source tree.
+    local scratch=$fuzz_build_dir/scratch/$name
+    rm -rf "$scratch"
+    mkdir -p "$corpus" "$fuzz_build_dir/artifacts" "$scratch"
     local status=0
-    "$fuzz_build_dir/test/fuzz/$name" "$corpus" "$seeds" \
+    local top=$PWD
+    (cd "$scratch" && exec "$top/$fuzz_build_dir/test/fuzz/$name" "$top/$corpus" "$top/$seeds" \
         -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
-        -artifact_prefix="$fuzz_build_dir/artifacts/$name-" </dev/null >"$log" 2>&1 || status=$?
+        -artifact_prefix="$top/$fuzz_build_dir/artifacts/$name-") </dev/null >"$log" 2>&1 ||
+        status=$?
     local executions rate
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
