@@ -358,9 +358,11 @@ void open_fiber(lua_State* L,
 void open_error(lua_State* L, binding_state& state);
 
 // Registers methods and metamethods (each with the state as upvalue 1) under
-// `type`; __index is the methods table unless `metamethods` sets its own.
+// `type`. __index is the methods table; or, given `index`, that function with
+// the state and the methods table as upvalues 1 and 2, for types that have
+// properties too.
 void create_metatable(lua_State* L, binding_state& state, const char* type, const luaL_Reg* methods,
-                      const luaL_Reg* metamethods);
+                      const luaL_Reg* metamethods, lua_CFunction index = nullptr);
 
 // Waiting -------------------------------------------------------------------------
 
@@ -388,6 +390,10 @@ void cancel_wait(binding_state& state, wait_state& wait) noexcept;
 // The wait a continuation (lua_KFunction) finishes, from its context; raises
 // if the fiber was resumed before the wait completed.
 wait_state* completed_wait(lua_State* L, lua_KContext context);
+
+// `interrupted` if the completion was the calling fiber's interruption (and
+// the request is taken), else `ec`.
+std::error_code interruption_or(binding_state& state, const std::error_code& ec) noexcept;
 
 // Raises `interrupted` if the completion was the calling fiber's interruption.
 void raise_if_interrupted(lua_State* L, binding_state& state, const std::error_code& ec);

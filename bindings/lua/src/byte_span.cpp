@@ -231,17 +231,7 @@ void open_byte_span(lua_State* L, binding_state& state)
         {"__eq", boundary<span_eq>},
         {nullptr, nullptr},
     };
-    luaL_newmetatable(L, byte_span_type_name);
-    remember_metatable(L, byte_span_type_name);
-    lua_pushlightuserdata(L, &state);
-    luaL_setfuncs(L, metamethods, 1);
-    lua_pushlightuserdata(L, &state);
-    lua_newtable(L);
-    lua_pushlightuserdata(L, &state);
-    luaL_setfuncs(L, methods, 1);
-    lua_pushcclosure(L, boundary<span_index>, 2);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    create_metatable(L, state, byte_span_type_name, methods, metamethods, boundary<span_index>);
 
     static const luaL_Reg functions[] = {
         {"new", boundary<span_new>},

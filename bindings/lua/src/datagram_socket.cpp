@@ -494,23 +494,56 @@ byte_span_object* to_byte_span(lua_State* L, int index, int metatable)
     return is_span ? span : nullptr;
 }
 
+// Entry `at` (0-based) of the batch table at `arg`, found at stack `index`:
+// where a receive_many entry writes, or what a send_many entry sends.
+receive_entry receive_entry_at(lua_State* L, int index, int metatable, int arg, std::size_t at)
+{
+    byte_span_object* span = to_byte_span(L, index, metatable);
+    if (!span)
+        raise_arg_error(L, arg, "byte_span expected at index %I, got %s",
+                        static_cast<lua_Integer>(at + 1), type_name(L, index));
+    return receive_entry{asio::mutable_buffer(span->data, span->size)};
+}
+
+send_entry send_entry_at(lua_State* L, int index, int metatable, int arg, std::size_t at)
+{
+    if (lua_type(L, index) == LUA_TSTRING) {
+        std::size_t length = 0;
+        const char* text = lua_tolstring(L, index, &length);
+        return send_entry{asio::const_buffer(text, length)};
+    }
+    if (byte_span_object* span = to_byte_span(L, index, metatable))
+        return send_entry{asio::const_buffer(span->data, span->size)};
+    raise_arg_error(L, arg, "byte_span or string expected at index %I, got %s",
+                    static_cast<lua_Integer>(at + 1), type_name(L, index));
+}
+
+// Reads `count` entries into `entries`: from the table at `arg`, or, when
+// `first_on_stack` is given, from the stack slots starting there.
+template <typename Entry, typename Read>
+void read_entries(lua_State* L, int arg, int first_on_stack, std::size_t count,
+                  std::vector<Entry>& entries, Read read)
+{
+    push_metatable(L, byte_span_type_name);
+    int metatable = lua_gettop(L);
+    for (std::size_t at = 0; at < count; ++at) {
+        if (first_on_stack) {
+            entries[at] = read(L, first_on_stack + static_cast<int>(at), metatable, arg, at);
+        } else {
+            lua_rawgeti(L, arg, static_cast<lua_Integer>(at + 1));
+            entries[at] = read(L, -1, metatable, arg, at);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
 // The byte_spans in the table at `arg`, into state.receive_batch.
 std::size_t check_receive_spans(lua_State* L, int arg, binding_state& state)
 {
     std::size_t count = check_batch_length(L, arg, "table of byte_span");
     reserve_entries(L, state.receive_batch, count);
-    push_metatable(L, byte_span_type_name);
-    int metatable = lua_gettop(L);
-    for (std::size_t at = 0; at < count; ++at) {
-        lua_rawgeti(L, arg, static_cast<lua_Integer>(at + 1));
-        byte_span_object* span = to_byte_span(L, -1, metatable);
-        if (!span)
-            raise_arg_error(L, arg, "byte_span expected at index %I, got %s",
-                            static_cast<lua_Integer>(at + 1), type_name(L, -1));
-        state.receive_batch[at] = receive_entry{asio::mutable_buffer(span->data, span->size)};
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
+    read_entries(L, arg, 0, count, state.receive_batch, receive_entry_at);
     return count;
 }
 
@@ -521,25 +554,7 @@ std::size_t check_send_datagrams(lua_State* L, int arg, binding_state& state)
 {
     std::size_t count = check_batch_length(L, arg, "table of byte_span or string");
     reserve_entries(L, state.send_batch, count);
-    push_metatable(L, byte_span_type_name);
-    int metatable = lua_gettop(L);
-    for (std::size_t at = 0; at < count; ++at) {
-        lua_rawgeti(L, arg, static_cast<lua_Integer>(at + 1));
-        asio::const_buffer bytes;
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            std::size_t length = 0;
-            const char* text = lua_tolstring(L, -1, &length);
-            bytes = asio::const_buffer(text, length);
-        } else if (byte_span_object* span = to_byte_span(L, -1, metatable)) {
-            bytes = asio::const_buffer(span->data, span->size);
-        } else {
-            raise_arg_error(L, arg, "byte_span or string expected at index %I, got %s",
-                            static_cast<lua_Integer>(at + 1), type_name(L, -1));
-        }
-        state.send_batch[at] = send_entry{bytes};
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
+    read_entries(L, arg, 0, count, state.send_batch, send_entry_at);
     return count;
 }
 
@@ -556,45 +571,7 @@ int anchor_entries(lua_State* L, int arg, std::size_t count)
     return first;
 }
 
-// The entries of a batch about to wait, read again from their anchored
-// copies on the stack: allocating the wait and the anchors may have run a
-// finalizer that used the shared batch, or changed the table.
-void reload_receive_entries(lua_State* L, int first, std::size_t count, binding_state& state)
-{
-    push_metatable(L, byte_span_type_name);
-    int metatable = lua_gettop(L);
-    for (std::size_t at = 0; at < count; ++at) {
-        byte_span_object* span = to_byte_span(L, first + static_cast<int>(at), metatable);
-        if (!span)
-            raise_arg_error(L, 2, "byte_span expected at index %I, got %s",
-                            static_cast<lua_Integer>(at + 1),
-                            type_name(L, first + static_cast<int>(at)));
-        state.receive_batch[at] = receive_entry{asio::mutable_buffer(span->data, span->size)};
-    }
-    lua_pop(L, 1);
-}
 
-void reload_send_entries(lua_State* L, int first, std::size_t count, binding_state& state)
-{
-    push_metatable(L, byte_span_type_name);
-    int metatable = lua_gettop(L);
-    for (std::size_t at = 0; at < count; ++at) {
-        int index = first + static_cast<int>(at);
-        asio::const_buffer bytes;
-        if (lua_type(L, index) == LUA_TSTRING) {
-            std::size_t length = 0;
-            const char* text = lua_tolstring(L, index, &length);
-            bytes = asio::const_buffer(text, length);
-        } else if (byte_span_object* span = to_byte_span(L, index, metatable)) {
-            bytes = asio::const_buffer(span->data, span->size);
-        } else {
-            raise_arg_error(L, 2, "byte_span or string expected at index %I, got %s",
-                            static_cast<lua_Integer>(at + 1), type_name(L, index));
-        }
-        state.send_batch[at] = send_entry{bytes};
-    }
-    lua_pop(L, 1);
-}
 
 // One batch call in the socket's non-blocking mode, as attempt_now does.
 template <typename F>
@@ -680,7 +657,10 @@ int socket_receive_many(lua_State* L)
         return push_received_batch(L, ec, receive_many_lengths, entries.first(received));
     int first_entry = anchor_entries(L, 2, count); // before begin_wait, which anchors the stack
     wait_state& wait = begin_wait(L, state, wait_kind::io);
-    reload_receive_entries(L, first_entry, count, state);
+    // Read again, from the anchored copies: allocating the wait and the
+    // anchors may have run a finalizer that used the shared batch, or changed
+    // the table.
+    read_entries(L, 2, first_entry, count, state.receive_batch, receive_entry_at);
     ec = start_receive_many(state, socket, wait, object, entries, flags);
     if (ec)
         raise_error(L, ec);
@@ -702,12 +682,7 @@ int finish_send_many(lua_State* L, int, lua_KContext context)
 {
     wait_state* wait = completed_wait(L, context);
     const std::size_t sent = wait->sent_before_wait + wait->outcome.bytes;
-    std::error_code ec = wait->outcome.ec;
-    if (ec == asio::error::operation_aborted && state_of(L).current_fiber &&
-        state_of(L).current_fiber->interrupt_requested) {
-        state_of(L).current_fiber->interrupt_requested = false;
-        ec = make_error_code(binding_error::interrupted);
-    }
+    std::error_code ec = interruption_or(state_of(L), wait->outcome.ec);
     if (ec)
         raise_send_many_error(L, ec, sent);
     lua_pushinteger(L, static_cast<lua_Integer>(sent));
@@ -751,7 +726,7 @@ int socket_send_many(lua_State* L)
     }
     int first_entry = anchor_entries(L, 2, count); // before begin_wait, which anchors the stack
     wait_state& wait = begin_wait(L, state, wait_kind::io);
-    reload_send_entries(L, first_entry, count, state);
+    read_entries(L, 2, first_entry, count, state.send_batch, send_entry_at); // as above
     ec = start_send_many(state, socket, wait, object, entries.subspan(sent), sent, flags);
     if (ec)
         raise_send_many_error(L, ec, sent);
@@ -1166,17 +1141,7 @@ void open_datagram_socket(lua_State* L, binding_state& state)
         {"__tostring", boundary<socket_tostring>},
         {nullptr, nullptr},
     };
-    luaL_newmetatable(L, socket_type_name);
-    remember_metatable(L, socket_type_name);
-    lua_pushlightuserdata(L, &state);
-    luaL_setfuncs(L, metamethods, 1);
-    lua_pushlightuserdata(L, &state);
-    lua_newtable(L);
-    lua_pushlightuserdata(L, &state);
-    luaL_setfuncs(L, methods, 1);
-    lua_pushcclosure(L, boundary<socket_index>, 2);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    create_metatable(L, state, socket_type_name, methods, metamethods, boundary<socket_index>);
 
     static const luaL_Reg functions[] = {
         {"new", boundary<socket_new>},

@@ -417,19 +417,20 @@ socket_type& live_socket(lua_State* L, socket_object* object)
 }
 
 void create_metatable(lua_State* L, binding_state& state, const char* type, const luaL_Reg* methods,
-                      const luaL_Reg* metamethods)
+                      const luaL_Reg* metamethods, lua_CFunction index)
 {
     luaL_newmetatable(L, type);
     remember_metatable(L, type);
     lua_pushlightuserdata(L, &state);
     luaL_setfuncs(L, metamethods, 1);
-    lua_getfield(L, -1, "__index");
-    bool has_index = !lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (methods && !has_index) {
+    if (methods) {
+        if (index)
+            lua_pushlightuserdata(L, &state);
         lua_newtable(L);
         lua_pushlightuserdata(L, &state);
         luaL_setfuncs(L, methods, 1);
+        if (index)
+            lua_pushcclosure(L, index, 2);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

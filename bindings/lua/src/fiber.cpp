@@ -627,15 +627,21 @@ wait_state* completed_wait(lua_State* L, lua_KContext context)
     return wait;
 }
 
+std::error_code interruption_or(binding_state& state, const std::error_code& ec) noexcept
+{
+    fiber_object* fiber = state.current_fiber;
+    if (ec == asio::error::operation_aborted && fiber && fiber->interrupt_requested) {
+        fiber->interrupt_requested = false;
+        return make_error_code(binding_error::interrupted);
+    }
+    return ec;
+}
+
 void raise_if_interrupted(lua_State* L, binding_state& state, const std::error_code& ec)
 {
-    if (ec != asio::error::operation_aborted)
-        return;
-    fiber_object* fiber = state.current_fiber;
-    if (fiber && fiber->interrupt_requested) {
-        fiber->interrupt_requested = false;
-        raise_error(L, make_error_code(binding_error::interrupted));
-    }
+    std::error_code reported = interruption_or(state, ec);
+    if (reported != ec)
+        raise_error(L, reported);
 }
 
 void wait_handler::operator()(std::error_code ec)
