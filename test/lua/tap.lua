@@ -105,6 +105,21 @@ function tap.fd_count()
     return entries
 end
 
+-- The descriptor count a test compares with at its end. The event loop of
+-- `ud` (the module) opens descriptors of its own (epoll, eventfd, timerfd) on
+-- first use, so it runs once first; in a function whose frame ends, so that
+-- no stale register keeps its socket alive.
+function tap.fd_baseline(ud)
+    local function warm_up()
+        ud.unix.datagram_socket.pair()
+        ud.sleep(0)
+    end
+    warm_up()
+    collectgarbage()
+    collectgarbage()
+    return tap.fd_count()
+end
+
 -- A fresh socket path in a private directory.
 local directory
 function tap.socket_path(name)

@@ -6,17 +6,9 @@ local unix, byte_span, filesystem, file_descriptor = ud.unix, ud.byte_span, ud.f
     ud.file_descriptor
 local flag = unix.message_flag
 
--- The event loop opens descriptors of its own (epoll, eventfd, timerfd) on
--- first use: count after that. Work is done in functions whose frames end,
--- so that no stale register keeps a socket alive when descriptors are counted.
-local function warm_up()
-    ud.unix.datagram_socket.pair()
-    ud.sleep(0)
-end
-warm_up()
-collectgarbage()
-collectgarbage()
-local before = tap.fd_count()
+-- Work is done in functions whose frames end, so that no stale register
+-- keeps a socket alive when descriptors are counted.
+local before = tap.fd_baseline(ud)
 
 local function scenarios()
     local function temp_fd(contents)
