@@ -237,40 +237,6 @@ int argument_number(lua_State* L, int arg);
 // The type name users see: the metatable's __name where there is one.
 const char* type_name(lua_State* L, int index);
 
-// Every lua_CFunction boundary: a C++ exception becomes a Lua error once the
-// handler is left, so no exception object is alive when Lua longjmps.
-template <lua_CFunction F>
-int boundary(lua_State* L)
-{
-    std::error_code caught;
-    try {
-        return F(L);
-    } catch (const std::system_error& e) {
-        caught = e.code();
-    } catch (const std::bad_alloc&) {
-        caught = std::make_error_code(std::errc::not_enough_memory);
-    } catch (...) {
-        caught = make_error_code(binding_error::internal);
-    }
-    raise_error(L, caught);
-}
-
-template <lua_KFunction F>
-int kboundary(lua_State* L, int status, lua_KContext context)
-{
-    std::error_code caught;
-    try {
-        return F(L, status, context);
-    } catch (const std::system_error& e) {
-        caught = e.code();
-    } catch (const std::bad_alloc&) {
-        caught = std::make_error_code(std::errc::not_enough_memory);
-    } catch (...) {
-        caught = make_error_code(binding_error::internal);
-    }
-    raise_error(L, caught);
-}
-
 // Runs `f` and turns any exception into an error code.
 template <typename F>
 std::error_code guarded(F&& f) noexcept
@@ -285,6 +251,26 @@ std::error_code guarded(F&& f) noexcept
     } catch (...) {
         return make_error_code(binding_error::internal);
     }
+}
+
+// Every lua_CFunction boundary: a C++ exception becomes a Lua error once the
+// handler is left, so no exception object is alive when Lua longjmps.
+template <lua_CFunction F>
+int boundary(lua_State* L)
+{
+    int results = 0;
+    if (std::error_code caught = guarded([&] { results = F(L); }))
+        raise_error(L, caught);
+    return results;
+}
+
+template <lua_KFunction F>
+int kboundary(lua_State* L, int status, lua_KContext context)
+{
+    int results = 0;
+    if (std::error_code caught = guarded([&] { results = F(L, status, context); }))
+        raise_error(L, caught);
+    return results;
 }
 
 // Argument checks -----------------------------------------------------------------
