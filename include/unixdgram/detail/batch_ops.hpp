@@ -52,11 +52,10 @@ inline void send_entries(int fd, std::span<send_entry> entries, std::size_t& sen
                 message.msg_namelen = static_cast<socklen_t>(entry.destination->size());
             }
         }
-        int count;
-        do
-            count = ::sendmmsg(fd, messages, static_cast<unsigned>(chunk),
-                               flags | MSG_NOSIGNAL | MSG_DONTWAIT);
-        while (count < 0 && errno == EINTR);
+        int count = retry_on_eintr([&] {
+            return ::sendmmsg(fd, messages, static_cast<unsigned>(chunk),
+                              flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+        });
         if (count < 0) {
             ec = last_error();
             return;
@@ -97,11 +96,10 @@ inline void receive_entries(int fd, std::span<receive_entry> entries, std::size_
                 message.msg_namelen = sizeof(senders[i]);
             }
         }
-        int count;
-        do
-            count = ::recvmmsg(fd, messages, static_cast<unsigned>(chunk),
-                               flags | MSG_CMSG_CLOEXEC | MSG_DONTWAIT, nullptr);
-        while (count < 0 && errno == EINTR);
+        int count = retry_on_eintr([&] {
+            return ::recvmmsg(fd, messages, static_cast<unsigned>(chunk),
+                              flags | MSG_CMSG_CLOEXEC | MSG_DONTWAIT, nullptr);
+        });
         if (count < 0) {
             if (received == received_before) {
                 ec = last_error();

@@ -40,6 +40,18 @@ inline std::error_code errno_code(int value) noexcept
 
 inline std::error_code last_error() noexcept { return errno_code(errno); }
 
+// Makes a system call again while a signal interrupts it: the library never
+// reports EINTR. Returns the call's result; errno is set when it is negative.
+template <typename SystemCall>
+auto retry_on_eintr(SystemCall call) noexcept
+{
+    decltype(call()) result;
+    do
+        result = call();
+    while (result < 0 && errno == EINTR);
+    return result;
+}
+
 // Every attempt asks this, so it compares numbers first: matching std::errc
 // goes through error_category::equivalent, virtual calls that cost more than
 // the rest of a ready attempt. EAGAIN counts in any category that carries
@@ -105,21 +117,19 @@ inline std::size_t send_message(int fd, const iovec_array& iov, const endpoint* 
     if (fds.empty() && iov.count <= 1) {
         // sendto(2) takes one buffer and an address as they are: no msghdr
         // or iovec for the kernel to copy in, which costs more than the rest.
-        for (;;) {
-            ssize_t sent = ::sendto(fd, iov.count ? iov.entries[0].iov_base : nullptr,
-                                    iov.count ? iov.entries[0].iov_len : 0,
-                                    flags | MSG_NOSIGNAL | MSG_DONTWAIT,
-                                    destination ? destination->data() : nullptr,
-                                    destination ? static_cast<socklen_t>(destination->size()) : 0);
-            if (sent >= 0) {
-                ec.clear();
-                return static_cast<std::size_t>(sent);
-            }
-            if (errno != EINTR) {
-                ec = last_error();
-                return 0;
-            }
+        ssize_t sent = retry_on_eintr([&] {
+            return ::sendto(fd, iov.count ? iov.entries[0].iov_base : nullptr,
+                            iov.count ? iov.entries[0].iov_len : 0,
+                            flags | MSG_NOSIGNAL | MSG_DONTWAIT,
+                            destination ? destination->data() : nullptr,
+                            destination ? static_cast<socklen_t>(destination->size()) : 0);
+        });
+        if (sent < 0) {
+            ec = last_error();
+            return 0;
         }
+        ec.clear();
+        return static_cast<std::size_t>(sent);
     }
     msghdr message{};
     if (destination) {
@@ -133,17 +143,14 @@ inline std::size_t send_message(int fd, const iovec_array& iov, const endpoint* 
         message.msg_control = control.bytes;
         message.msg_controllen = control.pack(fds);
     }
-    for (;;) {
-        ssize_t sent = ::sendmsg(fd, &message, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (sent >= 0) {
-            ec.clear();
-            return static_cast<std::size_t>(sent);
-        }
-        if (errno != EINTR) {
-            ec = last_error();
-            return 0;
-        }
+    ssize_t sent = retry_on_eintr(
+        [&] { return ::sendmsg(fd, &message, flags | MSG_NOSIGNAL | MSG_DONTWAIT); });
+    if (sent < 0) {
+        ec = last_error();
+        return 0;
     }
+    ec.clear();
+    return static_cast<std::size_t>(sent);
 }
 
 // One recvmsg. Descriptors go to `fds` (surplus closed); `result` says what
@@ -167,13 +174,12 @@ inline void receive_message(int fd, const iovec_array& iov, endpoint* sender,
         // by recvmsg without a control buffer.
         const std::size_t room = iov.count ? iov.entries[0].iov_len : 0;
         socklen_t address_length = sizeof(sender_address);
-        ssize_t length;
-        do
-            length = ::recvfrom(fd, iov.count ? iov.entries[0].iov_base : nullptr, room,
-                                flags | MSG_TRUNC | MSG_DONTWAIT,
-                                sender ? reinterpret_cast<sockaddr*>(&sender_address) : nullptr,
-                                sender ? &address_length : nullptr);
-        while (length < 0 && errno == EINTR);
+        ssize_t length = retry_on_eintr([&] {
+            return ::recvfrom(fd, iov.count ? iov.entries[0].iov_base : nullptr, room,
+                              flags | MSG_TRUNC | MSG_DONTWAIT,
+                              sender ? reinterpret_cast<sockaddr*>(&sender_address) : nullptr,
+                              sender ? &address_length : nullptr);
+        });
         if (length < 0) {
             ec = last_error();
             return;
@@ -197,10 +203,8 @@ inline void receive_message(int fd, const iovec_array& iov, endpoint* sender,
         message.msg_control = control.bytes;
         message.msg_controllen = control.room_for(fds.size());
     }
-    ssize_t received;
-    do
-        received = ::recvmsg(fd, &message, flags | MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    while (received < 0 && errno == EINTR);
+    ssize_t received = retry_on_eintr(
+        [&] { return ::recvmsg(fd, &message, flags | MSG_CMSG_CLOEXEC | MSG_DONTWAIT); });
     if (received < 0) {
         ec = last_error();
         return;
@@ -219,17 +223,13 @@ inline void receive_message(int fd, const iovec_array& iov, endpoint* sender,
 inline bool poll_for(int fd, short events, int timeout_ms, std::error_code& ec) noexcept
 {
     pollfd entry{fd, events, 0};
-    for (;;) {
-        int ready = ::poll(&entry, 1, timeout_ms);
-        if (ready >= 0) {
-            ec.clear();
-            return ready > 0;
-        }
-        if (errno != EINTR) {
-            ec = last_error();
-            return false;
-        }
+    int ready = retry_on_eintr([&] { return ::poll(&entry, 1, timeout_ms); });
+    if (ready < 0) {
+        ec = last_error();
+        return false;
     }
+    ec.clear();
+    return ready > 0;
 }
 
 // Whether `fd` is an AF_UNIX SOCK_DGRAM socket; EBADF for a closed number.
