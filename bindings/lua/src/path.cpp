@@ -5,10 +5,8 @@
 // A path's bytes are kept exactly, embedded NULs included, so "\0name" is an
 // abstract address. They live in a Lua string in the object's user value 1.
 // The algebra is std::filesystem::path's: each operation builds paths from
-// the bytes, and leaves its result in the state's scratch path, a userdata
-// the registry owns. So no C++ object with a destructor is alive when Lua
-// raises, and the result's bytes are copied into a Lua string before anything
-// else is allocated (a finalizer run by that allocation may use the scratch).
+// the bytes and pushes its result's bytes in protected mode, so no error
+// longjmps past the C++ objects alive then.
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
@@ -19,29 +17,13 @@
 #include <filesystem>
 #include <string_view>
 #include <sys/un.h>
+#include <type_traits>
 
 namespace unixdgram::lua::detail {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr const char* scratch_type_name = "unixdgram.path_scratch";
-char scratch_key; // its address keys the scratch path in the registry
-
-int scratch_gc(lua_State* L)
-{
-    std::destroy_at(static_cast<fs::path*>(lua_touserdata(L, 1)));
-    return 0;
-}
-
-fs::path& scratch(lua_State* L)
-{
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &scratch_key);
-    auto* path = static_cast<fs::path*>(lua_touserdata(L, -1));
-    lua_pop(L, 1); // the registry keeps it alive
-    return *path;
-}
 
 // The bytes of the path object at `index`; its user value keeps them alive
 // and is never replaced.
@@ -86,21 +68,47 @@ void wrap_as_path(lua_State* L)
     lua_setiuservalue(L, -2, 1);
 }
 
-void push_scratch_string(lua_State* L)
+int push_string_unprotected(lua_State* L)
 {
-    const fs::path::string_type& bytes = scratch(L).native();
-    lua_pushlstring(L, bytes.data(), bytes.size());
+    const auto* bytes = static_cast<const fs::path::string_type*>(lua_touserdata(L, 1));
+    lua_pushlstring(L, bytes->data(), bytes->size());
+    return 1;
 }
 
-// Runs compute(out) on the scratch path, then pushes the result as a path
-// (or, as_string, as a string). `compute` captures views only.
+// Pushes `bytes` as a Lua string, or the error raised while allocating it
+// (out of memory, or from a finalizer the allocation ran): false then.
+bool push_string_protected(lua_State* L, const fs::path::string_type& bytes)
+{
+    lua_pushcfunction(L, push_string_unprotected); // light C functions allocate nothing
+    lua_pushlightuserdata(L, const_cast<fs::path::string_type*>(&bytes));
+    return lua_pcall(L, 1, 1, 0) == LUA_OK;
+}
+
+// Runs compute(result) and pushes the result as a path (or, as_string, as a
+// string); `compute` captures views only. A compute that returns bool says
+// whether there is a result: none pushes nothing and returns 0.
 template <typename Compute>
 int push_computed(lua_State* L, Compute compute, bool as_string = false)
 {
-    fs::path& out = scratch(L);
-    if (std::error_code ec = guarded([&] { compute(out); }))
+    bool pushed = false;
+    bool failed = false;
+    std::error_code ec = guarded([&] {
+        fs::path result;
+        if constexpr (std::is_same_v<decltype(compute(result)), bool>) {
+            if (!compute(result))
+                return;
+        } else {
+            compute(result);
+        }
+        pushed = true;
+        failed = !push_string_protected(L, result.native());
+    }); // the result is destroyed here, before anything raises
+    if (ec)
         raise_error(L, ec);
-    push_scratch_string(L);
+    if (failed)
+        lua_error(L); // what the protected push raised
+    if (!pushed)
+        return 0;
     if (!as_string)
         wrap_as_path(L);
     return 1;
@@ -173,26 +181,21 @@ int path_next(lua_State* L)
     lua_pushvalue(L, lua_upvalueindex(1));
     std::string_view self = stored_bytes(L, -1);
     lua_Integer position = lua_tointeger(L, lua_upvalueindex(2));
-    bool done = false;
-    fs::path& out = scratch(L);
-    std::error_code ec = guarded([&] {
+    int results = push_computed(L, [self, position](fs::path& out) {
         fs::path whole(self);
         auto part = whole.begin();
         for (lua_Integer skipped = 0; skipped < position && part != whole.end(); ++skipped)
             ++part;
-        done = part == whole.end();
-        if (!done)
-            out = *part;
+        if (part == whole.end())
+            return false;
+        out = *part;
+        return true;
     });
-    if (ec)
-        raise_error(L, ec);
-    if (done)
-        return 0;
-    lua_pushinteger(L, position + 1);
-    lua_replace(L, lua_upvalueindex(2));
-    push_scratch_string(L);
-    wrap_as_path(L);
-    return 1;
+    if (results > 0) {
+        lua_pushinteger(L, position + 1);
+        lua_replace(L, lua_upvalueindex(2));
+    }
+    return results;
 }
 
 int path_iterator(lua_State* L)
@@ -443,18 +446,6 @@ void push_endpoint_path(lua_State* L, const endpoint& address)
 
 void open_path(lua_State* L, binding_state& state)
 {
-    static const luaL_Reg scratch_metamethods[] = {
-        {"__gc", scratch_gc},
-        {nullptr, nullptr},
-    };
-    luaL_newmetatable(L, scratch_type_name);
-    luaL_setfuncs(L, scratch_metamethods, 0);
-    lua_pop(L, 1);
-    void* memory = lua_newuserdatauv(L, sizeof(fs::path), 0);
-    new (memory) fs::path(); // noexcept
-    luaL_setmetatable(L, scratch_type_name);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);
-
     using path = const fs::path&;
     static const luaL_Reg metamethods[] = {
         {"__tostring", boundary<path_tostring>},
