@@ -75,8 +75,8 @@ int push_string_unprotected(lua_State* L)
     return 1;
 }
 
-// Pushes `bytes` as a Lua string, or the error raised while allocating it
-// (out of memory, or from a finalizer the allocation ran): false then.
+// Pushes `bytes` as a Lua string; or, returning false, the error raised
+// while allocating it (out of memory: finalizers' errors are only warnings).
 bool push_string_protected(lua_State* L, const fs::path::string_type& bytes)
 {
     lua_pushcfunction(L, push_string_unprotected); // light C functions allocate nothing
