@@ -308,7 +308,10 @@ std::string_view check_file_path(lua_State* L, int arg)
 [[noreturn]] void raise_file_error(lua_State* L, std::error_code ec, int first = 0, int last = 0)
 {
     push_error(L, ec);
-    for (int arg = first; arg >= 1 && arg <= last; ++arg) {
+    // Error objects are tables today; should they become another type, the
+    // paths are left out rather than set through a metamethod that may raise.
+    bool is_table = lua_type(L, -1) == LUA_TTABLE;
+    for (int arg = first; is_table && arg >= 1 && arg <= last; ++arg) {
         lua_pushstring(L, arg == first ? "path1" : "path2");
         lua_pushvalue(L, arg);
         if (!is_path(L, -1))
