@@ -22,7 +22,7 @@ namespace {
 
 // Large enough for any datagram and then some; a bigger request is a mistake
 // better reported than attempted. Where std::size_t has 32 bits, half its
-// range: the checks below compute sizes, and twice a capacity, in size_t.
+// range: the checks below compute sizes in size_t.
 constexpr lua_Integer max_span_size =
     static_cast<lua_Integer>(std::min<std::uintmax_t>(std::uintmax_t(1) << 32, SIZE_MAX / 2));
 
