@@ -8,7 +8,7 @@
 //
 // (one command line)
 //
-// it takes the socket from LISTEN_FDS, tells the manager READY=1, hands it a
+// it takes the sockets from LISTEN_FDS (serving the first), tells the manager READY=1, hands it a
 // descriptor to keep (FDSTORE=1, FDNAME=service-state), then answers each
 // request with "echo: <request>" and updates STATUS. "quit" ends it: it says
 // STOPPING=1 and waits, with a barrier, until the manager has read that.
@@ -65,9 +65,13 @@ try {
     // datagram socket, so ownership moves only after that succeeded.
     unixdgram::datagram_socket<> requests(io, listened.front().fd.get());
     listened.front().fd.release();
-    const std::string socket_name = listened.front().name;
+    // It serves the first socket; the others, if any, are only named.
+    std::string status = "waiting for requests on '" + listened.front().name + "'";
+    for (std::size_t index = 1; index < listened.size(); ++index)
+        status += (index == 1 ? "; also passed '" : ", '") + listened[index].name + "'";
+    listened.clear();
 
-    systemd::notify("READY=1\nSTATUS=waiting for requests on '" + socket_name + "'");
+    systemd::notify("READY=1\nSTATUS=" + status);
 
     const unixdgram::file_descriptor state = state_to_store("state kept by activated_service\n");
     const std::array<int, 1> stored{state.get()};

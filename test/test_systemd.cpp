@@ -97,6 +97,35 @@ std::string unique_at_name(std::string_view purpose)
     return name;
 }
 
+/// Whether a task, "<pid>" or "self/task/<tid>", is blocked in poll(2) or
+/// ppoll(2) right now, as /proc/<task>/syscall says: how a test knows a
+/// barrier is really waiting, not just slow to return.
+bool waiting_in_poll(const std::string& task)
+{
+    std::ifstream syscall_file("/proc/" + task + "/syscall");
+    long number = -1;
+    syscall_file >> number;
+#ifdef SYS_poll
+    if (number == SYS_poll)
+        return true;
+#endif
+    return number == SYS_ppoll;
+}
+
+/// Waits until `ready()` holds, checking every few milliseconds; a wait for
+/// a condition with a safety net, never a delay.
+template <typename Condition>
+bool eventually(Condition ready)
+{
+    const auto deadline = std::chrono::steady_clock::now() + program_timeout;
+    while (!ready()) {
+        if (std::chrono::steady_clock::now() > deadline)
+            return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
 /// Sets an environment variable in this process for one scope and puts back
 /// what was there (or its absence) afterwards.
 class scoped_environment {
@@ -522,9 +551,11 @@ TEST_CASE_FIXTURE(manager_fixture, "notify_barrier returns only after the manage
     scoped_environment socket("NOTIFY_SOCKET", name);
 
     std::atomic<bool> returned = false;
+    std::atomic<pid_t> waiter_tid = 0;
     bool passed = false;
     std::error_code barrier_ec;
     std::thread waiter([&] {
+        waiter_tid = ::gettid();
         passed = systemd::notify_barrier({.timeout = program_timeout}, barrier_ec);
         returned = true;
     });
@@ -535,7 +566,10 @@ TEST_CASE_FIXTURE(manager_fixture, "notify_barrier returns only after the manage
     REQUIRE(::fstat(barrier.fds[0].get(), &status) == 0);
     CHECK(S_ISFIFO(status.st_mode));
     CHECK((::fcntl(barrier.fds[0].get(), F_GETFL) & O_ACCMODE) == O_WRONLY);
-    // The notifier closed its own write end: ours is the last.
+    // The notifier closed its own write end, ours is the last, and it waits.
+    CHECK(eventually([&] {
+        return waiter_tid != 0 && waiting_in_poll("self/task/" + std::to_string(waiter_tid));
+    }));
     CHECK_FALSE(returned);
     barrier.fds[0].reset();
     waiter.join();
@@ -756,6 +790,7 @@ TEST_CASE_FIXTURE(manager_fixture,
     CHECK(barrier.sender->pid == notifier.pid());
     REQUIRE(barrier.fd_count == 1);
     CHECK((::fcntl(barrier.fds[0].get(), F_GETFL) & O_ACCMODE) == O_WRONLY);
+    CHECK(eventually([&] { return waiting_in_poll(std::to_string(notifier.pid())); }));
     CHECK_FALSE(notifier.has_exited());
     barrier.fds[0].reset();
     CHECK(notifier.wait() == 0);
@@ -805,25 +840,44 @@ TEST_CASE_FIXTURE(manager_fixture,
     CHECK_FALSE(ec);
 }
 
+TEST_CASE_FIXTURE(manager_fixture,
+                  "notify and notify_barrier send what systemd-notify sends for the same state")
+{
+    const std::string name = unique_at_name("same-as-systemd-notify");
+    listen_at(systemd::parse_address(name));
+    program notifier({"systemd-notify", "--ready", "--status=same", "EXTRA=1"},
+                     {"NOTIFY_SOCKET=" + name});
+    const notification theirs = receive_notification();
+    notification their_barrier = receive_notification();
+    their_barrier.fds[0].reset();
+    CHECK(notifier.wait() == 0);
+
+    scoped_environment socket("NOTIFY_SOCKET", name);
+    REQUIRE(systemd::notify(theirs.payload));
+    const notification ours = receive_notification();
+    std::thread barrier_thread([] { systemd::notify_barrier({.timeout = program_timeout}); });
+    notification our_barrier = receive_notification();
+    our_barrier.fds[0].reset();
+    barrier_thread.join();
+
+    CHECK(theirs.payload == "READY=1\nSTATUS=same\nEXTRA=1");
+    CHECK(ours.payload == theirs.payload);
+    for (const notification* barrier : {&our_barrier, &their_barrier}) {
+        CHECK(barrier->payload == "BARRIER=1");
+        CHECK(barrier->fd_count == 1);
+        CHECK(barrier->from.path().empty());
+        CHECK_FALSE(barrier->truncated);
+    }
+    // Both from unnamed sockets, with credentials the kernel attached.
+    CHECK(ours.from.path() == theirs.from.path());
+    CHECK(ours.sender.has_value() == theirs.sender.has_value());
+}
+
 // ---------------------------------------------------------------------------
 // systemd-socket-activate (systemd 252) starting example/activated_service
 // ---------------------------------------------------------------------------
 
 namespace {
-
-/// Waits until `ready()` holds, checking every few milliseconds; a wait for
-/// a condition with a safety net, never a delay.
-template <typename Condition>
-bool eventually(Condition ready)
-{
-    const auto deadline = std::chrono::steady_clock::now() + program_timeout;
-    while (!ready()) {
-        if (std::chrono::steady_clock::now() > deadline)
-            return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
 
 /// Whether an abstract name ("@...") is bound, as /proc/net/unix lists it.
 bool abstract_name_bound(const std::string& at_name)
@@ -846,9 +900,10 @@ TEST_CASE_FIXTURE(manager_fixture,
     const std::string service_path = (dir.path / "service").string();
     const std::string manager_name = unique_at_name("activate");
     listen_at(systemd::parse_address(manager_name));
-    program activator({"systemd-socket-activate", "--datagram", "-l", service_path,
-                       "--fdname=requests", "-E", "NOTIFY_SOCKET=" + manager_name,
-                       activated_service()});
+    // Two sockets, named: the service serves the first and names both.
+    program activator({"systemd-socket-activate", "--datagram", "-l", service_path, "-l",
+                       (dir.path / "spare").string(), "--fdname=requests:spare", "-E",
+                       "NOTIFY_SOCKET=" + manager_name, activated_service()});
     REQUIRE(eventually([&] { return std::filesystem::is_socket(service_path); }));
 
     socket_type client(io);
@@ -859,7 +914,8 @@ TEST_CASE_FIXTURE(manager_fixture,
     client.send_to(asio::buffer(std::string_view("hello")), unixdgram::make_endpoint(service_path));
 
     const notification ready = receive_notification();
-    CHECK(ready.payload == "READY=1\nSTATUS=waiting for requests on 'requests'");
+    CHECK(ready.payload == "READY=1\nSTATUS=waiting for requests on 'requests'; also passed "
+                           "'spare'");
     REQUIRE(ready.sender);
     // systemd-socket-activate execs the service in its own process, whose
     // pid LISTEN_PID names.
@@ -888,6 +944,7 @@ TEST_CASE_FIXTURE(manager_fixture,
     notification barrier = receive_notification();
     CHECK(barrier.payload == "BARRIER=1");
     REQUIRE(barrier.fd_count == 1);
+    CHECK(eventually([&] { return waiting_in_poll(std::to_string(activator.pid())); }));
     CHECK_FALSE(activator.has_exited());
     barrier.fds[0].reset();
     CHECK(activator.wait() == 0);
@@ -1078,14 +1135,17 @@ TEST_CASE_FIXTURE(fd_count_fixture,
                               R"("content": "state from C++"}]})");
 
     std::atomic<bool> returned = false;
+    std::atomic<pid_t> waiter_tid = 0;
     bool passed = false;
     std::error_code barrier_ec;
     std::thread waiter([&] {
+        waiter_tid = ::gettid();
         passed = systemd::notify_barrier({.timeout = program_timeout}, barrier_ec);
         returned = true;
     });
     CHECK(peer.read_line() == R"({"payload": "BARRIER=1", "truncated": false, )"
                               R"("fds": [{"cloexec": false, "kind": "pipe", "end": "write"}]})");
+    CHECK(eventually([&] { return waiting_in_poll("self/task/" + std::to_string(waiter_tid)); }));
     CHECK_FALSE(returned);
     peer.write_line("close it");
     waiter.join();
