@@ -577,6 +577,23 @@ TEST_CASE_FIXTURE(manager_fixture, "notify_barrier returns only after the manage
     CHECK_FALSE(barrier_ec);
 }
 
+TEST_CASE_FIXTURE(manager_fixture,
+                  "notify and notify_barrier take a timeout as long as milliseconds::max()")
+{
+    const std::string name = unique_at_name("endless");
+    listen_at(systemd::parse_address(name));
+    scoped_environment socket("NOTIFY_SOCKET", name);
+    constexpr systemd::notify_options endless{.timeout = std::chrono::milliseconds::max()};
+
+    CHECK(systemd::notify("STATUS=no hurry", {}, endless));
+    CHECK(receive_notification().payload == "STATUS=no hurry");
+    bool passed = false;
+    std::thread waiter([&] { passed = systemd::notify_barrier(endless); });
+    receive_notification().fds[0].reset();
+    waiter.join();
+    CHECK(passed);
+}
+
 TEST_CASE_FIXTURE(manager_fixture, "notify_barrier times out while the manager keeps the pipe")
 {
     const std::string name = unique_at_name("barrier-kept");

@@ -30,9 +30,18 @@ namespace unixdgram::detail {
 
 using deadline_clock = std::chrono::steady_clock;
 
+// `timeout` from now; a timeout too long for the clock (milliseconds::max(),
+// say) waits until the clock's end rather than overflowing into the past.
 inline deadline_clock::time_point deadline_after(std::chrono::milliseconds timeout) noexcept
 {
-    return deadline_clock::now() + std::max(timeout, std::chrono::milliseconds(0));
+    const auto now = deadline_clock::now();
+    if (timeout <= std::chrono::milliseconds(0))
+        return now;
+    const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline_clock::time_point::max() - now);
+    if (timeout >= room)
+        return deadline_clock::time_point::max();
+    return now + timeout;
 }
 
 // Waits for `events` on `fd` until `deadline`, however often a signal

@@ -63,9 +63,9 @@ inline std::string format_address(const endpoint& address)
     return text;
 }
 
-// Notifications ----------------------------------------------------------------
-
 } // namespace unixdgram::systemd
+
+// Notifications ----------------------------------------------------------------
 
 namespace unixdgram::detail {
 
