@@ -126,6 +126,51 @@ bool eventually(Condition ready)
     return true;
 }
 
+/// notify_barrier running on a thread of its own, so the test can play the
+/// manager meanwhile.
+class barrier_in_thread {
+public:
+    barrier_in_thread()
+        : thread_([this] {
+              tid_ = ::gettid();
+              passed_ = systemd::notify_barrier({.timeout = program_timeout}, ec_);
+              returned_ = true;
+          })
+    {
+    }
+    barrier_in_thread(const barrier_in_thread&) = delete;
+    barrier_in_thread& operator=(const barrier_in_thread&) = delete;
+    ~barrier_in_thread()
+    {
+        if (thread_.joinable())
+            thread_.join();
+    }
+
+    /// Whether it is blocked in poll, not returned: really waiting.
+    bool is_waiting() const
+    {
+        return eventually([&] {
+                   return tid_ != 0 && waiting_in_poll("self/task/" + std::to_string(tid_));
+               }) &&
+               !returned_;
+    }
+
+    /// Waits for it to return and checks that the barrier passed.
+    void check_passed()
+    {
+        thread_.join();
+        CHECK(passed_);
+        CHECK_FALSE(ec_);
+    }
+
+private:
+    std::atomic<pid_t> tid_ = 0;
+    std::atomic<bool> returned_ = false;
+    bool passed_ = false;
+    std::error_code ec_;
+    std::thread thread_;
+};
+
 /// Sets an environment variable in this process for one scope and puts back
 /// what was there (or its absence) afterwards.
 class scoped_environment {
@@ -301,6 +346,23 @@ struct manager_fixture : io_fixture {
         received.sender = result.sender_credentials;
         received.truncated = result.truncated || result.control_truncated;
         return received;
+    }
+
+    /// Receives the next notification, a barrier (sd_notify_barrier's
+    /// "BARRIER=1" with a pipe's write end), checks that `waiting` (when
+    /// given) is blocked on it, then closes the pipe, letting it go on.
+    notification pass_barrier(const program* waiting)
+    {
+        notification barrier = receive_notification();
+        CHECK(barrier.payload == "BARRIER=1");
+        REQUIRE(barrier.fd_count == 1);
+        CHECK((::fcntl(barrier.fds[0].get(), F_GETFL) & O_ACCMODE) == O_WRONLY);
+        if (waiting != nullptr) {
+            CHECK(eventually([&] { return waiting_in_poll(std::to_string(waiting->pid())); }));
+            CHECK_FALSE(waiting->has_exited());
+        }
+        barrier.fds[0].reset();
+        return barrier;
     }
 };
 
@@ -550,15 +612,7 @@ TEST_CASE_FIXTURE(manager_fixture, "notify_barrier returns only after the manage
     listen_at(systemd::parse_address(name));
     scoped_environment socket("NOTIFY_SOCKET", name);
 
-    std::atomic<bool> returned = false;
-    std::atomic<pid_t> waiter_tid = 0;
-    bool passed = false;
-    std::error_code barrier_ec;
-    std::thread waiter([&] {
-        waiter_tid = ::gettid();
-        passed = systemd::notify_barrier({.timeout = program_timeout}, barrier_ec);
-        returned = true;
-    });
+    barrier_in_thread waiter;
     notification barrier = receive_notification();
     CHECK(barrier.payload == "BARRIER=1");
     REQUIRE(barrier.fd_count == 1);
@@ -567,14 +621,9 @@ TEST_CASE_FIXTURE(manager_fixture, "notify_barrier returns only after the manage
     CHECK(S_ISFIFO(status.st_mode));
     CHECK((::fcntl(barrier.fds[0].get(), F_GETFL) & O_ACCMODE) == O_WRONLY);
     // The notifier closed its own write end, ours is the last, and it waits.
-    CHECK(eventually([&] {
-        return waiter_tid != 0 && waiting_in_poll("self/task/" + std::to_string(waiter_tid));
-    }));
-    CHECK_FALSE(returned);
+    CHECK(waiter.is_waiting());
     barrier.fds[0].reset();
-    waiter.join();
-    CHECK(passed);
-    CHECK_FALSE(barrier_ec);
+    waiter.check_passed();
 }
 
 TEST_CASE_FIXTURE(manager_fixture,
@@ -806,16 +855,10 @@ TEST_CASE_FIXTURE(manager_fixture,
     CHECK(status.sender->pid == (::geteuid() == 0 ? ::getpid() : notifier.pid()));
     CHECK(status.sender->uid == ::getuid());
 
-    // Then sd_notify_barrier: its own pid, and a pipe's write end.
-    notification barrier = receive_notification();
-    CHECK(barrier.payload == "BARRIER=1");
+    // Then sd_notify_barrier, with its own pid.
+    const notification barrier = pass_barrier(&notifier);
     REQUIRE(barrier.sender);
     CHECK(barrier.sender->pid == notifier.pid());
-    REQUIRE(barrier.fd_count == 1);
-    CHECK((::fcntl(barrier.fds[0].get(), F_GETFL) & O_ACCMODE) == O_WRONLY);
-    CHECK(eventually([&] { return waiting_in_poll(std::to_string(notifier.pid())); }));
-    CHECK_FALSE(notifier.has_exited());
-    barrier.fds[0].reset();
     CHECK(notifier.wait() == 0);
 }
 
@@ -834,11 +877,10 @@ TEST_CASE_FIXTURE(manager_fixture,
     REQUIRE(status.sender);
     if (::geteuid() == 0)
         CHECK(status.sender->pid == shell.pid());
-    notification barrier = receive_notification();
-    CHECK(barrier.payload == "BARRIER=1");
+    // The shell waits for systemd-notify, which waits at the barrier.
+    const notification barrier = pass_barrier(nullptr);
     REQUIRE(barrier.sender);
     CHECK(barrier.sender->pid != shell.pid());
-    barrier.fds[0].reset();
     CHECK(shell.wait() == 0);
 }
 
@@ -964,12 +1006,7 @@ TEST_CASE_FIXTURE(manager_fixture,
     // It stops on quit, waiting at a barrier for this manager.
     client.send_to(asio::buffer(std::string_view("quit")), unixdgram::make_endpoint(service_path));
     CHECK(receive_notification().payload == "STOPPING=1\nSTATUS=asked to quit");
-    notification barrier = receive_notification();
-    CHECK(barrier.payload == "BARRIER=1");
-    REQUIRE(barrier.fd_count == 1);
-    CHECK(eventually([&] { return waiting_in_poll(std::to_string(activator.pid())); }));
-    CHECK_FALSE(activator.has_exited());
-    barrier.fds[0].reset();
+    pass_barrier(&activator);
     CHECK(activator.wait() == 0);
 }
 
@@ -1004,7 +1041,7 @@ TEST_CASE_FIXTURE(manager_fixture,
 
     client.send_to(asio::buffer(std::string_view("quit")), systemd::parse_address(service_name));
     CHECK(receive_notification().payload == "STOPPING=1\nSTATUS=asked to quit");
-    receive_notification();
+    pass_barrier(&activator);
     CHECK(activator.wait() == 0);
 }
 
@@ -1157,22 +1194,11 @@ TEST_CASE_FIXTURE(fd_count_fixture,
                               R"("fds": [{"cloexec": false, "kind": "file", )"
                               R"("content": "state from C++"}]})");
 
-    std::atomic<bool> returned = false;
-    std::atomic<pid_t> waiter_tid = 0;
-    bool passed = false;
-    std::error_code barrier_ec;
-    std::thread waiter([&] {
-        waiter_tid = ::gettid();
-        passed = systemd::notify_barrier({.timeout = program_timeout}, barrier_ec);
-        returned = true;
-    });
+    barrier_in_thread waiter;
     CHECK(peer.read_line() == R"({"payload": "BARRIER=1", "truncated": false, )"
                               R"("fds": [{"cloexec": false, "kind": "pipe", "end": "write"}]})");
-    CHECK(eventually([&] { return waiting_in_poll("self/task/" + std::to_string(waiter_tid)); }));
-    CHECK_FALSE(returned);
+    CHECK(waiter.is_waiting());
     peer.write_line("close it");
-    waiter.join();
-    CHECK(passed);
-    CHECK_FALSE(barrier_ec);
+    waiter.check_passed();
     CHECK(peer.wait() == 0);
 }
