@@ -45,14 +45,19 @@ using protocol = asio::local::datagram_protocol;
 
 /// A socket address: a path, an abstract name (a leading NUL, length-exact)
 /// or empty (an unnamed socket; binding to it asks Linux to autobind).
+/// Either may fill all 108 bytes of `sun_path`, with no terminating NUL.
 using endpoint = protocol::endpoint;
 
-/// Makes an endpoint from a path or, with a leading NUL, an abstract name.
-/// @throws std::system_error with ENAMETOOLONG when `path` exceeds 107 bytes.
+/// Makes an endpoint from a path or, with a leading NUL, an abstract name, of
+/// up to 108 bytes (all of `sun_path`, as Linux allows). Asio's own
+/// constructor stops at 107.
+/// @throws std::system_error with ENAMETOOLONG when `path` exceeds 108 bytes,
+/// or is an abstract name of 108 bytes ending in NUL (which Asio's endpoint
+/// cannot hold: it takes a trailing NUL for a terminator).
 endpoint make_endpoint(std::string_view path);
 
 /// @copydoc make_endpoint(std::string_view)
-/// @param ec Set to ENAMETOOLONG when `path` exceeds 107 bytes.
+/// @param ec Set to ENAMETOOLONG when the throwing form would throw.
 endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 
 /// An AF_UNIX datagram socket that can pass descriptors and credentials.
@@ -292,6 +297,13 @@ public:
                         std::error_code& ec);
 
     /// `receive`, also storing the sender's address (empty when unnamed).
+    /// Every address Linux reports is stored exactly, 108-byte ones
+    /// included, but one: an abstract name of all 108 bytes ending in NUL,
+    /// which no endpoint holds. That datagram is received (its bytes, and
+    /// in the `_with_fds` forms its descriptors, are the caller's) and
+    /// reported with ENAMETOOLONG, `sender` left empty. The same holds for
+    /// every receive that stores a sender, and for `local_endpoint` and
+    /// `remote_endpoint`.
     template <typename MutableBufferSequence>
     std::size_t receive_from(const MutableBufferSequence& buffers, endpoint_type& sender,
                              message_flags flags = 0);

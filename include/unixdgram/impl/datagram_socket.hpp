@@ -50,12 +50,7 @@ inline endpoint make_endpoint(std::string_view path)
 
 inline endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept
 {
-    if (path.size() > sizeof(sockaddr_un::sun_path) - 1) {
-        ec = detail::errno_code(ENAMETOOLONG);
-        return endpoint();
-    }
-    ec.clear();
-    return endpoint(path);
+    return detail::endpoint_from_name(path.data(), path.size(), ec);
 }
 
 // Construction and lifetime ------------------------------------------------
@@ -371,8 +366,7 @@ datagram_socket<Executor>::local_endpoint(std::error_code& ec) const
         ec = detail::last_error();
         return endpoint_type();
     }
-    ec.clear();
-    return detail::endpoint_from_sockaddr(address, length);
+    return detail::endpoint_from_sockaddr(address, length, ec);
 }
 
 template <typename Executor>
@@ -396,8 +390,7 @@ datagram_socket<Executor>::remote_endpoint(std::error_code& ec) const
         ec = detail::last_error();
         return endpoint_type();
     }
-    ec.clear();
-    return detail::endpoint_from_sockaddr(address, length);
+    return detail::endpoint_from_sockaddr(address, length, ec);
 }
 
 // Options and controls -----------------------------------------------------
