@@ -111,6 +111,7 @@ struct io_request {
     int flags = 0;
     endpoint destination;
     std::size_t max_fds = 0;
+    int fd_list_arg = 0; // where a send's file_descriptors are, to read again after allocating
     std::size_t fd_count = 0;
     int fds[max_fds_per_datagram];
 };
@@ -227,9 +228,16 @@ void push_error(lua_State* L, std::error_code ec, int arg = 0, const char* messa
 // Raises an EINVAL argument error object: "bad argument #arg to 'f' (...)".
 [[noreturn]] void raise_arg_error(lua_State* L, int arg, const char* format, ...);
 
-// Argument `arg` as the caller counts it: one less in a method call (a:f(x)),
-// where self is not written among the arguments.
-int argument_number(lua_State* L, int arg);
+// Raises an argument error object of code `ec` whose message is "bad argument
+// #arg to 'f' (detail)", f the called function's name (see name_functions).
+[[noreturn]] void raise_arg_error_text(lua_State* L, std::error_code ec, int arg,
+                                       const char* detail);
+
+// Files the functions of the table at `table` under "prefix" + their keys, so
+// that argument errors name them however they are called; `depth` levels of
+// tables within are named too ("unix.datagram_socket.new"). The first name
+// a function gets is kept.
+void name_functions(lua_State* L, int table, const char* prefix, int depth);
 
 // "X expected, got Y" for argument `arg`.
 [[noreturn]] void raise_type_error(lua_State* L, int arg, const char* expected);
