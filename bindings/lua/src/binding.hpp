@@ -163,7 +163,8 @@ enum class fiber_status : unsigned char { starting, alive, finished, failed };
 struct fiber_object {
     lua_State* thread = nullptr; // also in user value 1, which keeps it alive
     // User value 2, made on the first wait: a table holding the waiting
-    // call's stack values (socket, buffers, batch entries).
+    // call's stack values (socket, buffers, batch entries). User value 3,
+    // once finished: its results or error, out of the script's reach.
     fiber_status status = fiber_status::starting;
     bool interrupt_requested = false;
     bool is_main = false;
@@ -172,6 +173,7 @@ struct fiber_object {
     int start_arguments = 0;
     int anchor = LUA_NOREF; // registry reference while not finished (or failed, unjoined)
     int result_count = 0;
+    bool outcome_lost = false; // no memory to store the results or error (see fiber.cpp)
     fiber_object* joiner = nullptr;
     fiber_object* next_failed = nullptr;
     wait_state* active_wait = nullptr; // what interrupt() cancels
