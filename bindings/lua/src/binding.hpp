@@ -17,6 +17,7 @@
 #include <unixdgram.hpp>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -155,7 +156,10 @@ struct wait_state {
     std::size_t sent_before_wait = 0;
     int anchored_values = 0; // the call's stack values held by its fiber while it waits
     std::optional<asio::steady_timer> timer;
-    asio::cancellation_signal cancel_signal;
+    // On the C++ heap, shared with the handler of the operation it cancels
+    // (bind_wait_handler): an operation clears its slot when it completes,
+    // which may be after lua_close freed the wait, a Lua userdata.
+    std::shared_ptr<asio::cancellation_signal> cancel_signal;
 };
 
 enum class fiber_status : unsigned char { starting, alive, finished, failed };
@@ -408,11 +412,22 @@ struct wait_handler {
     std::shared_ptr<lifeline> life;
     binding_state* state;
     wait_state* wait;
+    std::shared_ptr<asio::cancellation_signal> signal; // kept alive until the operation is done
 
     void operator()(std::error_code ec);
     void operator()(std::error_code ec, std::size_t bytes);
     void operator()(std::error_code ec, receive_result result);
 };
+
+// A wait_handler for `wait`, bound to the wait's cancellation signal (made
+// on first use). May throw std::bad_alloc.
+inline auto bind_wait_handler(binding_state& state, wait_state& wait)
+{
+    if (!wait.cancel_signal)
+        wait.cancel_signal = std::make_shared<asio::cancellation_signal>();
+    return asio::bind_cancellation_slot(
+        wait.cancel_signal->slot(), wait_handler{state.life, &state, &wait, wait.cancel_signal});
+}
 
 } // namespace unixdgram::lua::detail
 

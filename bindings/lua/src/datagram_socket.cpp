@@ -192,8 +192,7 @@ std::error_code start_io(binding_state& state, socket_type& socket, wait_state& 
     wait.request = request;
     std::error_code ec = guarded([&] {
         const io_request& held = wait.request;
-        auto handler = asio::bind_cancellation_slot(wait.cancel_signal.slot(),
-                                                    wait_handler{state.life, &state, &wait});
+        auto handler = bind_wait_handler(state, wait);
         asio::mutable_buffer buffer(held.data, held.size);
         asio::const_buffer bytes(held.data, held.size);
         if (held.kind == io_kind::receive_with_fds || held.kind == io_kind::receive_from_with_fds) {
@@ -634,10 +633,7 @@ std::error_code start_receive_many(binding_state& state, socket_type& socket, wa
 {
     wait.request.object = object; // what cancel_wait cancels
     return guarded([&] {
-        socket.async_receive_many(
-            wait.receive_entries, flags,
-            asio::bind_cancellation_slot(wait.cancel_signal.slot(),
-                                         wait_handler{state.life, &state, &wait}));
+        socket.async_receive_many(wait.receive_entries, flags, bind_wait_handler(state, wait));
     });
 }
 
@@ -711,10 +707,7 @@ std::error_code start_send_many(binding_state& state, socket_type& socket, wait_
         // The entries not sent yet; erasing keeps the vector's storage.
         wait.send_entries.erase(wait.send_entries.begin(),
                                 wait.send_entries.begin() + static_cast<std::ptrdiff_t>(sent));
-        socket.async_send_many(
-            wait.send_entries, flags,
-            asio::bind_cancellation_slot(wait.cancel_signal.slot(),
-                                         wait_handler{state.life, &state, &wait}));
+        socket.async_send_many(wait.send_entries, flags, bind_wait_handler(state, wait));
     });
 }
 

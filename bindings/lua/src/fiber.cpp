@@ -495,8 +495,7 @@ std::error_code start_sleep(binding_state& state, wait_state& wait, lua_Number s
             wait.timer.emplace(state.executor);
         wait.timer->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
             std::chrono::duration<double>(seconds)));
-        wait.timer->async_wait(asio::bind_cancellation_slot(
-            wait.cancel_signal.slot(), wait_handler{state.life, &state, &wait}));
+        wait.timer->async_wait(bind_wait_handler(state, wait));
     });
 }
 
@@ -674,11 +673,13 @@ void cancel_wait(binding_state& state, wait_state& wait) noexcept
         // A closed socket has aborted its operations already.
         socket_object* object = wait.request.object;
         if (object && object->socket && object->socket->is_open())
-            wait.cancel_signal.emit(asio::cancellation_type::terminal);
+            if (wait.cancel_signal)
+                wait.cancel_signal->emit(asio::cancellation_type::terminal);
         break;
     }
     case wait_kind::sleep:
-        wait.cancel_signal.emit(asio::cancellation_type::terminal);
+        if (wait.cancel_signal)
+            wait.cancel_signal->emit(asio::cancellation_type::terminal);
         break;
     case wait_kind::join:
         if (wait.join_target && wait.join_target->joiner == wait.fiber)
