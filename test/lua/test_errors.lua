@@ -154,6 +154,11 @@ tap.raises({message = "^bad argument #3 to 'byte_span.__newindex'"},
     "byte_span assignment of a bad value names byte_span.__newindex",
     function() span[1] = "x" end)
 
+-- The error objects' own __tostring, called by hand.
+local sample = select(2, pcall(unix.datagram_socket.new, 5))
+tap.raises({message = "^bad argument #1 to 'unixdgram.error.__tostring'"},
+    "an error object's __tostring on a number names itself", getmetatable(sample).__tostring, 5)
+
 -- The method hint is for methods only.
 local err = tap.raises({message = "call methods with ':'"}, "sock.bind() hints at ':'",
     function() unix.datagram_socket.new().bind() end)

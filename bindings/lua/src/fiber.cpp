@@ -480,7 +480,7 @@ int fiber_gc(lua_State* L)
 // so only a script can call this then.
 int wait_gc(lua_State* L)
 {
-    auto* wait = static_cast<wait_state*>(luaL_checkudata(L, 1, wait_type_name));
+    auto* wait = check<wait_state>(L, 1, wait_type_name);
     if (wait->pending && called_by_script(L))
         return 0;
     std::destroy_at(wait);
