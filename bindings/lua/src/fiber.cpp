@@ -636,6 +636,11 @@ wait_state& begin_wait(lua_State* L, binding_state& state, wait_kind kind)
 int suspend(lua_State* L, binding_state& state, wait_state& wait, lua_KFunction finish)
 {
     wait.pending = true;
+    // An interrupt() made after yielding_fiber looked (by a finalizer that
+    // ran while the wait was set up) found no wait to cancel: cancel it now.
+    fiber_object* waiting = wait.fiber ? wait.fiber : state.current_fiber;
+    if (waiting && waiting->interrupt_requested)
+        cancel_wait(state, wait);
     if (wait.fiber) {
         wait.fiber->active_wait = &wait;
         return lua_yieldk(L, 0, reinterpret_cast<lua_KContext>(&wait), finish);
