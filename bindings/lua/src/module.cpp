@@ -77,6 +77,7 @@ void create(lua_State* L, const asio::any_io_executor* executor)
     open_file_descriptor(L, *state);
     lua_setfield(L, -2, "file_descriptor");
     open_fiber(L, *state);
+    name_functions(L, -1, "", 2);
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, module_registry_key);
 }
