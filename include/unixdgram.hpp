@@ -12,5 +12,6 @@
 #include <unixdgram/error.hpp>
 #include <unixdgram/file_descriptor.hpp>
 #include <unixdgram/receive_result.hpp>
+#include <unixdgram/version.hpp>
 
 #endif // UNIXDGRAM_HPP
