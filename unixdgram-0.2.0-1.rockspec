@@ -15,11 +15,18 @@
 -- installed (Debian: meson, ninja-build), beside g++, libasio-dev and
 -- liblua5.4-dev.
 --
+-- Meson finds Lua 5.4 and Asio as the rest of the build does (pkg-config,
+-- the system's headers), not through LuaRocks's LUA_INCDIR: the module is
+-- for the system's lua5.4.
+--
 -- The version is meson.build's; test/install/check_versions.sh fails when
 -- this file's name or version field says otherwise.
 rockspec_format = "3.0"
 package = "unixdgram"
 version = "0.2.0-1"
+-- `luarocks make` builds the checkout it runs in and reads no source. The
+-- project publishes no repository address yet: `luarocks install` from a
+-- rocks server needs this url set to one first.
 source = {
    url = "git+file:///unixdgram",
    tag = "v0.2.0",
