@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 namespace unixdgram::lua::detail {
 
@@ -20,7 +22,7 @@ namespace {
 
 // Large enough for any datagram and then some; a bigger request is a mistake
 // better reported than attempted. Where std::size_t has 32 bits, half its
-// range: the checks below compute sizes, and twice a capacity, in size_t.
+// range: the checks below compute sizes in size_t.
 constexpr lua_Integer max_span_size =
     static_cast<lua_Integer>(std::min<std::uintmax_t>(std::uintmax_t(1) << 32, SIZE_MAX / 2));
 
@@ -47,18 +49,55 @@ byte_span_object* push_new_span(lua_State* L, std::size_t size, std::size_t capa
     return span;
 }
 
-// Pushes a span sharing the storage of the span at `index`.
-byte_span_object* push_view(lua_State* L, int index, unsigned char* data, std::size_t size,
+// Pushes a span on the storage of the span at `index`, starting `offset`
+// bytes into its window. The source's data pointer is read after the
+// allocation: a finalizer may run there, and nothing taken from Lua is kept
+// across it.
+byte_span_object* push_view(lua_State* L, int index, std::size_t offset, std::size_t size,
                             std::size_t capacity)
 {
     index = lua_absindex(L, index);
     auto* span = new_object<byte_span_object>(L, byte_span_type_name, 1);
     lua_getiuservalue(L, index, 1);
     lua_setiuservalue(L, -2, 1);
-    span->data = data;
+    span->data = to_span(L, index)->data + offset;
     span->size = size;
     span->capacity = capacity;
     return span;
+}
+
+// Raises an error object of `code` (ERANGE, EPERM: Emilua's codes for bad
+// positions and keys) whose message is the formatted text on top of the stack.
+[[noreturn]] void raise_with_message(lua_State* L, std::errc code)
+{
+    push_error(L, std::make_error_code(code), 0, lua_tostring(L, -1));
+    lua_error(L);
+    std::abort(); // lua_error does not return
+}
+
+// A 1-based position argument in [low, high], `fallback` when it is nil.
+// Anything but a number is an EINVAL argument error; a position outside the
+// range (the fallback too: slice(i) past the length), or a number without an
+// integer value, is ERANGE, as Emilua has it.
+lua_Integer check_position_arg(lua_State* L, int arg, const char* function, lua_Integer low,
+                               lua_Integer high, lua_Integer fallback)
+{
+    lua_Integer position = fallback;
+    if (!lua_isnoneornil(L, arg)) {
+        if (lua_type(L, arg) != LUA_TNUMBER)
+            raise_type_error(L, arg, "integer");
+        int is_integer = 0;
+        position = lua_tointegerx(L, arg, &is_integer);
+        if (!is_integer) {
+            lua_pushfstring(L, "%s: position %f is not an integer", function, lua_tonumber(L, arg));
+            raise_with_message(L, std::errc::result_out_of_range);
+        }
+    }
+    if (position < low || position > high) {
+        lua_pushfstring(L, "%s: position %I out of range [%I, %I]", function, position, low, high);
+        raise_with_message(L, std::errc::result_out_of_range);
+    }
+    return position;
 }
 
 int span_new(lua_State* L)
@@ -71,51 +110,92 @@ int span_new(lua_State* L)
     return 1;
 }
 
-// byte_span.append([span,] ...) and span:append(...): the pieces (strings or
-// spans) after the span's bytes. Room in the capacity is written in place, as
-// Go's append does; otherwise the result has a new block.
-int span_append(lua_State* L)
+// The bytes of an append piece: a string, a byte_span, or nil (no bytes).
+// Raises nothing, so the copy pass can read pieces again after allocating.
+bool piece_bytes(lua_State* L, int arg, const_bytes& piece)
 {
-    int top = lua_gettop(L);
-    int first_piece = 1;
-    std::size_t base_size = 0;
-    std::size_t base_capacity = 0;
-    byte_span_object* base = to_span(L, 1);
-    if (base || lua_isnil(L, 1)) {
-        first_piece = 2;
-        if (base) {
-            base_size = base->size;
-            base_capacity = base->capacity;
-        }
+    if (lua_isnil(L, arg)) {
+        piece = {nullptr, 0};
+        return true;
     }
-    std::size_t added = 0;
-    for (int arg = first_piece; arg <= top; ++arg) {
-        const_bytes piece = check_bytes(L, arg);
-        if (piece.size > static_cast<std::size_t>(max_span_size) - added)
+    if (lua_type(L, arg) == LUA_TSTRING) {
+        std::size_t size = 0;
+        const char* data = lua_tolstring(L, arg, &size);
+        piece = {data, size};
+        return true;
+    }
+    if (auto* span = to_span(L, arg)) {
+        piece = {span->data, span->size};
+        return true;
+    }
+    return false;
+}
+
+// The length of `base_size` bytes followed by the pieces at arguments
+// first..top; raises on a piece of the wrong type or a result too large.
+std::size_t appended_size(lua_State* L, int first, int top, std::size_t base_size)
+{
+    std::size_t size = base_size;
+    for (int arg = first; arg <= top; ++arg) {
+        const_bytes piece{};
+        if (!piece_bytes(L, arg, piece))
+            raise_type_error(L, arg, "string, byte_span or nil");
+        if (piece.size > static_cast<std::size_t>(max_span_size) - size)
             raise_arg_error(L, arg, "result too large");
-        added += piece.size;
+        size += piece.size;
     }
-    if (added > static_cast<std::size_t>(max_span_size) - base_size)
-        raise_arg_error(L, first_piece, "result too large");
-    std::size_t size = base_size + added;
-    byte_span_object* result;
-    if (base && size <= base_capacity) {
-        result = push_view(L, 1, base->data, size, base_capacity);
-    } else {
-        std::size_t capacity =
-            std::max(size, std::min<std::size_t>(base_capacity * 2, max_span_size));
-        result = push_new_span(L, size, capacity);
-        if (base_size > 0)
-            std::memcpy(result->data, base->data, base_size);
-    }
-    // Pieces may overlap the destination (span:append(span)): memmove.
-    std::size_t offset = base_size;
-    for (int arg = first_piece; arg <= top; ++arg) {
-        const_bytes piece = check_bytes(L, arg);
+    return size;
+}
+
+// Writes the pieces at arguments first..top into `result` from `offset` on.
+// Pieces may overlap the destination (span:append(span)): memmove.
+void copy_pieces(lua_State* L, int first, int top, byte_span_object* result, std::size_t offset)
+{
+    for (int arg = first; arg <= top; ++arg) {
+        const_bytes piece{};
+        piece_bytes(L, arg, piece); // checked by appended_size
         if (piece.size > 0)
             std::memmove(result->data + offset, piece.data, piece.size);
         offset += piece.size;
     }
+}
+
+// span:append(...): the span's bytes, then the pieces (strings, spans; nil
+// is none). Room in the capacity is written in place, as Go's append does;
+// otherwise the result has a new block exactly its length, as Emilua's.
+int span_append(lua_State* L)
+{
+    int top = lua_gettop(L);
+    byte_span_object* base = check_span(L, 1);
+    if (top == 1) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    std::size_t base_size = base->size;
+    std::size_t base_capacity = base->capacity;
+    std::size_t size = appended_size(L, 2, top, base_size);
+    byte_span_object* result;
+    if (size == 0) {
+        result = push_new_span(L, 0, 0);
+    } else if (size <= base_capacity) {
+        result = push_view(L, 1, 0, size, base_capacity);
+    } else {
+        result = push_new_span(L, size, size);
+        if (base_size > 0)
+            std::memcpy(result->data, to_span(L, 1)->data, base_size);
+    }
+    copy_pieces(L, 2, top, result, base_size);
+    return 1;
+}
+
+// byte_span.append(...): the pieces (strings, spans; nil is none) in a new
+// block, never sharing the first piece's memory.
+int span_append_new(lua_State* L)
+{
+    int top = lua_gettop(L);
+    std::size_t size = appended_size(L, 1, top, 0);
+    byte_span_object* result = push_new_span(L, size, size);
+    copy_pieces(L, 1, top, result, 0);
     return 1;
 }
 
@@ -124,15 +204,12 @@ int span_append(lua_State* L)
 int span_slice(lua_State* L)
 {
     byte_span_object* span = check_span(L, 1);
+    auto size = static_cast<lua_Integer>(span->size);
     auto capacity = static_cast<lua_Integer>(span->capacity);
-    lua_Integer first = lua_isnoneornil(L, 2) ? 1 : check_integer(L, 2, 1, capacity + 1);
-    lua_Integer last = lua_isnoneornil(L, 3) ? static_cast<lua_Integer>(span->size)
-                                             : check_integer(L, 3, 0, capacity);
-    if (first > last + 1)
-        raise_arg_error(L, 2, "slice start %I is past its end %I", first, last);
+    lua_Integer first = check_position_arg(L, 2, "slice", 1, capacity + 1, 1);
+    lua_Integer last = check_position_arg(L, 3, "slice", first - 1, capacity, size);
     auto offset = static_cast<std::size_t>(first - 1);
-    push_view(L, 1, span->data + offset, static_cast<std::size_t>(last - first + 1),
-              span->capacity - offset);
+    push_view(L, 1, offset, static_cast<std::size_t>(last - first + 1), span->capacity - offset);
     return 1;
 }
 
@@ -148,15 +225,145 @@ int span_copy(lua_State* L)
     return 1;
 }
 
-std::size_t check_position(lua_State* L, byte_span_object* span, int arg)
+std::string_view view_of(const byte_span_object* span)
+{
+    return {reinterpret_cast<const char*>(span->data), span->size};
+}
+
+std::string_view view_of(const_bytes bytes)
+{
+    return {static_cast<const char*>(bytes.data), bytes.size};
+}
+
+// A pattern argument: a string or a byte_span; nil (none) where allowed.
+std::string_view check_pattern(lua_State* L, int arg, bool nil_allowed)
+{
+    if (nil_allowed && lua_isnoneornil(L, arg))
+        return {};
+    return view_of(check_bytes(L, arg));
+}
+
+int span_starts_with(lua_State* L)
+{
+    byte_span_object* span = check_span(L, 1);
+    lua_pushboolean(L, view_of(span).starts_with(check_pattern(L, 2, false)));
+    return 1;
+}
+
+int span_ends_with(lua_State* L)
+{
+    byte_span_object* span = check_span(L, 1);
+    lua_pushboolean(L, view_of(span).ends_with(check_pattern(L, 2, false)));
+    return 1;
+}
+
+// The searches, std::string_view's own. Forward ones take a start position
+// (1 by default; one past the end finds nothing), backward ones the last
+// position a match may begin at (the length by default; 0 finds nothing).
+// Each returns the 1-based position found, or nil.
+struct find_search {
+    static constexpr const char* name = "find";
+    static constexpr bool forward = true;
+    static std::size_t run(std::string_view s, std::string_view p, std::size_t at)
+    {
+        return s.find(p, at);
+    }
+};
+struct rfind_search {
+    static constexpr const char* name = "rfind";
+    static constexpr bool forward = false;
+    static std::size_t run(std::string_view s, std::string_view p, std::size_t at)
+    {
+        return s.rfind(p, at);
+    }
+};
+struct find_first_of_search {
+    static constexpr const char* name = "find_first_of";
+    static constexpr bool forward = true;
+    static std::size_t run(std::string_view s, std::string_view p, std::size_t at)
+    {
+        return s.find_first_of(p, at);
+    }
+};
+struct find_last_of_search {
+    static constexpr const char* name = "find_last_of";
+    static constexpr bool forward = false;
+    static std::size_t run(std::string_view s, std::string_view p, std::size_t at)
+    {
+        return s.find_last_of(p, at);
+    }
+};
+struct find_first_not_of_search {
+    static constexpr const char* name = "find_first_not_of";
+    static constexpr bool forward = true;
+    static std::size_t run(std::string_view s, std::string_view p, std::size_t at)
+    {
+        return s.find_first_not_of(p, at);
+    }
+};
+struct find_last_not_of_search {
+    static constexpr const char* name = "find_last_not_of";
+    static constexpr bool forward = false;
+    static std::size_t run(std::string_view s, std::string_view p, std::size_t at)
+    {
+        return s.find_last_not_of(p, at);
+    }
+};
+
+template <typename Search>
+int span_search(lua_State* L)
+{
+    byte_span_object* span = check_span(L, 1);
+    std::string_view pattern = check_pattern(L, 2, true);
+    auto size = static_cast<lua_Integer>(span->size);
+    lua_Integer position = Search::forward ? check_position_arg(L, 3, Search::name, 1, size + 1, 1)
+                                           : check_position_arg(L, 3, Search::name, 0, size, size);
+    if (Search::forward ? position > size : position == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    std::size_t found = Search::run(view_of(span), pattern, static_cast<std::size_t>(position - 1));
+    if (found == std::string_view::npos)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, static_cast<lua_Integer>(found) + 1);
+    return 1;
+}
+
+// span:trimmed([chars]): the span without leading and trailing bytes found
+// in `chars` (ASCII whitespace by default), sharing memory; an empty span of
+// no capacity when nothing is left.
+int span_trimmed(lua_State* L)
+{
+    byte_span_object* span = check_span(L, 1);
+    std::string_view trimmed_bytes =
+        lua_isnoneornil(L, 2) ? std::string_view(" \f\n\r\t\v") : check_pattern(L, 2, false);
+    std::string_view bytes = view_of(span);
+    std::size_t first = bytes.find_first_not_of(trimmed_bytes);
+    if (first == std::string_view::npos) {
+        push_new_span(L, 0, 0);
+        return 1;
+    }
+    std::size_t last = bytes.find_last_not_of(trimmed_bytes);
+    push_view(L, 1, first, last - first + 1, span->capacity - first);
+    return 1;
+}
+
+// bs[i]: Emilua's codes, ERANGE for an index outside [1, #bs] (a number
+// without an integer value included).
+std::size_t check_index(lua_State* L, byte_span_object* span, int arg)
 {
     int is_integer = 0;
     lua_Integer position = lua_tointegerx(L, arg, &is_integer);
-    if (!is_integer)
-        raise_arg_error(L, arg, "byte_span index must be an integer");
-    if (position < 1 || static_cast<std::size_t>(position) > span->size)
-        raise_arg_error(L, arg, "byte_span index %I out of range [1, %I]", position,
+    if (!is_integer) {
+        lua_pushfstring(L, "byte_span index %f is not an integer", lua_tonumber(L, arg));
+        raise_with_message(L, std::errc::result_out_of_range);
+    }
+    if (position < 1 || static_cast<std::size_t>(position) > span->size) {
+        lua_pushfstring(L, "byte_span index %I out of range [1, %I]", position,
                         static_cast<lua_Integer>(span->size));
+        raise_with_message(L, std::errc::result_out_of_range);
+    }
     return static_cast<std::size_t>(position - 1);
 }
 
@@ -164,7 +371,7 @@ int span_index(lua_State* L)
 {
     byte_span_object* span = check_span(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) {
-        lua_pushinteger(L, span->data[check_position(L, span, 2)]);
+        lua_pushinteger(L, span->data[check_index(L, span, 2)]);
         return 1;
     }
     if (lua_type(L, 2) == LUA_TSTRING) {
@@ -181,13 +388,25 @@ int span_index(lua_State* L)
     return 1;
 }
 
+// bs[i] = v: EPERM for a key that is not a number, EINVAL for a value that
+// is not one, ERANGE for an index or a byte value out of range, as Emilua.
 int span_newindex(lua_State* L)
 {
     byte_span_object* span = check_span(L, 1);
-    if (lua_type(L, 2) != LUA_TNUMBER)
-        raise_arg_error(L, 2, "byte_span has only integer indexes, got %s", type_name(L, 2));
-    std::size_t position = check_position(L, span, 2);
-    span->data[position] = static_cast<unsigned char>(check_integer(L, 3, 0, 255));
+    if (lua_type(L, 2) != LUA_TNUMBER) {
+        lua_pushfstring(L, "byte_span has only integer indexes, got %s", type_name(L, 2));
+        raise_with_message(L, std::errc::operation_not_permitted);
+    }
+    if (lua_type(L, 3) != LUA_TNUMBER)
+        raise_type_error(L, 3, "integer");
+    std::size_t position = check_index(L, span, 2);
+    int is_integer = 0;
+    lua_Integer value = lua_tointegerx(L, 3, &is_integer);
+    if (!is_integer || value < 0 || value > 255) {
+        lua_pushfstring(L, "byte value %s out of range [0, 255]", luaL_tolstring(L, 3, nullptr));
+        raise_with_message(L, std::errc::result_out_of_range);
+    }
+    span->data[position] = static_cast<unsigned char>(value);
     return 0;
 }
 
@@ -222,6 +441,15 @@ void open_byte_span(lua_State* L, binding_state& state)
         {"append", boundary<span_append>},
         {"slice", boundary<span_slice>},
         {"copy", boundary<span_copy>},
+        {"starts_with", boundary<span_starts_with>},
+        {"ends_with", boundary<span_ends_with>},
+        {"find", boundary<span_search<find_search>>},
+        {"rfind", boundary<span_search<rfind_search>>},
+        {"find_first_of", boundary<span_search<find_first_of_search>>},
+        {"find_last_of", boundary<span_search<find_last_of_search>>},
+        {"find_first_not_of", boundary<span_search<find_first_not_of_search>>},
+        {"find_last_not_of", boundary<span_search<find_last_not_of_search>>},
+        {"trimmed", boundary<span_trimmed>},
         {nullptr, nullptr},
     };
     static const luaL_Reg metamethods[] = {
@@ -235,7 +463,7 @@ void open_byte_span(lua_State* L, binding_state& state)
 
     static const luaL_Reg functions[] = {
         {"new", boundary<span_new>},
-        {"append", boundary<span_append>},
+        {"append", boundary<span_append_new>},
         {nullptr, nullptr},
     };
     lua_newtable(L);
