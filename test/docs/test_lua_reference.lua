@@ -7,8 +7,9 @@
 -- function's second upvalue), the fields of unix.message_flag and of error
 -- objects, and the option and io_control names (from the error that lists
 -- them when a name is unknown). Properties are strings an __index function
--- compares, which no table holds: they are read from the sources
--- (`strcmp(key, "name")`) and each documented one is probed on a live object.
+-- recognises, which no table holds: each string literal of the type's
+-- source file is tried as a key on a live object, and one that reads as a
+-- value other than nil, and is not a method, is a property.
 -- doc/lua/README.md describes the convention the pages follow.
 --
 -- Run by the unixdgram-lua host (test/docs/meson.build), with
@@ -134,8 +135,15 @@ local function register_metatable(page, object)
     end)
 end
 
--- The module table, and the namespaces in it: unix.X and filesystem.X are
--- the types of pages "unix.X" and "filesystem.X".
+-- A type's table: its functions, and its other fields (constants).
+local function register_table(page, t)
+    register_keys(page, "functions", t, function(_, value) return type(value) == "function" end)
+    register_keys(page, "fields", t, function(_, value) return type(value) ~= "function" end)
+end
+
+-- The module table, and the namespaces in it: a table unix.X or
+-- filesystem.X is the type of page "unix.X" or "filesystem.X"; a function
+-- is one of the namespace's own, on page "unix" or "filesystem".
 local fiber_functions = {spawn = true, sleep = true, run = true}
 register_keys("unixdgram", "fields", ud)
 for name, value in pairs(ud) do
@@ -144,8 +152,12 @@ for name, value in pairs(ud) do
     end
 end
 for _, namespace in ipairs({"unix", "filesystem"}) do
-    for name in pairs(ud[namespace]) do
-        registered[namespace .. "." .. name] = registered[namespace .. "." .. name] or {}
+    for name, value in pairs(ud[namespace]) do
+        if type(value) == "table" then
+            registered[namespace .. "." .. name] = registered[namespace .. "." .. name] or {}
+        else
+            register(namespace, type(value) == "function" and "functions" or "fields", name)
+        end
     end
 end
 
@@ -157,15 +169,15 @@ for name, value in pairs(ud) do
     end
 end
 
-register_keys("unix.datagram_socket", "functions", ud.unix.datagram_socket)
+register_table("unix.datagram_socket", ud.unix.datagram_socket)
 register_keys("unix.message_flag", "fields", ud.unix.message_flag)
-register_keys("byte_span", "functions", ud.byte_span)
-register_keys("filesystem.path", "functions", ud.filesystem.path)
-register_keys("file_descriptor", "functions", ud.file_descriptor)
+register_table("byte_span", ud.byte_span)
+register_table("filesystem.path", ud.filesystem.path)
+register_table("file_descriptor", ud.file_descriptor)
 
 local a, b = ud.unix.datagram_socket.pair()
 local span = ud.byte_span.new(4)
-local path = ud.filesystem.path.new("/tmp/x")
+local path = ud.filesystem.path.new("/tmp/x.y")
 local descriptor = ud.file_descriptor.from_file(io.stdout)
 local fiber = ud.spawn(function() end)
 register_metatable("unix.datagram_socket", a)
@@ -175,12 +187,17 @@ register_metatable("file_descriptor", descriptor)
 register_metatable("fiber", fiber)
 fiber:join()
 
--- Error objects: the fields of an argument error (arg) and of a failed
--- send_many (sent) cover them all.
+-- Error objects: the fields of an argument error (arg), of a failed
+-- send_many (sent) and of a failed filesystem function (path1, path2)
+-- cover them all.
 local errors = {}
 errors[#errors + 1] = select(2, pcall(a.send, a, 42))
 b:close()
 errors[#errors + 1] = select(2, pcall(a.send_many, a, {"x"}))
+if ud.filesystem.rename then
+    errors[#errors + 1] = select(2, pcall(ud.filesystem.rename,
+        "/nonexistent/unixdgram-docs-test-a", "/nonexistent/unixdgram-docs-test-b"))
+end
 for _, err in ipairs(errors) do
     if tap.is(type(err), "table", "an error object is a table") then
         register_keys("unixdgram.error", "fields", err)
@@ -210,38 +227,32 @@ for name in pairs(listed_names(function() return c:io_control("no such command")
     register("unix.datagram_socket", "io_control", name)
 end
 
--- Properties, from the sources of the types' __index functions.
-local property_sources = {
-    ["unix.datagram_socket"] = "datagram_socket.cpp",
-    ["byte_span"] = "byte_span.cpp",
-    ["filesystem.path"] = "path.cpp",
-    ["file_descriptor"] = "file_descriptor.cpp",
-    ["fiber"] = "fiber.cpp",
-}
-for page, file in pairs(property_sources) do
-    local text = read_file(source_root .. "/bindings/lua/src/" .. file)
-    for name in text:gmatch('strcmp%(key, "([%w_]+)"%)') do
-        register(page, "properties", name)
-    end
-end
-
--- Each documented property reads as something (or raises, as remote_path of
--- an unconnected socket does) on a live object; an unknown key reads as nil.
+-- Properties: each string literal of a type's source file, tried as a key
+-- on a live object (a connected socket, so that remote_path reads).
 local samples = {
-    ["unix.datagram_socket"] = c,
-    ["byte_span"] = span,
-    ["filesystem.path"] = path,
-    ["file_descriptor"] = descriptor,
-    ["fiber"] = fiber,
+    ["unix.datagram_socket"] = {object = c, source = "datagram_socket.cpp"},
+    ["byte_span"] = {object = span, source = "byte_span.cpp"},
+    ["filesystem.path"] = {object = path, source = "path.cpp"},
+    ["file_descriptor"] = {object = descriptor, source = "file_descriptor.cpp"},
+    ["fiber"] = {object = fiber, source = "fiber.cpp"},
 }
-for page, sample in pairs(samples) do
-    local properties = documented[page] and documented[page].properties or {}
-    for _, name in ipairs(sorted(properties)) do
-        local ok, value = pcall(function() return sample[name] end)
-        tap.ok(not ok or value ~= nil, page .. " property '" .. name .. "' exists")
+local function is_property(page, sample, name)
+    local methods = registered[page].methods or {}
+    if methods[name] then
+        return false
     end
-    local ok, value = pcall(function() return sample["no_such_property"] end)
-    tap.ok(ok and value == nil, page .. ": an unknown key reads as nil, so the probe can fail")
+    local ok, value = pcall(function() return sample[name] end)
+    return ok and value ~= nil
+end
+for page, sample in pairs(samples) do
+    local text = read_file(source_root .. "/bindings/lua/src/" .. sample.source)
+    for name in text:gmatch('"([%a_][%w_]*)"') do
+        if is_property(page, sample.object, name) then
+            register(page, "properties", name)
+        end
+    end
+    tap.ok(not is_property(page, sample.object, "no_such_property"),
+        page .. ": an unknown key is no property, so the probe can tell")
 end
 
 -- Each documented option is accepted by get_option on a connected pair.
