@@ -12,6 +12,7 @@
 #include <unixdgram/error.hpp>
 #include <unixdgram/file_descriptor.hpp>
 #include <unixdgram/receive_result.hpp>
+#include <unixdgram/systemd.hpp>
 #include <unixdgram/version.hpp>
 
 #endif // UNIXDGRAM_HPP

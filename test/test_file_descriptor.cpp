@@ -290,3 +290,47 @@ TEST_CASE_FIXTURE(fd_count_fixture, "swap exchanges the descriptors")
     CHECK(is_open_fd(fd));
     CHECK(is_open_fd(other_fd));
 }
+
+TEST_CASE_FIXTURE(fd_count_fixture,
+                  "adopt takes an inherited descriptor by number and makes it close-on-exec")
+{
+    // Inherited: open without close-on-exec, as a parent leaves it.
+    int fd = ::open("/dev/null", O_RDWR);
+    REQUIRE(fd >= 0);
+    REQUIRE_FALSE(is_cloexec(fd));
+
+    std::error_code ec = std::make_error_code(std::errc::io_error);
+    file_descriptor adopted = file_descriptor::adopt(fd, ec);
+    CHECK_FALSE(ec);
+    CHECK(adopted.get() == fd);
+    CHECK(is_cloexec(fd));
+    adopted.reset();
+    CHECK_FALSE(is_open_fd(fd));
+
+    // The throwing form, on one already close-on-exec.
+    int second = open_raw_dev_null();
+    file_descriptor thrown = file_descriptor::adopt(second);
+    CHECK(thrown.get() == second);
+    CHECK(is_cloexec(second));
+}
+
+TEST_CASE_FIXTURE(fd_count_fixture,
+                  "adopt of a number that is not open or negative reports EBADF and owns nothing")
+{
+    int closed = open_raw_dev_null();
+    ::close(closed);
+    for (int number : {closed, -1, -42}) {
+        CAPTURE(number);
+        std::error_code ec;
+        file_descriptor adopted = file_descriptor::adopt(number, ec);
+        CHECK(ec == errno_is{EBADF});
+        CHECK_FALSE(adopted);
+        CHECK(thrown_by([&] { (void)file_descriptor::adopt(number); }) == errno_is{EBADF});
+    }
+    try {
+        (void)file_descriptor::adopt(closed);
+    } catch (const std::system_error& failure) {
+        CHECK(std::string_view(failure.what()).find("file_descriptor::adopt") !=
+              std::string_view::npos);
+    }
+}

@@ -30,6 +30,18 @@ public:
     file_descriptor(const file_descriptor&) = delete;
     file_descriptor& operator=(const file_descriptor&) = delete;
 
+    /// Takes ownership of a descriptor known by number, such as one a parent
+    /// process left open (socket activation's LISTEN_FDS, a number on the
+    /// command line), after checking that it is open, and makes it
+    /// close-on-exec as every descriptor the library owns.
+    /// @throws std::system_error with EBADF when `fd` is negative or not
+    /// open; nothing is owned then.
+    static file_descriptor adopt(int fd);
+
+    /// @copydoc adopt(int)
+    /// @param ec Set on failure, else cleared; the result is then empty.
+    static file_descriptor adopt(int fd, std::error_code& ec) noexcept;
+
     /// Closes the descriptor, ignoring errors (call `close` to see them).
     ~file_descriptor();
 

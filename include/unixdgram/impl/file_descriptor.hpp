@@ -86,6 +86,32 @@ inline file_descriptor file_descriptor::dup(std::error_code& ec) const noexcept
     return file_descriptor(copy);
 }
 
+inline file_descriptor file_descriptor::adopt(int fd)
+{
+    std::error_code ec;
+    file_descriptor adopted = adopt(fd, ec);
+    if (ec)
+        throw std::system_error(ec, "file_descriptor::adopt");
+    return adopted;
+}
+
+inline file_descriptor file_descriptor::adopt(int fd, std::error_code& ec) noexcept
+{
+    // F_GETFD is the cheapest question that fails with EBADF for a number
+    // that is not open, and its answer is what F_SETFD needs.
+    int flags = fd < 0 ? -1 : ::fcntl(fd, F_GETFD);
+    if (flags < 0) {
+        ec.assign(fd < 0 ? EBADF : errno, asio::error::get_system_category());
+        return file_descriptor();
+    }
+    if ((flags & FD_CLOEXEC) == 0 && ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) {
+        ec.assign(errno, asio::error::get_system_category());
+        return file_descriptor();
+    }
+    ec.clear();
+    return file_descriptor(fd);
+}
+
 } // namespace unixdgram
 
 #endif // UNIXDGRAM_IMPL_FILE_DESCRIPTOR_HPP

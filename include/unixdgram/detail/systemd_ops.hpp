@@ -1,0 +1,150 @@
+//
+// unixdgram/detail/systemd_ops.hpp — the machinery under systemd.hpp:
+// reading the environment the way libsystemd does, and waiting with a
+// deadline.
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+#ifndef UNIXDGRAM_DETAIL_SYSTEMD_OPS_HPP
+#define UNIXDGRAM_DETAIL_SYSTEMD_OPS_HPP
+
+#include <unixdgram/detail/socket_ops.hpp>
+#include <unixdgram/file_descriptor.hpp>
+
+#include <asio/error.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <string_view>
+#include <system_error>
+
+#include <poll.h>
+#include <sys/socket.h>
+
+namespace unixdgram::detail {
+
+using deadline_clock = std::chrono::steady_clock;
+
+// `timeout` from now; a timeout too long for the clock (milliseconds::max(),
+// say) waits until the clock's end rather than overflowing into the past.
+inline deadline_clock::time_point deadline_after(std::chrono::milliseconds timeout) noexcept
+{
+    const auto now = deadline_clock::now();
+    if (timeout <= std::chrono::milliseconds(0))
+        return now;
+    const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline_clock::time_point::max() - now);
+    if (timeout >= room)
+        return deadline_clock::time_point::max();
+    return now + timeout;
+}
+
+// Waits for `events` on `fd` until `deadline`, however often a signal
+// interrupts the wait; `asio::error::timed_out` once it has passed. Errors
+// and hang-ups always end the wait, so `events` may be 0 to wait for those
+// alone: for a pipe's read end, for the last writer to go.
+inline void wait_until(int fd, short events, deadline_clock::time_point deadline,
+                       std::error_code& ec) noexcept
+{
+    for (;;) {
+        const auto left = deadline - deadline_clock::now();
+        if (left <= deadline_clock::duration::zero()) {
+            ec = asio::error::timed_out;
+            return;
+        }
+        const auto left_ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+        pollfd entry{fd, events, 0};
+        const int ready =
+            ::poll(&entry, 1, static_cast<int>(std::min<decltype(left_ms)>(left_ms, INT_MAX)));
+        if (ready > 0) {
+            ec.clear();
+            return;
+        }
+        if (ready < 0 && errno != EINTR) {
+            ec = last_error();
+            return;
+        }
+    }
+}
+
+// Sends one datagram to `destination` from a fresh socket, waiting for room
+// in its queue until `deadline`. The socket is connected first: Linux polls
+// an unconnected datagram socket writable even while the destination's
+// queue is full, but a connected one exactly when that queue has room.
+inline void send_before(const endpoint& destination, std::string_view payload,
+                        std::span<const int> fds, deadline_clock::time_point deadline,
+                        std::error_code& ec) noexcept
+{
+    file_descriptor sender(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!sender) {
+        ec = last_error();
+        return;
+    }
+    if (retry_on_eintr([&] {
+            return ::connect(sender.get(), destination.data(),
+                             static_cast<socklen_t>(destination.size()));
+        }) != 0) {
+        ec = last_error();
+        return;
+    }
+    const iovec_array iov(asio::buffer(payload));
+    for (;;) {
+        send_message(sender.get(), iov, nullptr, fds, 0, ec);
+        if (!is_would_block(ec))
+            return;
+        wait_until(sender.get(), POLLOUT, deadline, ec);
+        if (ec)
+            return;
+    }
+}
+
+// Unsets the variables when it goes, if asked: libsystemd unsets them
+// whatever the outcome, errors included.
+template <std::size_t Count>
+class environment_unsetter {
+public:
+    environment_unsetter(bool active, const std::array<const char*, Count>& names) noexcept
+        : active_(active), names_(names)
+    {
+    }
+    environment_unsetter(const environment_unsetter&) = delete;
+    environment_unsetter& operator=(const environment_unsetter&) = delete;
+    ~environment_unsetter()
+    {
+        if (active_)
+            for (const char* name : names_)
+                ::unsetenv(name);
+    }
+
+private:
+    bool active_;
+    std::array<const char*, Count> names_;
+};
+
+// A whole decimal number, as libsystemd's safe_atoi takes it (no trailing
+// text); false when `text` is not one or it does not fit.
+template <typename Integer>
+bool parse_decimal(std::string_view text, Integer& value) noexcept
+{
+    const char* end = text.data() + text.size();
+    auto [stop, problem] = std::from_chars(text.data(), end, value);
+    return problem == std::errc() && stop == end && !text.empty();
+}
+
+// How many names LISTEN_FDNAMES holds: colon-separated, empty names kept
+// ("a::b" is three), and none at all in "".
+inline std::size_t count_fd_names(std::string_view names) noexcept
+{
+    return names.empty()
+               ? 0
+               : static_cast<std::size_t>(std::count(names.begin(), names.end(), ':')) + 1;
+}
+
+} // namespace unixdgram::detail
+
+#endif // UNIXDGRAM_DETAIL_SYSTEMD_OPS_HPP
