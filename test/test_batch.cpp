@@ -26,6 +26,10 @@
 #include <thread>
 #include <vector>
 
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 using namespace std::chrono_literals;
 using namespace unixdgram_test;
 
@@ -217,6 +221,60 @@ TEST_CASE_FIXTURE(pair_fixture,
     CHECK(in.text(1) == "plain");
     CHECK_FALSE(in.entries[1].control_truncated);
     CHECK(count_open_fds() == fds_before);
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "with pass_credentials on, every receive_many entry carries its "
+                                "sender's credentials and no control_truncated")
+{
+    b.set_option(unixdgram::pass_credentials(true));
+    std::error_code pidfd_ec;
+    b.set_option(unixdgram::pass_pidfd(true), pidfd_ec);
+    if (pidfd_ec)
+        MESSAGE("SO_PASSPIDFD: " << describe(pidfd_ec) << "; pidfds not checked");
+    for (std::string_view text : {"one", "two", "three"})
+        a.send(asio::buffer(text));
+    // A child's datagram, so that each entry is seen to be its own sender's.
+    const int sending_end = a.native_handle();
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        const bool sent = ::send(sending_end, "child", 5, MSG_NOSIGNAL) == 5;
+        ::_exit(sent ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+
+    const std::size_t fds_before = count_open_fds();
+    incoming in(5, 16);
+    CHECK(b.receive_many(in.entries) == 4);
+    for (std::size_t i = 0; i < 4; ++i) {
+        CAPTURE(i);
+        CHECK_FALSE(in.entries[i].control_truncated);
+        REQUIRE(in.entries[i].sender_credentials.has_value());
+        CHECK(in.entries[i].sender_credentials->uid == ::getuid());
+        CHECK(in.entries[i].sender_credentials->gid == ::getgid());
+        CHECK(in.entries[i].sender_credentials->pid == (i < 3 ? ::getpid() : child));
+        if (!pidfd_ec && i < 3) {
+            REQUIRE(in.entries[i].sender_pidfd);
+            CHECK(is_cloexec(in.entries[i].sender_pidfd.get()));
+            CHECK(pidfd_pid(in.entries[i].sender_pidfd.get()) == ::getpid());
+        }
+    }
+    CHECK(in.text(3) == "child");
+    CHECK_FALSE(in.entries[4].sender_credentials.has_value());
+    const std::size_t pidfds = pidfd_ec ? 0 : 3 + (in.entries[3].sender_pidfd ? 1 : 0);
+    CHECK(count_open_fds() == fds_before + pidfds);
+
+    // Entries received into again hold the new datagram's identity only.
+    b.set_option(unixdgram::pass_credentials(false));
+    if (!pidfd_ec)
+        b.set_option(unixdgram::pass_pidfd(false));
+    a.send(asio::buffer(std::string_view("anonymous")));
+    CHECK(b.receive_many(in.entries) == 1);
+    CHECK_FALSE(in.entries[0].sender_credentials.has_value());
+    CHECK_FALSE(in.entries[0].sender_pidfd);
+    CHECK(count_open_fds() == fds_before + pidfds - (pidfd_ec ? 0 : 1));
 }
 
 TEST_CASE_FIXTURE(named_fixture, "send_many sends each entry to its own destination")

@@ -1,6 +1,7 @@
 //
-// test_credentials.cpp — SO_PASSCRED (pass_credentials, sender_credentials)
-// and SO_PEERCRED (peer_credentials).
+// test_credentials.cpp — SO_PASSCRED (pass_credentials, sender_credentials),
+// SO_PEERCRED (peer_credentials), SO_PASSPIDFD (pass_pidfd, sender_pidfd) and
+// SO_PEERPIDFD (peer_pidfd).
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
@@ -49,6 +50,52 @@ using pair_fixture = socket_pair_fixture<socket_type>;
 unixdgram::credentials own_credentials()
 {
     return {::getpid(), ::getuid(), ::getgid()};
+}
+
+/// A child that sends `text` on `sending_end` and stays alive (so that a
+/// pidfd of it still names it) until `release` is called.
+struct lingering_sender {
+    pid_t pid = -1;
+    pipe_ends hold = make_pipe();
+
+    lingering_sender(int sending_end, std::string_view text)
+    {
+        pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            // Only async-signal-safe calls here.
+            hold.write_end.reset();
+            const bool sent = ::send(sending_end, text.data(), text.size(), MSG_NOSIGNAL) ==
+                              static_cast<ssize_t>(text.size());
+            char byte;
+            while (::read(hold.read_end.get(), &byte, 1) < 0 && errno == EINTR) {
+            }
+            ::_exit(sent ? 0 : 1);
+        }
+        hold.read_end.reset();
+    }
+
+    int release()
+    {
+        hold.write_end.reset();
+        int status = 0;
+        if (pid > 0 && ::waitpid(pid, &status, 0) == pid) {
+            pid = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+        }
+        return -1;
+    }
+
+    ~lingering_sender() { static_cast<void>(release()); }
+};
+
+bool pidfds_available(socket_type& socket)
+{
+    std::error_code ec;
+    socket.set_option(unixdgram::pass_pidfd(false), ec);
+    if (ec)
+        MESSAGE("SO_PASSPIDFD: " << describe(ec) << "; pidfds are not checked on this kernel");
+    return !ec;
 }
 
 } // namespace
@@ -115,7 +162,7 @@ TEST_CASE_FIXTURE(pair_fixture, "with pass_credentials on, receive_with_fds repo
                                  [&](std::error_code ec, unixdgram::receive_result received) {
                                      ++calls;
                                      CHECK_FALSE(ec);
-                                     result = received;
+                                     result = std::move(received);
                                  });
         CHECK(calls == 0);
         run();
@@ -286,4 +333,148 @@ TEST_CASE_FIXTURE(pair_fixture, "peer_credentials of an unconnected socket fail"
         CHECK(failure.code() == ec);
     }
     CHECK(threw);
+}
+
+// ---------------------------------------------------------------------------
+// pidfds (Linux 6.5)
+
+TEST_CASE_FIXTURE(pair_fixture, "pass_pidfd is off by default and can be set and read back")
+{
+    if (!pidfds_available(b))
+        return;
+    socket_type::pass_pidfd option(true);
+    b.get_option(option);
+    CHECK_FALSE(option.value());
+    b.set_option(unixdgram::pass_pidfd(true));
+    b.get_option(option);
+    CHECK(option.value());
+    b.set_option(socket_type::pass_pidfd(false));
+    b.get_option(option);
+    CHECK_FALSE(option.value());
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "with pass_pidfd on, receive_with_fds hands over a close-on-exec "
+                                "pidfd naming the process that sent the datagram")
+{
+    if (!pidfds_available(b))
+        return;
+    b.set_option(unixdgram::pass_pidfd(true));
+    lingering_sender child(a.native_handle(), "child");
+
+    std::array<char, 16> storage{};
+    std::array<file_descriptor, 1> fds;
+    const std::size_t fds_before = count_open_fds();
+    unixdgram::receive_result result;
+    SUBCASE("synchronously")
+    {
+        result = b.receive_with_fds(asio::buffer(storage), fds);
+    }
+    SUBCASE("asynchronously")
+    {
+        completion<unixdgram::receive_result> receiving;
+        receiving.start(
+            [&](auto handler) { b.async_receive_with_fds(asio::buffer(storage), fds, handler); });
+        run();
+        REQUIRE(receiving.calls == 1);
+        CHECK_FALSE(receiving.ec);
+        result = std::move(receiving.result);
+    }
+    CHECK(result.bytes == 5);
+    CHECK(result.fds.empty());
+    CHECK_FALSE(result.control_truncated);
+    CHECK_FALSE(result.sender_credentials.has_value());
+    REQUIRE(result.sender_pidfd);
+    CHECK(is_cloexec(result.sender_pidfd.get()));
+    CHECK(pidfd_pid(result.sender_pidfd.get()) == child.pid);
+    CHECK(count_open_fds() == fds_before + 1);
+    result = unixdgram::receive_result();
+    CHECK(count_open_fds() == fds_before);
+    CHECK(child.release() == 0);
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "credentials, a pidfd and 253 descriptors arrive together with no "
+                                "control_truncated")
+{
+    if (!pidfds_available(b))
+        return;
+    b.set_option(unixdgram::pass_credentials(true));
+    b.set_option(unixdgram::pass_pidfd(true));
+    file_descriptor null_file = open_dev_null();
+    std::array<int, unixdgram::max_fds_per_datagram> fds_to_send;
+    fds_to_send.fill(null_file.get());
+    const std::size_t fds_before = count_open_fds();
+    a.send_with_fds(asio::buffer(std::string_view("full")), fds_to_send);
+
+    std::array<char, 16> storage{};
+    std::array<file_descriptor, unixdgram::max_fds_per_datagram> fds;
+    unixdgram::receive_result result = b.receive_with_fds(asio::buffer(storage), fds);
+    CHECK(result.bytes == 4);
+    CHECK_FALSE(result.truncated);
+    CHECK_FALSE(result.control_truncated);
+    CHECK(result.fds.size() == unixdgram::max_fds_per_datagram);
+    REQUIRE(result.sender_credentials.has_value());
+    CHECK(*result.sender_credentials == own_credentials());
+    REQUIRE(result.sender_pidfd);
+    CHECK(pidfd_pid(result.sender_pidfd.get()) == ::getpid());
+    CHECK(count_open_fds() == fds_before + unixdgram::max_fds_per_datagram + 1);
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "a result received into again closes the pidfd it held")
+{
+    if (!pidfds_available(b))
+        return;
+    b.set_option(unixdgram::pass_pidfd(true));
+    a.send(asio::buffer(std::string_view("one")));
+    a.send(asio::buffer(std::string_view("two")));
+    std::array<char, 16> storage{};
+    std::array<file_descriptor, 1> fds;
+    const std::size_t fds_before = count_open_fds();
+    unixdgram::receive_result result = b.receive_with_fds(asio::buffer(storage), fds);
+    REQUIRE(result.sender_pidfd);
+    result = b.receive_with_fds(asio::buffer(storage), fds);
+    REQUIRE(result.sender_pidfd);
+    CHECK(count_open_fds() == fds_before + 1);
+    // A datagram without a pidfd (the option turned off) leaves none behind.
+    b.set_option(unixdgram::pass_pidfd(false));
+    a.send(asio::buffer(std::string_view("three")));
+    result = b.receive_with_fds(asio::buffer(storage), fds);
+    CHECK_FALSE(result.sender_pidfd);
+    CHECK(count_open_fds() == fds_before);
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "peer_pidfd of a socket pair names the process itself")
+{
+    std::error_code ec;
+    file_descriptor peer = a.peer_pidfd(ec);
+    if (ec == errno_is{ENOPROTOOPT}) {
+        MESSAGE("SO_PEERPIDFD: " << describe(ec) << "; not checked on this kernel");
+        return;
+    }
+    REQUIRE_FALSE(ec);
+    REQUIRE(peer);
+    CHECK(is_cloexec(peer.get()));
+    CHECK(pidfd_pid(peer.get()) == ::getpid());
+    file_descriptor other = b.peer_pidfd();
+    CHECK(pidfd_pid(other.get()) == ::getpid());
+}
+
+TEST_CASE_FIXTURE(pair_fixture, "peer_pidfd of a socket with no recorded peer fails with ENOTCONN")
+{
+    socket_type unconnected(io);
+    unconnected.open();
+    std::error_code ec;
+    file_descriptor none = unconnected.peer_pidfd(ec);
+    CHECK_FALSE(none);
+    if (ec == errno_is{ENOPROTOOPT})
+        return;
+    CHECK(ec == errno_is{ENOTCONN});
+    CHECK(thrown_by([&] { static_cast<void>(unconnected.peer_pidfd()); }) == ec);
+}
+
+TEST_CASE("SO_PEERPIDFD's errors map to what peer_credentials reports, and a kernel without "
+          "pidfds stays ENOPROTOOPT")
+{
+    CHECK(unixdgram::detail::peer_pidfd_error(ENODATA) == errno_is{ENOTCONN});
+    CHECK(unixdgram::detail::peer_pidfd_error(ENOPROTOOPT) == errno_is{ENOPROTOOPT});
+    CHECK(unixdgram::detail::peer_pidfd_error(EBADF) == errno_is{EBADF});
 }

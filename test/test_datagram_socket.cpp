@@ -1261,7 +1261,7 @@ TEST_CASE_FIXTURE(pair_fixture, "send_with_fds and receive_with_fds pass a descr
         CHECK_FALSE(sending.ec);
         CHECK_FALSE(receiving.ec);
         sent = sending.result;
-        result = receiving.result;
+        result = std::move(receiving.result);
     }
     SUBCASE("use_future form")
     {
@@ -1346,7 +1346,7 @@ TEST_CASE_FIXTURE(
         CHECK_FALSE(sending.ec);
         CHECK_FALSE(receiving.ec);
         sent = sending.result;
-        result = receiving.result;
+        result = std::move(receiving.result);
     }
     SUBCASE("use_future form")
     {
@@ -2088,7 +2088,7 @@ TEST_CASE_FIXTURE(pair_fixture, "receive_with_fds reports truncation in its resu
         run();
         REQUIRE(receiving.calls == 1);
         CHECK_FALSE(receiving.ec);
-        result = receiving.result;
+        result = std::move(receiving.result);
     }
     SUBCASE("receive_from_with_fds")
     {
@@ -2246,7 +2246,7 @@ TEST_CASE_FIXTURE(pair_fixture, "receive_with_fds closes the descriptors beyond 
         run();
         REQUIRE(receiving.calls == 1);
         CHECK_FALSE(receiving.ec);
-        result = receiving.result;
+        result = std::move(receiving.result);
     }
     CHECK(result.bytes == 7);
     REQUIRE(result.fds.size() == 1);

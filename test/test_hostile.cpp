@@ -336,11 +336,12 @@ TEST_CASE_FIXTURE(pair_fixture,
 
 TEST_CASE_FIXTURE(
     pair_fixture,
-    "pidfds the kernel adds when SO_PASSPIDFD is set behind the library's back are closed")
+    "pidfds the kernel adds when SO_PASSPIDFD is set behind the library's back are owned by the "
+    "result and closed with it")
 {
     // Linux 6.5 and later attach an SCM_PIDFD message to every datagram when
-    // the receiver asks (SO_PASSPIDFD, 76); the library never asks, but a
-    // descriptor it did not want must still not leak.
+    // the receiver asks (SO_PASSPIDFD, 76), however it was asked: the pidfd
+    // goes to sender_pidfd, and leaves with the result.
     constexpr int so_passpidfd = 76;
     const int enabled = 1;
     if (::setsockopt(receiver.native_handle(), SOL_SOCKET, so_passpidfd, &enabled,
@@ -369,6 +370,14 @@ TEST_CASE_FIXTURE(
                     << " descriptor(s), control_truncated=" << result.control_truncated);
             CHECK(result.bytes == 1);
             CHECK(result.fds.size() == std::min<std::size_t>(room_size, 3));
+            CHECK(result.control_truncated == (room_size < 3));
+            // The kernel writes SCM_PIDFD after SCM_RIGHTS: descriptors
+            // beyond the room take the pidfd's room too.
+            if (room_size >= 3)
+                CHECK(result.sender_pidfd);
+            CHECK(count_open_fds() ==
+                  fds_before + result.fds.size() + (result.sender_pidfd ? 1 : 0));
+            result.sender_pidfd.reset();
             CHECK(count_open_fds() == fds_before + result.fds.size());
         }
     }

@@ -152,7 +152,7 @@ TEST_CASE_FIXTURE(handover_fixture,
                                 [&](std::error_code ec, unixdgram::receive_result received) {
                                     ++calls;
                                     receive_ec = ec;
-                                    result = received;
+                                    result = std::move(received);
                                 });
 
     python_peer peer = start_peer("send-fds");
@@ -220,7 +220,7 @@ TEST_CASE_FIXTURE(
                                        [&](std::error_code ec, unixdgram::receive_result received) {
                                            ++calls;
                                            receive_ec = ec;
-                                           result = received;
+                                           result = std::move(received);
                                        });
     io.run_for(peer_timeout);
     REQUIRE(calls == 1);

@@ -44,6 +44,7 @@
 #include <ctime>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <ostream>
 #include <string>
@@ -99,6 +100,19 @@ inline bool is_open_fd(int fd)
 inline bool is_cloexec(int fd)
 {
     return (::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0;
+}
+
+/// The pid a pidfd names, as systemd reads it: the "Pid:" line of
+/// /proc/self/fdinfo (-1 for a process that has been reaped, 0 when the
+/// descriptor is no pidfd or has no such line).
+inline long pidfd_pid(int pidfd)
+{
+    std::ifstream fdinfo("/proc/self/fdinfo/" + std::to_string(pidfd));
+    std::string line;
+    while (std::getline(fdinfo, line))
+        if (line.rfind("Pid:", 0) == 0)
+            return std::stol(line.substr(4));
+    return 0;
 }
 
 /// Whether two descriptors refer to the same file.

@@ -11,6 +11,10 @@
 // or operator new) from a macro of the standard library's configuration, so a
 // translation unit that includes Asio first frees with the other function.
 #include <cstddef>
+#include <optional>
+
+#include <unixdgram/credentials.hpp>
+#include <unixdgram/file_descriptor.hpp>
 
 #include <asio/buffer.hpp>
 #include <asio/local/datagram_protocol.hpp>
@@ -54,11 +58,19 @@ struct receive_entry {
     /// and the excess is lost (MSG_TRUNC). Not an error.
     bool truncated = false;
 
-    /// Set when a datagram arrives in the entry: it carried descriptors or
-    /// credentials, which the kernel closed or dropped because a batch has
-    /// no room for control data (MSG_CTRUNC). Receive datagrams that carry
-    /// descriptors with `receive_with_fds`.
+    /// Set when a datagram arrives in the entry: it carried descriptors,
+    /// which were closed because a batch has room for credentials and a
+    /// pidfd only (MSG_CTRUNC). Receive datagrams that carry descriptors
+    /// with `receive_with_fds`.
     bool control_truncated = false;
+
+    /// Set when a datagram arrives in the entry: its sender's credentials,
+    /// when `pass_credentials` is on.
+    std::optional<credentials> sender_credentials;
+
+    /// Set when a datagram arrives in the entry: a pidfd naming its sender,
+    /// when `pass_pidfd` is on (Linux 6.5); close-on-exec, owned by the entry.
+    file_descriptor sender_pidfd;
 
     /// Set when a datagram arrives in the entry: `sender` was wanted, but
     /// the sender's address is the one no endpoint can hold (an abstract

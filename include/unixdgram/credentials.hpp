@@ -1,6 +1,6 @@
 //
-// unixdgram/credentials.hpp — who is on the other end: SCM_CREDENTIALS and
-// SO_PEERCRED.
+// unixdgram/credentials.hpp — who is on the other end: SCM_CREDENTIALS,
+// SO_PEERCRED and their pidfd counterparts (SCM_PIDFD, SO_PEERPIDFD).
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
@@ -24,32 +24,93 @@ struct credentials {
     friend bool operator==(const credentials&, const credentials&) = default;
 };
 
-/// Socket option: SO_PASSCRED. When on, every datagram received with a
-/// `_with_fds` operation reports its sender's credentials.
-///
-/// @code
-/// socket.set_option(unixdgram::pass_credentials(true));
-/// @endcode
-class pass_credentials {
+namespace detail {
+
+// Linux 6.5's pidfd options, for headers that predate them.
+#ifdef SO_PASSPIDFD
+inline constexpr int so_passpidfd = SO_PASSPIDFD;
+#else
+inline constexpr int so_passpidfd = 76;
+#endif
+#ifdef SO_PEERPIDFD
+inline constexpr int so_peerpidfd = SO_PEERPIDFD;
+#else
+inline constexpr int so_peerpidfd = 77;
+#endif
+
+// An on/off SOL_SOCKET option, as Asio's GettableSocketOption and
+// SettableSocketOption want it.
+template <int Name>
+class boolean_socket_option {
 public:
-    pass_credentials() noexcept = default;
-    explicit pass_credentials(bool enabled) noexcept : value_(enabled ? 1 : 0) {}
+    boolean_socket_option() noexcept = default;
+    explicit boolean_socket_option(bool enabled) noexcept : value_(enabled ? 1 : 0) {}
 
     bool value() const noexcept { return value_ != 0; }
     explicit operator bool() const noexcept { return value(); }
 
     /// @name GettableSocketOption and SettableSocketOption requirements
     /// @{
-    template <typename Protocol> int level(const Protocol&) const noexcept { return SOL_SOCKET; }
-    template <typename Protocol> int name(const Protocol&) const noexcept { return SO_PASSCRED; }
-    template <typename Protocol> int* data(const Protocol&) noexcept { return &value_; }
-    template <typename Protocol> const int* data(const Protocol&) const noexcept { return &value_; }
-    template <typename Protocol> std::size_t size(const Protocol&) const noexcept { return sizeof(value_); }
-    template <typename Protocol> void resize(const Protocol&, std::size_t) noexcept {}
+    template <typename Protocol>
+    int level(const Protocol&) const noexcept
+    {
+        return SOL_SOCKET;
+    }
+    template <typename Protocol>
+    int name(const Protocol&) const noexcept
+    {
+        return Name;
+    }
+    template <typename Protocol>
+    int* data(const Protocol&) noexcept
+    {
+        return &value_;
+    }
+    template <typename Protocol>
+    const int* data(const Protocol&) const noexcept
+    {
+        return &value_;
+    }
+    template <typename Protocol>
+    std::size_t size(const Protocol&) const noexcept
+    {
+        return sizeof(value_);
+    }
+    template <typename Protocol>
+    void resize(const Protocol&, std::size_t) noexcept
+    {
+    }
     /// @}
 
 private:
     int value_ = 0;
+};
+
+} // namespace detail
+
+/// Socket option: SO_PASSCRED. When on, every datagram received with a
+/// `_with_fds` operation or `receive_many` reports its sender's credentials.
+///
+/// @code
+/// socket.set_option(unixdgram::pass_credentials(true));
+/// @endcode
+class pass_credentials : public detail::boolean_socket_option<SO_PASSCRED> {
+public:
+    using boolean_socket_option::boolean_socket_option;
+};
+
+/// Socket option: SO_PASSPIDFD (Linux 6.5). When on, every datagram received
+/// with a `_with_fds` operation or `receive_many` carries a pidfd naming its
+/// sender (`sender_pidfd`), the race-free identity a pid is not. Kernels
+/// without it fail `set_option` and `get_option` with ENOPROTOOPT
+/// ("Protocol not available", `ec.value() == ENOPROTOOPT`).
+///
+/// @code
+/// socket.set_option(unixdgram::pass_pidfd(true));
+/// @endcode
+class pass_pidfd : public detail::boolean_socket_option<detail::so_passpidfd> {
+public:
+    using boolean_socket_option::boolean_socket_option;
 };
 
 } // namespace unixdgram

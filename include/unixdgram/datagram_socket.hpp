@@ -117,6 +117,7 @@ public:
     using send_buffer_size = asio::socket_base::send_buffer_size;
     using receive_buffer_size = asio::socket_base::receive_buffer_size;
     using pass_credentials = unixdgram::pass_credentials;
+    using pass_pidfd = unixdgram::pass_pidfd;
     /// @}
 
     template <typename OtherExecutor>
@@ -234,6 +235,13 @@ public:
     /// a datagram socket joined by `connect`, which reports ENOTCONN.
     credentials peer_credentials() const;
     credentials peer_credentials(std::error_code& ec) const;
+
+    /// A pidfd naming the other end of a pair made by `connect_pair`
+    /// (SO_PEERPIDFD, Linux 6.5): close-on-exec, owned by the caller. A
+    /// socket with no recorded peer reports ENOTCONN, as `peer_credentials`
+    /// does; a kernel without pidfds, ENOPROTOOPT.
+    file_descriptor peer_pidfd() const;
+    file_descriptor peer_pidfd(std::error_code& ec) const;
 
     /// Whether synchronous operations fail with EAGAIN instead of blocking.
     /// Asynchronous operations are unaffected.

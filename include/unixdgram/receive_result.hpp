@@ -36,6 +36,13 @@ struct receive_result {
 
     /// The sender's credentials, when `pass_credentials` is on.
     std::optional<credentials> sender_credentials;
+
+    /// A pidfd naming the sender, when `pass_pidfd` is on (Linux 6.5):
+    /// close-on-exec, owned by the result. Empty when the option is off or
+    /// the kernel could not make one (a sender that has already been reaped),
+    /// and lost with `control_truncated` when the datagram carried more
+    /// descriptors than `fds` has room for (Linux attaches it after them).
+    file_descriptor sender_pidfd;
 };
 
 } // namespace unixdgram

@@ -83,6 +83,9 @@ inline void receive_entries(int fd, std::span<receive_entry> entries, std::size_
         // Endpoints are normalised after the call (see endpoint_from_sockaddr),
         // so the kernel writes the raw addresses here.
         sender_address_buffer senders[max_batch_chunk];
+        // Credentials and pidfds arrive with every datagram when asked for;
+        // descriptors are for receive_with_fds.
+        identity_control_buffer controls[max_batch_chunk];
         for (std::size_t i = 0; i < chunk; ++i) {
             const receive_entry& entry = entries[received + i];
             buffers[i].iov_base = entry.buffer.data();
@@ -91,6 +94,8 @@ inline void receive_entries(int fd, std::span<receive_entry> entries, std::size_
             msghdr& message = messages[i].msg_hdr;
             message.msg_iov = &buffers[i];
             message.msg_iovlen = 1;
+            message.msg_control = controls[i].bytes;
+            message.msg_controllen = sizeof(controls[i].bytes);
             if (entry.sender) {
                 message.msg_name = &senders[i];
                 message.msg_namelen = sizeof(senders[i]);
@@ -114,6 +119,8 @@ inline void receive_entries(int fd, std::span<receive_entry> entries, std::size_
             entry.truncated = (message.msg_flags & MSG_TRUNC) != 0;
             entry.control_truncated = (message.msg_flags & MSG_CTRUNC) != 0;
             entry.sender_too_long = false;
+            take_control(message, {}, entry.control_truncated, entry.sender_credentials,
+                         entry.sender_pidfd);
             if (entry.sender) {
                 std::error_code address_ec;
                 *entry.sender =

@@ -38,7 +38,18 @@ inline std::error_code errno_code(int value) noexcept
     return {value, asio::error::get_system_category()};
 }
 
-inline std::error_code last_error() noexcept { return errno_code(errno); }
+inline std::error_code last_error() noexcept
+{
+    return errno_code(errno);
+}
+
+// SO_PEERPIDFD's "no peer recorded" (ENODATA) is what SO_PEERCRED's pid 0
+// says, reported as peer_credentials reports it: ENOTCONN. Kernels before
+// 6.5 fail with ENOPROTOOPT, which stays.
+inline std::error_code peer_pidfd_error(int error) noexcept
+{
+    return errno_code(error == ENODATA ? ENOTCONN : error);
+}
 
 // Makes a system call again while a signal interrupts it: the library never
 // reports EINTR. Returns the call's result; errno is set when it is negative.

@@ -490,6 +490,28 @@ credentials datagram_socket<Executor>::peer_credentials(std::error_code& ec) con
 }
 
 template <typename Executor>
+file_descriptor datagram_socket<Executor>::peer_pidfd() const
+{
+    std::error_code ec;
+    file_descriptor peer = peer_pidfd(ec);
+    detail::throw_if(ec, "peer_pidfd");
+    return peer;
+}
+
+template <typename Executor>
+file_descriptor datagram_socket<Executor>::peer_pidfd(std::error_code& ec) const
+{
+    int pidfd = -1;
+    socklen_t length = sizeof(pidfd);
+    if (::getsockopt(descriptor(), SOL_SOCKET, detail::so_peerpidfd, &pidfd, &length) != 0) {
+        ec = detail::peer_pidfd_error(errno);
+        return {};
+    }
+    ec.clear();
+    return file_descriptor(pidfd);
+}
+
+template <typename Executor>
 bool datagram_socket<Executor>::non_blocking() const noexcept
 {
     return user_non_blocking_;
