@@ -58,6 +58,11 @@ enum class binding_error {
     deadlock,        // waiting for fibers that can never finish
     cannot_block,    // not in a fiber, and no io_context to drive
     internal,        // an unexpected C++ exception
+    // Emilua's names: a blocking call inside this_fiber.forbid_suspend(), and
+    // allow_suspend/restore_interruption with no matching forbid/disable.
+    forbid_suspend_block,
+    suspension_already_allowed,
+    interruption_already_allowed,
 };
 
 const std::error_category& binding_category() noexcept;
@@ -134,7 +139,7 @@ static_assert(std::is_trivially_destructible_v<io_outcome>);
 
 struct fiber_object;
 
-enum class wait_kind : unsigned char { none, io, sleep, join, run };
+enum class wait_kind : unsigned char { none, io, sleep, join, run, yield };
 
 // One blocking call in progress. A fiber owns one, reused by each of its
 // calls; a call that drives the loop instead (outside any fiber) makes one as
@@ -169,11 +174,19 @@ struct fiber_object {
     // User value 2, made on the first wait: a table holding the waiting
     // call's stack values (socket, buffers, batch entries). User value 3,
     // once finished: its results or error, out of the script's reach.
+    // User value 4, made on first use: this_fiber.local_.
     fiber_status status = fiber_status::starting;
+    // Set by interrupt() and never cleared, as in Emilua: every blocking call
+    // from then on raises `interrupted`, unless interruption is disabled.
     bool interrupt_requested = false;
     bool is_main = false;
     bool error_reported = false; // joined, or returned by run()
     bool joined_by_driver = false;
+    bool interrupted_failure = false; // failed with the binding's `interrupted` error
+    bool handle_released = false;     // joined or detached: the handle no longer refers to it
+    std::optional<bool> interruption_caught; // known once joined
+    int interruption_disabled = 0;           // this_fiber.disable_interruption() depth
+    int suspension_forbidden = 0;            // this_fiber.forbid_suspend() depth
     int start_arguments = 0;
     int anchor = LUA_NOREF; // registry reference while not finished (or failed, unjoined)
     int result_count = 0;
@@ -204,6 +217,10 @@ struct binding_state {
     fiber_object* last_failed = nullptr;
     fiber_object* run_waiter = nullptr;
     std::size_t live_fibers = 0;
+    // this_fiber's counters for code outside any fiber (stock lua5.4's main
+    // thread), which is the script's main fiber there.
+    int interruption_disabled = 0;
+    int suspension_forbidden = 0;
     std::vector<file_descriptor> fd_scratch; // storage of receives that succeed at once
     // The entries of batches that succeed at once; grown to the largest batch
     // seen, so steady state allocates nothing.
@@ -353,8 +370,9 @@ void open_byte_span(lua_State* L, binding_state& state);
 void open_path(lua_State* L, binding_state& state);
 void open_file_descriptor(lua_State* L, binding_state& state);
 void open_datagram_socket(lua_State* L, binding_state& state);
-void open_fiber(lua_State* L,
-                binding_state& state); // pushes nothing; sets spawn, sleep, run in the table on top
+void open_fiber(
+    lua_State* L,
+    binding_state& state); // pushes nothing; sets spawn, sleep, run, this_fiber in the table on top
 void open_error(lua_State* L, binding_state& state);
 
 // Registers methods and metamethods (each with the state as upvalue 1) under

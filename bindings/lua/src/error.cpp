@@ -34,6 +34,12 @@ public:
                    "io_context to run";
         case binding_error::internal:
             return "internal error: unexpected C++ exception";
+        case binding_error::forbid_suspend_block:
+            return "cannot suspend: this fiber called forbid_suspend()";
+        case binding_error::suspension_already_allowed:
+            return "allow_suspend() without a matching forbid_suspend()";
+        case binding_error::interruption_already_allowed:
+            return "restore_interruption() without a matching disable_interruption()";
         }
         return "unknown unixdgram.lua error";
     }
@@ -74,6 +80,12 @@ const char* enum_name(const std::error_code& ec) noexcept
             return "cannot_block";
         case binding_error::internal:
             return "internal";
+        case binding_error::forbid_suspend_block:
+            return "forbid_suspend_block";
+        case binding_error::suspension_already_allowed:
+            return "suspension_already_allowed";
+        case binding_error::interruption_already_allowed:
+            return "interruption_already_allowed";
         }
     } else if (ec.category() == asio::error::get_misc_category()) {
         switch (value) {

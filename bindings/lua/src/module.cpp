@@ -98,7 +98,7 @@ int open_host(lua_State* L)
         return luaL_error(L, "unixdgram is already open in this lua_State");
     create(L, executor);
     for (const char* name :
-         {"unix", "byte_span", "filesystem", "file_descriptor", "spawn", "sleep"}) {
+         {"unix", "byte_span", "filesystem", "file_descriptor", "spawn", "sleep", "this_fiber"}) {
         lua_getfield(L, -1, name);
         lua_setglobal(L, name);
     }
