@@ -822,11 +822,15 @@ int this_fiber_allow_suspend(lua_State* L)
 int push_this_fiber_local(lua_State* L, binding_state& state)
 {
     fiber_object* fiber = state.current_fiber;
+    // Making the table may run a finalizer that reads local_ first: the
+    // table it made then stays the one.
     if (!fiber) {
         if (lua_getfield(L, LUA_REGISTRYINDEX, outside_local_key) == LUA_TTABLE)
             return 1;
-        lua_pop(L, 1);
         lua_newtable(L);
+        if (lua_getfield(L, LUA_REGISTRYINDEX, outside_local_key) == LUA_TTABLE)
+            return 1;
+        lua_pop(L, 1);
         lua_pushvalue(L, -1);
         lua_setfield(L, LUA_REGISTRYINDEX, outside_local_key);
         return 1;
@@ -835,13 +839,15 @@ int push_this_fiber_local(lua_State* L, binding_state& state)
     if (fiber->anchor == LUA_NOREF)
         raise_error(L, make_error_code(binding_error::internal));
     lua_rawgeti(L, LUA_REGISTRYINDEX, fiber->anchor);
-    if (lua_getiuservalue(L, -1, local_user_value) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setiuservalue(L, -3, local_user_value);
-    }
-    lua_remove(L, -2);
+    int object = lua_gettop(L);
+    if (lua_getiuservalue(L, object, local_user_value) == LUA_TTABLE)
+        return 1;
+    lua_newtable(L);
+    if (lua_getiuservalue(L, object, local_user_value) == LUA_TTABLE)
+        return 1;
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, object, local_user_value);
     return 1;
 }
 
