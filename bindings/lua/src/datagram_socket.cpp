@@ -114,7 +114,7 @@ void check_fd_list(lua_State* L, int arg, io_request& request)
         const char* message = lua_pushfstring(
             L, "bad argument #%d: %I file descriptors, at most %d fit in one datagram", shown,
             static_cast<lua_Integer>(count), static_cast<int>(max_fds_per_datagram));
-        raise_error_at(L, unixdgram::error::too_many_fds, shown, message);
+        raise_error_at(L, unixdgram::error::too_many_fds, arg, message);
     }
     for (lua_Unsigned at = 1; at <= count; ++at) {
         lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
@@ -123,8 +123,9 @@ void check_fd_list(lua_State* L, int arg, io_request& request)
             raise_arg_error(L, arg, "file_descriptor expected at index %I, got %s",
                             static_cast<lua_Integer>(at), type_name(L, -1));
         if (fd->fd < 0)
-            raise_arg_error(L, arg, "file_descriptor at index %I is closed",
-                            static_cast<lua_Integer>(at));
+            raise_arg_error_as(L, std::errc::device_or_resource_busy, arg,
+                               "file_descriptor at index %I is closed",
+                               static_cast<lua_Integer>(at));
         request.fds[at - 1] = fd->fd;
         lua_pop(L, 1);
     }
@@ -303,8 +304,8 @@ int push_outcome(lua_State* L, const io_request& request, io_outcome& outcome,
 {
     if (outcome.ec)
         raise_error(L, outcome.ec);
-    const bool with_fds = request.kind == io_kind::receive_with_fds ||
-                          request.kind == io_kind::receive_from_with_fds;
+    const bool with_fds =
+        request.kind == io_kind::receive_with_fds || request.kind == io_kind::receive_from_with_fds;
     fd_delivery delivery;
     if (with_fds) {
         for (std::size_t at = 0; at < outcome.fd_count; ++at)
@@ -570,8 +571,6 @@ int anchor_entries(lua_State* L, int arg, std::size_t count)
         lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
     return first;
 }
-
-
 
 // One batch call in the socket's non-blocking mode, as attempt_now does.
 template <typename F>
@@ -907,7 +906,8 @@ option check_option(lua_State* L, int arg)
     while (names[choice] && std::strcmp(names[choice], name) != 0)
         ++choice;
     if (!names[choice])
-        raise_arg_error(L, arg, "unknown option '%s'; known options: %s", name, option_names);
+        raise_arg_error_as(L, std::errc::not_supported, arg,
+                           "unknown option '%s'; known options: %s", name, option_names);
     return static_cast<option>(choice);
 }
 
@@ -1024,8 +1024,9 @@ int socket_io_control(lua_State* L)
         raise_type_error(L, 2, "string");
     const char* command = lua_tostring(L, 2);
     if (std::strcmp(command, "bytes_readable") != 0)
-        raise_arg_error(L, 2, "unknown io_control command '%s'; known commands: 'bytes_readable'",
-                        command);
+        raise_arg_error_as(L, std::errc::not_supported, 2,
+                           "unknown io_control command '%s'; known commands: 'bytes_readable'",
+                           command);
     if (!lua_isnone(L, 3))
         raise_arg_error(L, 3, "'bytes_readable' takes no arguments");
     socket_type& socket = live_socket(L, object);

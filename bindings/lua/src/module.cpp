@@ -66,8 +66,9 @@ void create(lua_State* L, const asio::any_io_executor* executor)
     state->helper = lua_newthread(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "unixdgram.helper");
 
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 9);
     open_error(L, *state);
+    lua_setfield(L, -2, "generic_error");
     open_datagram_socket(L, *state);
     lua_setfield(L, -2, "unix");
     open_byte_span(L, *state);
