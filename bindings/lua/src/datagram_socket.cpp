@@ -16,10 +16,12 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstddef>
 #include <cstring>
 #include <utility>
 
 #include <fcntl.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace unixdgram::lua::detail {
@@ -298,6 +300,12 @@ void push_delivered_fds(lua_State* L, fd_delivery& delivery)
     }
 }
 
+// A sender with no address (a socketpair peer, or an unbound socket).
+bool is_unnamed(const endpoint& address) noexcept
+{
+    return address.size() <= offsetof(sockaddr_un, sun_path);
+}
+
 // The results of a completed send or receive, or its error.
 int push_outcome(lua_State* L, const io_request& request, io_outcome& outcome,
                  std::span<file_descriptor> fds)
@@ -328,7 +336,9 @@ int push_outcome(lua_State* L, const io_request& request, io_outcome& outcome,
         push_delivered_fds(L, delivery);
         ++results;
     }
-    if (with_sender) {
+    // An unnamed sender's path is empty from receive_from and nil (left
+    // in place) from receive_from_with_fds, as in Emilua.
+    if (with_sender && !(with_fds && is_unnamed(outcome.sender))) {
         push_endpoint_path(L, outcome.sender);
         lua_replace(L, -1 - (with_fds ? 2 : 1));
     }
