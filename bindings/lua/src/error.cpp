@@ -228,10 +228,15 @@ void push_category(lua_State* L, const std::error_category& category)
         auto* object = static_cast<const std::error_category**>(
             lua_newuserdatauv(L, sizeof(const std::error_category*), 0));
         *object = &category;
-        push_metatable(L, category_type_name);
-        lua_setmetatable(L, -2);
-        lua_pushvalue(L, -1);
-        lua_rawsetp(L, -3, &category);
+        // Kept only once it has its metatable: an error raised while the
+        // binding opens comes before open_error made it.
+        if (push_metatable(L, category_type_name) == LUA_TTABLE) {
+            lua_setmetatable(L, -2);
+            lua_pushvalue(L, -1);
+            lua_rawsetp(L, -3, &category);
+        } else {
+            lua_pop(L, 1);
+        }
     }
     lua_remove(L, -2);
 }
