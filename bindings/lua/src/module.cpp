@@ -105,10 +105,17 @@ void create(lua_State* L, const asio::any_io_executor* executor)
     open_file_descriptor(L, *state);
     lua_setfield(L, -2, "file_descriptor");
     open_fiber(L, *state);
+    // time.sleep is sleep as another closure, so that its errors name it as
+    // it was reached.
     lua_createtable(L, 0, 1); // time
     lua_getfield(L, -2, "sleep");
-    lua_setfield(L, -2, "sleep");
+    lua_CFunction sleep_function = lua_tocfunction(L, -1);
+    lua_getupvalue(L, -1, 1);
+    lua_pushcclosure(L, sleep_function, 1);
+    lua_setfield(L, -3, "sleep");
+    lua_pop(L, 1);
     lua_setfield(L, -2, "time");
+    name_functions(L, -1, "", 2);
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, module_registry_key);
     preload_emilua_modules(L);
