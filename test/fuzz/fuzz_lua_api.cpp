@@ -467,6 +467,27 @@ local function set_collector(data)
     collectgarbage()
 end
 
+-- That each allocation check really runs a full cycle, shown once: an object
+-- only a weak table holds must be gone after every allocation.
+local function measure_stress()
+    set_collector("\1")
+    local weak = setmetatable({}, {__mode = "v"})
+    local collected = 0
+    for _ = 1, 1000 do
+        weak[1] = {}
+        local _ = {}
+        if weak[1] == nil then
+            collected = collected + 1
+        end
+    end
+    io.stderr:write(string.format(
+        "fuzz_lua_api: GC stress collected at %d of 1000 allocation checks; %s\n", collected,
+        force_stress and "every input under GC stress" or "inputs with an odd first byte under GC stress"))
+    if collected ~= 1000 then
+        error("GC stress does not collect at every allocation check")
+    end
+end
+
 local function start_input(data)
     set_collector(data)
     input, position = data, 0
@@ -522,7 +543,8 @@ local function cleanup()
     end
 end
 
-return {warm_up = function() start_input(""); sleep(0); cleanup() end, run_input = run_input,
+return {warm_up = function() measure_stress(); start_input(""); sleep(0); cleanup() end,
+        run_input = run_input,
         cleanup = cleanup}
 )lua";
 

@@ -89,7 +89,7 @@ table.sort(functions, function(a, b) return a[4] < b[4] end)
 
 -- Calls fn with each list, as its receiver's method (self first) or as a
 -- function, in the three ways; returns the argument error messages.
-local function argument_errors(fn, make, style)
+local function argument_errors(fn, make, style, method_name)
     local messages = {}
     local calls = {}
     for _, list in ipairs(bad_lists) do
@@ -102,6 +102,17 @@ local function argument_errors(fn, make, style)
         local ok, err
         if style == "pcall" then
             ok, err = pcall(fn, table.unpack(arguments))
+        elseif style == "method" then
+            -- obj:name(...), the method found through __index
+            -- (on a wrong self: a table whose __index has the method)
+            local call = load("local self = ...; return self:" .. method_name .. "(select(2, ...))")
+            local self = arguments[1]
+            if debug.getmetatable(self) == nil or type(self) ~= "userdata" then
+                self = setmetatable({}, {__index = {[method_name] = fn}})
+                ok, err = pcall(call, self, table.unpack(arguments, 2))
+            else
+                ok, err = pcall(call, table.unpack(arguments))
+            end
         elseif style == "local" then
             local renamed = fn
             ok, err = pcall(function() return renamed(table.unpack(arguments)) end)
@@ -119,8 +130,9 @@ end
 
 for _, entry in ipairs(functions) do
     local name, fn, make, shown = table.unpack(entry)
-    for _, style in ipairs({"pcall", "local", "fiber"}) do
-        local messages = argument_errors(fn, make, style)
+    local styles = make and {"method", "pcall", "local", "fiber"} or {"pcall", "local", "fiber"}
+    for _, style in ipairs(styles) do
+        local messages = argument_errors(fn, make, style, name)
         local wrong
         for _, message in ipairs(messages) do
             if not message:find("to '" .. name:gsub("%p", "%%%0") .. "'", 1)
@@ -141,6 +153,11 @@ tap.raises({message = "^bad argument #2 to 'byte_span.__index'"},
 tap.raises({message = "^bad argument #3 to 'byte_span.__newindex'"},
     "byte_span assignment of a bad value names byte_span.__newindex",
     function() span[1] = "x" end)
+
+-- The error objects' own __tostring, called by hand.
+local sample = select(2, pcall(unix.datagram_socket.new, 5))
+tap.raises({message = "^bad argument #1 to 'unixdgram.error.__tostring'"},
+    "an error object's __tostring on a number names itself", getmetatable(sample).__tostring, 5)
 
 -- The method hint is for methods only.
 local err = tap.raises({message = "call methods with ':'"}, "sock.bind() hints at ':'",

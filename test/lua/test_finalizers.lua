@@ -291,5 +291,32 @@ each_context(function(...)
         ok and "duplicated" or tostring(err))
 end)
 
+-- A finalizer interrupts the very fiber whose receive is setting up its
+-- wait: the receive must end with `interrupted`, not wait on regardless.
+do
+    local a, b = datagram_socket.pair()
+    local buffer = byte_span.new(8)
+    local target
+    target = spawn(function()
+        tap.collect_at_every_check()
+        tap.on_next_collection(function()
+            target:interrupt()
+        end)
+        local ok, err = pcall(b.receive, b, buffer)
+        tap.collect_normally()
+        return ok, err
+    end)
+    local rescue = spawn(function()
+        sleep(0.5)
+        pcall(a.send, a, "late") -- ends a receive that missed its interruption
+    end)
+    local ok, err = target:join()
+    tap.ok(not ok and type(err) == "table" and err.name == "interrupted",
+        "an interrupt() made by a finalizer while a receive sets up its wait ends that receive",
+        ok and "it received" or tostring(err))
+    rescue:interrupt()
+    pcall(rescue.join, rescue)
+end
+
 ud.run()
 os.exit(tap.done() and 0 or 1)

@@ -371,7 +371,8 @@ int index_or_raise(lua_State* L)
 
 int error_tostring(lua_State* L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_type(L, 1) != LUA_TTABLE)
+        raise_type_error(L, 1, "unixdgram.error");
     lua_getfield(L, 1, "message");
     if (lua_type(L, -1) != LUA_TSTRING)
         lua_pushliteral(L, "unixdgram error");

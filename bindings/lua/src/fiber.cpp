@@ -480,7 +480,7 @@ int fiber_gc(lua_State* L)
 // so only a script can call this then.
 int wait_gc(lua_State* L)
 {
-    auto* wait = static_cast<wait_state*>(luaL_checkudata(L, 1, wait_type_name));
+    auto* wait = check<wait_state>(L, 1, wait_type_name);
     if (wait->pending && called_by_script(L))
         return 0;
     std::destroy_at(wait);
@@ -636,6 +636,11 @@ wait_state& begin_wait(lua_State* L, binding_state& state, wait_kind kind)
 int suspend(lua_State* L, binding_state& state, wait_state& wait, lua_KFunction finish)
 {
     wait.pending = true;
+    // An interrupt() made after yielding_fiber looked (by a finalizer that
+    // ran while the wait was set up) found no wait to cancel: cancel it now.
+    fiber_object* waiting = wait.fiber ? wait.fiber : state.current_fiber;
+    if (waiting && waiting->interrupt_requested)
+        cancel_wait(state, wait);
     if (wait.fiber) {
         wait.fiber->active_wait = &wait;
         return lua_yieldk(L, 0, reinterpret_cast<lua_KContext>(&wait), finish);

@@ -50,7 +50,10 @@ namespace unixdgram::lua {
 /// any moment, even from a handler running on that context and with fibers
 /// still waiting: their operations are cancelled, and the context goes on
 /// serving other lua_States and the program's own work (the cancelled
-/// operations' handlers, run later, do nothing).
+/// operations' handlers, run later, do nothing). The one moment it may not
+/// be closed is from a handler that one of `L`'s own calls is running (a
+/// blocking call outside a fiber runs the context with `run_one()`): `L`'s
+/// code is then on the C stack below, as for any lua_close from inside Lua.
 ///
 /// @returns LUA_OK, or an error status with the error object pushed on `L`.
 int open(lua_State* L, const asio::any_io_executor& executor) noexcept;
