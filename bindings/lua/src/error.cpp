@@ -372,7 +372,7 @@ int index_or_raise(lua_State* L)
 int error_tostring(lua_State* L)
 {
     if (lua_type(L, 1) != LUA_TTABLE)
-        raise_type_error(L, 1, "unixdgram.error");
+        raise_type_error(L, 1, error_type_name);
     lua_getfield(L, 1, "message");
     if (lua_type(L, -1) != LUA_TSTRING)
         lua_pushliteral(L, "unixdgram error");
