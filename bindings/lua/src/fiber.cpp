@@ -691,17 +691,6 @@ int run(lua_State* L)
     return finish_run_now(L, state);
 }
 
-// getmetatable() on the type's objects gives its name, not the metatable:
-// scripts cannot reach __gc to call it by hand (debug.getmetatable still can,
-// which fiber_gc and wait_gc allow for).
-void hide_metatable(lua_State* L, const char* type)
-{
-    push_metatable(L, type);
-    lua_pushstring(L, type);
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
-}
-
 // The fiber holds the values on the waiting call's stack until the call
 // resumes: the thread's stack alone is not enough, for coroutine.close can
 // empty it, or coroutine.resume unwind it, while the kernel still owns the
@@ -877,7 +866,7 @@ int this_fiber_index(lua_State* L)
         lua_pushfstring(L, "%p", id);
         return 1;
     }
-    return 1; // nil
+    raise_bad_index(L);
 }
 
 int this_fiber_newindex(lua_State* L)
@@ -1119,14 +1108,12 @@ void open_fiber(lua_State* L, binding_state& state)
         {nullptr, nullptr},
     };
     create_metatable(L, state, fiber_type_name, methods, metamethods, boundary<fiber_index>);
-    hide_metatable(L, fiber_type_name);
 
     static const luaL_Reg wait_metamethods[] = {
         {"__gc", boundary<wait_gc>},
         {nullptr, nullptr},
     };
     create_metatable(L, state, wait_type_name, nullptr, wait_metamethods);
-    hide_metatable(L, wait_type_name);
 
     static const luaL_Reg functions[] = {
         {"spawn", boundary<spawn>},
