@@ -402,12 +402,6 @@ void create_metatable(lua_State* L, binding_state& state, const char* type, cons
 
 // Waiting -------------------------------------------------------------------------
 
-// What every call that may block checks first, as Emilua's do, even when it
-// then completes at once: inside this_fiber.forbid_suspend() it raises
-// forbid_suspend_block; in an interrupted fiber (interruption not
-// disabled), interrupted. begin_wait checks it too.
-void check_can_suspend(lua_State* L, binding_state& state);
-
 // Where the calling code waits: the running fiber's own wait, or (outside a
 // fiber, or where it cannot yield) a new wait userdata pushed on L's stack.
 // Raises `interrupted` when the fiber was interrupted, `cannot_block` when

@@ -357,7 +357,6 @@ int finish_io(lua_State* L, int, lua_KContext context)
 int perform(lua_State* L, io_request& request)
 {
     binding_state& state = state_of(L);
-    check_can_suspend(L, state);
     io_outcome outcome;
     attempt_now(state, live_socket(L, request.object), request, outcome);
     if (!unixdgram::detail::is_would_block(outcome.ec))
@@ -660,7 +659,6 @@ int socket_receive_many(lua_State* L)
         raise_type_error(L, receive_many_lengths, "table (for the lengths)");
     // No MSG_PEEK: recvmmsg would fill every entry with the same datagram.
     int flags = check_flags(L, 4, 0);
-    check_can_suspend(L, state);
     std::size_t received = 0;
     std::error_code ec;
     {
@@ -733,7 +731,6 @@ int socket_send_many(lua_State* L)
     socket_object* object = check_socket(L, 1);
     std::size_t count = check_send_datagrams(L, 2, state);
     int flags = check_flags(L, 3, 0);
-    check_can_suspend(L, state);
     std::size_t sent = 0;
     std::error_code ec;
     {

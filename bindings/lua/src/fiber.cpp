@@ -339,6 +339,18 @@ std::error_code drive_until(lua_State* L, binding_state& state, Done done) noexc
     return ec;
 }
 
+// What every call that may suspend checks first, in Emilua's order: inside
+// forbid_suspend() it raises forbid_suspend_block; interrupted (and
+// interruption not disabled), it raises interrupted.
+void check_can_suspend(lua_State* L, binding_state& state)
+{
+    fiber_object* fiber = state.current_fiber;
+    if ((fiber ? fiber->suspension_forbidden : state.suspension_forbidden) > 0)
+        raise_error(L, make_error_code(binding_error::forbid_suspend_block));
+    if (fiber && interruption_pending(*fiber))
+        raise_error(L, make_error_code(binding_error::interrupted));
+}
+
 // The running fiber if the caller can yield it, after check_can_suspend;
 // null when the call must drive the loop instead.
 fiber_object* yielding_fiber(lua_State* L, binding_state& state)
@@ -891,15 +903,6 @@ void open_this_fiber(lua_State* L, binding_state& state)
 }
 
 } // namespace
-
-void check_can_suspend(lua_State* L, binding_state& state)
-{
-    fiber_object* fiber = state.current_fiber;
-    if ((fiber ? fiber->suspension_forbidden : state.suspension_forbidden) > 0)
-        raise_error(L, make_error_code(binding_error::forbid_suspend_block));
-    if (fiber && interruption_pending(*fiber))
-        raise_error(L, make_error_code(binding_error::interrupted));
-}
 
 wait_state& begin_wait(lua_State* L, binding_state& state, wait_kind kind)
 {
