@@ -203,4 +203,28 @@ server:close()
 stdout_fd:close()
 fds[1]:close()
 unnamed_fds[1]:close()
+-- A realistic Emilua 0.4 program, example/lua/emilua_port.lua, runs unchanged:
+-- under the host, and under stock lua5.4 with the module's names as globals.
+local port_example = arg[0]:gsub("test/lua/[^/]*$", "example/lua/emilua_port.lua")
+local port_expected = table.concat({
+    "OK", "VALUE hello", "ERR no such key", "VALUE hello", "ERR unknown command PUT",
+    "send to nobody:\tfalse\ttrue", "server stopped, interruption caught:\ttrue", ""}, "\n")
+local function run_port(command)
+    local child = assert(io.popen(command .. " 2>&1"))
+    local output = child:read("a")
+    local closed_ok = child:close()
+    return output, closed_ok
+end
+local host = os.getenv("UNIXDGRAM_LUA_HOST")
+if host then
+    local output, exited_ok = run_port("'" .. host .. "' '" .. port_example .. "'")
+    tap.is(output, port_expected, "the Emilua-style example prints its exchange under the host")
+    tap.ok(exited_ok, "and the host exits 0")
+end
+if not hosted then
+    local output, exited_ok = run_port("'" .. arg[-1] .. "' -e 'for k, v in pairs(require \"unixdgram\") do _G[k] = v end' '"
+        .. port_example .. "'")
+    tap.is(output, port_expected, "the Emilua-style example prints its exchange under lua5.4")
+    tap.ok(exited_ok, "and lua5.4 exits 0")
+end
 tap.done()
