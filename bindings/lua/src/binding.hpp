@@ -342,6 +342,7 @@ void open_datagram_socket(lua_State* L, binding_state& state);
 void open_fiber(lua_State* L,
                 binding_state& state); // pushes nothing; sets spawn, sleep, run in the table on top
 void open_error(lua_State* L, binding_state& state);
+void open_systemd(lua_State* L, binding_state& state);
 
 // Registers methods and metamethods (each with the state as upvalue 1) under
 // `type`. __index is the methods table; or, given `index`, that function with

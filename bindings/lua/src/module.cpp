@@ -76,6 +76,8 @@ void create(lua_State* L, const asio::any_io_executor* executor)
     lua_setfield(L, -2, "filesystem");
     open_file_descriptor(L, *state);
     lua_setfield(L, -2, "file_descriptor");
+    open_systemd(L, *state);
+    lua_setfield(L, -2, "systemd");
     open_fiber(L, *state);
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, module_registry_key);
@@ -105,6 +107,8 @@ int open_host(lua_State* L)
     if (lua_getglobal(L, "package") == LUA_TTABLE && lua_getfield(L, -1, "loaded") == LUA_TTABLE) {
         lua_pushvalue(L, -3);
         lua_setfield(L, -2, "unixdgram");
+        lua_getfield(L, -3, "systemd");
+        lua_setfield(L, -2, "unixdgram.systemd");
     }
     return 0;
 }
