@@ -77,7 +77,7 @@ if mode == "notify" then
 elseif mode == "fails" then
     print(try(systemd.notify, "READY=1"), try(systemd.notify_barrier, 1))
 elseif mode == "barrier" then
-    local ticker_path = select(2, ...)
+    local ticker_path, how = select(2, ...)
     local done = false
     local ticks = 0
     local ticker = ud.spawn(function()
@@ -86,13 +86,29 @@ elseif mode == "barrier" then
         while not done do
             sock:send_to("tick", ticker_path)
             ticks = ticks + 1
+            collectgarbage() -- the waiting barrier's objects must survive it
             ud.sleep(0.02)
         end
     end)
-    local result = try(systemd.notify_barrier, 20)
+    local result
+    if how == "coroutine" then
+        -- Not a fiber: the call runs the loop itself until the barrier is passed.
+        result = coroutine.wrap(function()
+            return try(systemd.notify_barrier, 20)
+        end)()
+    else
+        result = try(systemd.notify_barrier, 20)
+    end
     done = true
     ticker:join()
     print("barrier", result, ticks > 0)
+elseif mode == "barrier abandoned" then
+    -- The script ends while a fiber waits: the host runs the loop until the
+    -- barrier is passed; lua5.4 closes the state with the wait pending.
+    ud.spawn(systemd.notify_barrier, 20)
+    ud.sleep(0.05)
+    print("abandoned")
+    io.stdout:flush()
 elseif mode == "barrier timeout" then
     print("barrier", try(systemd.notify_barrier, 0.2))
 elseif mode == "barrier interrupted" then
@@ -290,7 +306,35 @@ do
     end
     tap.like(child:read("a"), "^barrier\ttrue\ttrue", "the barrier returns true once the pipe closes")
     tap.ok(child:close(), "the child exits successfully")
+
+    -- The same from a coroutine that is not a fiber, which drives the loop.
+    child = assert(io.popen(run_child("NOTIFY_SOCKET=" .. shell_quote(name), "barrier",
+        ticker_path, "coroutine"), "r"))
+    payload, fds = within(20, receive_notification, sock)
+    tick = within(20, function()
+        local buffer = byte_span.new(16)
+        local n = ticker:receive(buffer)
+        return tostring(buffer:slice(1, n))
+    end)
+    tap.ok(payload == "BARRIER=1" and tick == "tick",
+        "a barrier outside a fiber runs the loop: the child's fiber still runs", payload)
+    for _, fd in ipairs(fds) do
+        fd:close()
+    end
+    tap.like(child:read("a"), "^barrier\ttrue\ttrue",
+        "and returns true once the pipe closes")
+    tap.ok(child:close(), "the child exits successfully")
     ticker:close()
+
+    child = assert(io.popen(run_child("NOTIFY_SOCKET=" .. shell_quote(name),
+        "barrier abandoned"), "r"))
+    payload, fds = within(20, receive_notification, sock)
+    local said = child:read("l")
+    for _, fd in ipairs(fds) do
+        fd:close()
+    end
+    tap.is(said, "abandoned", "a script may end while a fiber waits at a barrier")
+    tap.ok(child:close(), "the child then exits successfully, the wait passed or abandoned")
 
     child = assert(io.popen(run_child("NOTIFY_SOCKET=" .. shell_quote(name), "barrier timeout"),
         "r"))
