@@ -27,6 +27,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include <fcntl.h>
 #include <sys/un.h>
@@ -149,6 +150,30 @@ struct barrier_object {
     std::shared_ptr<barrier_core> core;
 };
 
+// What the pipe's read end says once readable: end of file when the manager
+// has closed the write end, which is the barrier; bytes a manager wrote are
+// not, and are read away so that the wait goes on (as libsystemd's, which
+// waits for the hang-up alone).
+enum class pipe_state { closed, open, failed };
+
+pipe_state drain(int read_end, std::error_code& ec) noexcept
+{
+    std::array<char, 256> discarded;
+    for (;;) {
+        const ssize_t got = ::read(read_end, discarded.data(), discarded.size());
+        if (got == 0)
+            return pipe_state::closed;
+        if (got > 0)
+            continue;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return pipe_state::open;
+        ec.assign(errno, std::system_category());
+        return pipe_state::failed;
+    }
+}
+
 // Completes the barrier's wait, once: the pipe's end of file (success), the
 // timer (timed_out) or a cancellation (interrupt(), a stopped loop).
 struct barrier_handler {
@@ -158,6 +183,15 @@ struct barrier_handler {
     std::shared_ptr<barrier_core> core;
     bool is_timer;
 
+    // Waits for the pipe (again), bound to the wait's cancellation.
+    static void wait_for_pipe(barrier_handler handler)
+    {
+        barrier_core& core = *handler.core;
+        core.pipe.async_wait(
+            asio::posix::stream_descriptor::wait_read,
+            asio::bind_cancellation_slot(handler.wait->cancel_signal.slot(), std::move(handler)));
+    }
+
     void operator()(std::error_code ec) const
     {
         if (!life->alive || core->finished)
@@ -165,6 +199,11 @@ struct barrier_handler {
         // The timer cancelled by the pipe's completion: that completed it.
         if (is_timer && ec == asio::error::operation_aborted)
             return;
+        if (!is_timer && !ec && drain(core->pipe.native_handle(), ec) == pipe_state::open) {
+            ec = guarded([this] { wait_for_pipe(*this); });
+            if (!ec)
+                return;
+        }
         core->finished = true;
         std::error_code ignored;
         if (is_timer) {
@@ -191,23 +230,32 @@ int barrier_gc(lua_State* L)
 }
 
 // Sends BARRIER=1 with the write end of a new pipe and keeps the read end in
-// `object`. `sent` is false when NOTIFY_SOCKET is unset.
+// `object`, non-blocking, for drain(). `sent` is false when NOTIFY_SOCKET is
+// unset.
 std::error_code send_barrier(binding_state& state, barrier_object& object, bool unset,
                              bool& sent) noexcept
 {
+    std::error_code ec;
     int ends[2];
     if (::pipe2(ends, O_CLOEXEC) != 0) {
-        const std::error_code ec(errno, std::system_category());
+        ec.assign(errno, std::system_category());
         if (unset)
             ::unsetenv("NOTIFY_SOCKET");
         return ec;
     }
     file_descriptor read_end(ends[0]);
     file_descriptor write_end(ends[1]);
-    std::error_code ec = guarded([&] {
-        object.core = std::make_shared<barrier_core>(state.executor, read_end.get());
-        read_end.release();
-    });
+    // The write end, the manager's, keeps its blocking mode: the two ends
+    // are separate open files.
+    const int flags = ::fcntl(read_end.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(read_end.get(), F_SETFL, flags | O_NONBLOCK) != 0)
+        ec.assign(errno, std::system_category());
+    if (!ec) {
+        ec = guarded([&] {
+            object.core = std::make_shared<barrier_core>(state.executor, read_end.get());
+            read_end.release();
+        });
+    }
     if (ec) {
         if (unset)
             ::unsetenv("NOTIFY_SOCKET");
@@ -228,10 +276,8 @@ std::error_code start_barrier_wait(binding_state& state, barrier_object& object,
         core.timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
             std::chrono::duration<double>(seconds)));
         core.timer.async_wait(barrier_handler{state.life, &state, &wait, object.core, true});
-        core.pipe.async_wait(asio::posix::stream_descriptor::wait_read,
-                             asio::bind_cancellation_slot(
-                                 wait.cancel_signal.slot(),
-                                 barrier_handler{state.life, &state, &wait, object.core, false}));
+        barrier_handler::wait_for_pipe(
+            barrier_handler{state.life, &state, &wait, object.core, false});
     });
 }
 
