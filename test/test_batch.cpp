@@ -261,6 +261,67 @@ TEST_CASE_FIXTURE(named_fixture, "receive_many stores each entry's sender where 
     CHECK(in.text(2) == "not asked");
 }
 
+TEST_CASE_FIXTURE(named_fixture,
+                  "receive_many and async_receive_many name senders bound to 108-byte addresses "
+                  "exactly, and flag the one address no endpoint holds")
+{
+    temp_dir directory;
+    const std::string abstract_name = full_length_abstract_name("batch");
+    const std::string path_name = full_length_path(directory.path);
+    std::string unrepresentable = full_length_abstract_name("unheld");
+    unrepresentable.back() = '\0';
+    file_descriptor abstract_peer = raw_socket_bound_to(abstract_name);
+    file_descriptor path_peer = raw_socket_bound_to(path_name);
+    file_descriptor unheld_peer = raw_socket_bound_to(unrepresentable);
+    const std::string to = second_endpoint.path();
+
+    bool async_form = false;
+    SUBCASE("receive_many") {}
+    SUBCASE("async_receive_many")
+    {
+        async_form = true;
+    }
+    REQUIRE(raw_send_to(abstract_peer.get(), "abstract", to) == 0);
+    REQUIRE(raw_send_to(unheld_peer.get(), "unheld", to) == 0);
+    REQUIRE(raw_send_to(path_peer.get(), "path", to) == 0);
+
+    std::array<unixdgram::endpoint, 3> senders;
+    senders[1] = first_endpoint; // must not be left standing as the sender
+    incoming in(3, 32);
+    for (std::size_t i = 0; i < senders.size(); ++i)
+        in.entries[i].sender = &senders[i];
+    std::size_t received = 0;
+    if (async_form) {
+        completion<std::size_t> receiving;
+        receiving.start([&](auto handler) { second.async_receive_many(in.entries, handler); });
+        io.run_for(safety_timeout);
+        REQUIRE(receiving.calls == 1);
+        CHECK_FALSE(receiving.ec);
+        received = receiving.result;
+    } else {
+        received = second.receive_many(in.entries);
+    }
+    REQUIRE(received == 3);
+    CHECK(in.text(0) == "abstract");
+    CHECK(senders[0].path() == abstract_name);
+    CHECK(senders[0].size() == sizeof(sockaddr_un));
+    CHECK_FALSE(in.entries[0].sender_too_long);
+    CHECK(in.text(1) == "unheld");
+    CHECK(senders[1] == unixdgram::endpoint());
+    CHECK(in.entries[1].sender_too_long);
+    CHECK(in.text(2) == "path");
+    CHECK(senders[2].path() == path_name);
+    CHECK_FALSE(in.entries[2].sender_too_long);
+
+    // The names stored reach their peers.
+    for (std::size_t i : {std::size_t{0}, std::size_t{2}}) {
+        CHECK(second.send_to(asio::buffer(std::string_view("reply")), senders[i]) == 5);
+        std::array<char, 8> reply{};
+        const int peer = i == 0 ? abstract_peer.get() : path_peer.get();
+        CHECK(::recv(peer, reply.data(), reply.size(), MSG_DONTWAIT) == 5);
+    }
+}
+
 TEST_CASE_FIXTURE(pair_fixture,
                   "a batch longer than one system call's share goes whole and in order")
 {

@@ -192,6 +192,41 @@ TEST_CASE_FIXTURE(pair_fixture,
     CHECK_FALSE(result.sender_credentials.has_value());
 }
 
+TEST_CASE_FIXTURE(pair_fixture,
+                  "a datagram queued before pass_credentials was on reports no credentials, not "
+                  "the kernel's overflow ids")
+{
+    // Linux fills SCM_CREDENTIALS of such a datagram with pid 0 and the
+    // overflow uid and gid (65534, "nobody"): no sender, which must not pass
+    // for one.
+    file_descriptor null_file = open_dev_null();
+    const std::array<int, 1> fds_to_send{null_file.get()};
+    a.send_with_fds(asio::buffer(std::string_view("early")), fds_to_send);
+    a.send(asio::buffer(std::string_view("plain")));
+    b.set_option(unixdgram::pass_credentials(true));
+
+    std::array<char, 16> storage{};
+    std::array<file_descriptor, 1> fds;
+    unixdgram::receive_result result = b.receive_with_fds(asio::buffer(storage), fds);
+    CHECK(result.bytes == 5);
+    CHECK(result.fds.size() == 1);
+    if (result.sender_credentials)
+        MESSAGE("reported as sender: pid " << result.sender_credentials->pid << ", uid "
+                                           << result.sender_credentials->uid << ", gid "
+                                           << result.sender_credentials->gid);
+    CHECK_FALSE(result.sender_credentials.has_value());
+    result = b.receive_with_fds(asio::buffer(storage), fds);
+    CHECK(result.bytes == 5);
+    CHECK_FALSE(result.sender_credentials.has_value());
+
+    // A datagram sent after it was turned on carries real credentials.
+    a.send(asio::buffer(std::string_view("late")));
+    result = b.receive_with_fds(asio::buffer(storage), fds);
+    REQUIRE(result.sender_credentials.has_value());
+    CHECK(result.sender_credentials->pid == ::getpid());
+    CHECK(result.sender_credentials->uid == ::getuid());
+}
+
 TEST_CASE_FIXTURE(pair_fixture, "sender_credentials name the process that sent the datagram")
 {
     b.set_option(unixdgram::pass_credentials(true));

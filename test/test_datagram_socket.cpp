@@ -488,6 +488,188 @@ TEST_CASE_FIXTURE(io_fixture, "bind to a path that exists fails with EADDRINUSE"
     CHECK(second.local_endpoint().path().empty());
 }
 
+TEST_CASE("make_endpoint takes names that fill all 108 bytes of sun_path and refuses longer ones")
+{
+    temp_dir directory;
+    std::string name;
+    SUBCASE("an abstract name: a NUL and 107 bytes")
+    {
+        name = full_length_abstract_name("make");
+    }
+    SUBCASE("a path of 108 bytes")
+    {
+        name = full_length_path(directory.path);
+    }
+    REQUIRE(name.size() == sun_path_size);
+    std::error_code ec;
+    const unixdgram::endpoint full = unixdgram::make_endpoint(name, ec);
+    CHECK_FALSE(ec);
+    CHECK(full.path() == name);
+    CHECK(full.size() == sizeof(sockaddr_un));
+    CHECK(unixdgram::make_endpoint(name) == full);
+
+    const std::string longer = name + "x";
+    CHECK(unixdgram::make_endpoint(longer, ec) == unixdgram::endpoint());
+    CHECK(ec == errno_is{ENAMETOOLONG});
+    CHECK(thrown_by([&] { unixdgram::make_endpoint(longer); }) == errno_is{ENAMETOOLONG});
+}
+
+TEST_CASE(
+    "make_endpoint keeps every byte of an abstract name, a trailing NUL included, and refuses "
+    "the one name no endpoint holds")
+{
+    for (std::size_t length = 1; length < sun_path_size; ++length) {
+        std::string name(length, '\0');
+        for (std::size_t i = 1; i + 1 < length; ++i)
+            name[i] = static_cast<char>('a' + i % 26);
+        std::error_code ec;
+        const unixdgram::endpoint endpoint = unixdgram::make_endpoint(name, ec);
+        CHECK_FALSE(ec);
+        CHECK(endpoint.path() == name);
+        CHECK(endpoint.size() == offsetof(sockaddr_un, sun_path) + length);
+    }
+    // 108 bytes ending in NUL: Asio's endpoint takes that NUL for a
+    // terminator and would name another socket.
+    std::string name = full_length_abstract_name("nul");
+    name.back() = '\0';
+    std::error_code ec;
+    CHECK(unixdgram::make_endpoint(name, ec) == unixdgram::endpoint());
+    CHECK(ec == errno_is{ENAMETOOLONG});
+    // A path ends at its first NUL: 107 bytes and a NUL name the 107-byte path.
+    temp_dir directory;
+    std::string path = full_length_path(directory.path);
+    path.back() = '\0';
+    const unixdgram::endpoint shorter = unixdgram::make_endpoint(path, ec);
+    CHECK_FALSE(ec);
+    CHECK(shorter.path() == path.substr(0, sun_path_size - 1));
+}
+
+TEST_CASE_FIXTURE(io_fixture,
+                  "every receive form names a peer bound to a 108-byte address exactly, and a "
+                  "reply to that name reaches it")
+{
+    temp_dir directory;
+    std::string name;
+    SUBCASE("an abstract name: a NUL and 107 bytes")
+    {
+        name = full_length_abstract_name("peer");
+    }
+    SUBCASE("a path of 108 bytes")
+    {
+        name = full_length_path(directory.path);
+    }
+    const unixdgram::endpoint peer_endpoint = unixdgram::make_endpoint(name);
+    const unixdgram::endpoint receiver_endpoint =
+        unixdgram::make_endpoint(unique_abstract_name("receiver"));
+    socket_type receiver(io);
+    receiver.open();
+    receiver.bind(receiver_endpoint);
+    // The library's peer, bound through make_endpoint; the kernel must see
+    // all 108 bytes, no NUL added.
+    socket_type peer(io);
+    peer.open();
+    peer.bind(peer_endpoint);
+    {
+        sockaddr_un bound{};
+        socklen_t length = sizeof(bound);
+        REQUIRE(::getsockname(peer.native_handle(), reinterpret_cast<sockaddr*>(&bound), &length) ==
+                0);
+        // For a path Linux counts the NUL it would add, past the buffer.
+        CHECK(length >= sizeof(sockaddr_un));
+        CHECK(std::string_view(bound.sun_path, sun_path_size) == name);
+    }
+    CHECK(peer.local_endpoint() == peer_endpoint);
+    CHECK(peer.local_endpoint().size() == sizeof(sockaddr_un));
+
+    file_descriptor null_file = open_dev_null();
+    const std::array<int, 1> fds_to_send{null_file.get()};
+    std::array<file_descriptor, 2> fds_received;
+    std::array<char, 32> storage{};
+    unixdgram::endpoint sender;
+    std::error_code ec;
+
+    auto check_sender_and_reply = [&] {
+        CHECK(sender == peer_endpoint);
+        CHECK(sender.path() == name);
+        CHECK(sender.size() == sizeof(sockaddr_un));
+        CHECK(receiver.send_to(asio::buffer(std::string_view("reply")), sender) == 5);
+        std::array<char, 16> reply{};
+        CHECK(text_of(reply, peer.receive(asio::buffer(reply))) == "reply");
+        sender = unixdgram::endpoint();
+    };
+
+    peer.send_to(asio::buffer(std::string_view("throwing")), receiver_endpoint);
+    CHECK(text_of(storage, receiver.receive_from(asio::buffer(storage), sender)) == "throwing");
+    check_sender_and_reply();
+
+    peer.send_to(asio::buffer(std::string_view("ec")), receiver_endpoint);
+    CHECK(text_of(storage, receiver.receive_from(asio::buffer(storage), sender, 0, ec)) == "ec");
+    CHECK_FALSE(ec);
+    check_sender_and_reply();
+
+    peer.send_to_with_fds(asio::buffer(std::string_view("fds")), receiver_endpoint, fds_to_send);
+    unixdgram::receive_result result =
+        receiver.receive_from_with_fds(asio::buffer(storage), fds_received, sender);
+    CHECK(text_of(storage, result.bytes) == "fds");
+    REQUIRE(result.fds.size() == 1);
+    CHECK(same_file(result.fds[0].get(), null_file.get()));
+    check_sender_and_reply();
+
+    peer.send_to(asio::buffer(std::string_view("async")), receiver_endpoint);
+    completion<std::size_t> received;
+    received.start(
+        [&](auto handler) { receiver.async_receive_from(asio::buffer(storage), sender, handler); });
+    io.restart();
+    io.run_for(safety_timeout);
+    REQUIRE(received.calls == 1);
+    CHECK_FALSE(received.ec);
+    CHECK(text_of(storage, received.result) == "async");
+    check_sender_and_reply();
+
+    peer.send_to_with_fds(asio::buffer(std::string_view("async fds")), receiver_endpoint,
+                          fds_to_send);
+    completion<unixdgram::receive_result> received_with_fds;
+    received_with_fds.start([&](auto handler) {
+        receiver.async_receive_from_with_fds(asio::buffer(storage), fds_received, sender, handler);
+    });
+    io.restart();
+    io.run_for(safety_timeout);
+    REQUIRE(received_with_fds.calls == 1);
+    CHECK_FALSE(received_with_fds.ec);
+    CHECK(text_of(storage, received_with_fds.result.bytes) == "async fds");
+    CHECK(received_with_fds.result.fds.size() == 1);
+    check_sender_and_reply();
+
+    // connect and remote_endpoint reach and name it too.
+    receiver.connect(peer_endpoint);
+    CHECK(receiver.remote_endpoint() == peer_endpoint);
+    CHECK(receiver.send(asio::buffer(std::string_view("connected"))) == 9);
+    CHECK(text_of(storage, peer.receive(asio::buffer(storage))) == "connected");
+}
+
+TEST_CASE_FIXTURE(io_fixture,
+                  "local_endpoint of an adopted socket bound to a 108-byte address is exact")
+{
+    temp_dir directory;
+    std::string name;
+    SUBCASE("an abstract name: a NUL and 107 bytes")
+    {
+        name = full_length_abstract_name("adopted");
+    }
+    SUBCASE("a path of 108 bytes")
+    {
+        name = full_length_path(directory.path);
+    }
+    file_descriptor bound = raw_socket_bound_to(name);
+    socket_type adopted(io, bound.release());
+    std::error_code ec;
+    const unixdgram::endpoint local = adopted.local_endpoint(ec);
+    CHECK_FALSE(ec);
+    CHECK(local.path() == name);
+    CHECK(local.size() == sizeof(sockaddr_un));
+    CHECK(adopted.local_endpoint() == local);
+}
+
 TEST_CASE_FIXTURE(io_fixture, "bind to an abstract name keeps the name exactly")
 {
     std::string name = unique_abstract_name("abstract");
@@ -1464,11 +1646,11 @@ TEST_CASE_FIXTURE(pair_fixture, "asynchronous operations wait even when non_bloc
 // make_endpoint and long paths
 // ---------------------------------------------------------------------------
 
-TEST_CASE("make_endpoint takes 107 bytes and refuses 108 with ENAMETOOLONG")
+TEST_CASE("make_endpoint takes 108 bytes and refuses 109 with ENAMETOOLONG")
 {
-    const std::string longest(107, 'p');
-    const std::string too_long(108, 'p');
-    std::string longest_abstract(107, 'q');
+    const std::string longest(108, 'p');
+    const std::string too_long(109, 'p');
+    std::string longest_abstract(108, 'q');
     longest_abstract[0] = '\0';
 
     CHECK(unixdgram::make_endpoint(longest).path() == longest);

@@ -547,10 +547,10 @@ TEST_CASE_FIXTURE(io_fixture,
     CHECK(ec == errno_is{ECONNREFUSED});
 }
 
-TEST_CASE_FIXTURE(io_fixture, "abstract names of 107 bytes work and of 108 bytes are refused")
+TEST_CASE_FIXTURE(io_fixture, "abstract names of 108 bytes work and of 109 bytes are refused")
 {
     std::string longest = unique_abstract_name("longest");
-    longest.resize(107, 'n');
+    longest.resize(108, 'n');
     std::string too_long = longest + 'n';
 
     socket_type receiver(io);
@@ -560,7 +560,7 @@ TEST_CASE_FIXTURE(io_fixture, "abstract names of 107 bytes work and of 108 bytes
     socket_type sender(io);
     sender.open();
     std::string sender_name = unique_abstract_name("longest-sender");
-    sender_name.resize(107, 's');
+    sender_name.resize(108, 's');
     sender.bind(unixdgram::make_endpoint(sender_name));
     REQUIRE(sender.send_to(asio::buffer("long", 4), unixdgram::make_endpoint(longest)) == 4);
     std::array<char, 8> storage{};
@@ -570,17 +570,17 @@ TEST_CASE_FIXTURE(io_fixture, "abstract names of 107 bytes work and of 108 bytes
 
     std::error_code ec;
     unixdgram::endpoint refused = unixdgram::make_endpoint(too_long, ec);
-    MESSAGE("make_endpoint of a 108-byte abstract name: " << describe(ec));
+    MESSAGE("make_endpoint of a 109-byte abstract name: " << describe(ec));
     CHECK(ec == asio::error::name_too_long);
     CHECK(refused.path().empty());
     CHECK(thrown_by([&] { unixdgram::make_endpoint(too_long); }) == asio::error::name_too_long);
 }
 
 TEST_CASE_FIXTURE(io_fixture,
-                  "paths of 107 bytes work and of 108 bytes are refused with ENAMETOOLONG")
+                  "paths of 108 bytes work and of 109 bytes are refused with ENAMETOOLONG")
 {
     temp_dir directory;
-    const std::string receiver_path = path_of_length(directory, 107);
+    const std::string receiver_path = path_of_length(directory, 108);
     std::string sender_path = receiver_path;
     sender_path.back() = 's';
     const std::string too_long = receiver_path + 'p';
@@ -596,17 +596,90 @@ TEST_CASE_FIXTURE(io_fixture,
     std::array<char, 8> storage{};
     unixdgram::endpoint from;
     CHECK(receiver.receive_from(asio::buffer(storage), from) == 4);
-    MESSAGE("107-byte path: bound, and the sender's 107-byte path came back as "
+    MESSAGE("108-byte path: bound, and the sender's 108-byte path came back as "
             << from.path().size() << " bytes");
     CHECK(from.path() == sender_path);
 
     std::error_code ec;
     unixdgram::make_endpoint(too_long, ec);
     std::error_code thrown = thrown_by([&] { unixdgram::make_endpoint(too_long); });
-    MESSAGE("make_endpoint of a 108-byte path: " << describe(ec)
+    MESSAGE("make_endpoint of a 109-byte path: " << describe(ec)
                                                  << "; throwing form: " << describe(thrown));
     CHECK(ec == asio::error::name_too_long);
     CHECK(thrown == asio::error::name_too_long);
+}
+
+TEST_CASE_FIXTURE(io_fixture,
+                  "a sender whose 108-byte abstract name ends in NUL, which no endpoint holds, is "
+                  "reported with ENAMETOOLONG by every receive form, and nothing is lost")
+{
+    // Asio's endpoint takes a trailing NUL of a full sun_path for a
+    // terminator, so this name cannot be stored; anyone may bind it.
+    std::string unheld = full_length_abstract_name("unheld");
+    unheld.back() = '\0';
+    file_descriptor hostile = raw_socket_bound_to(unheld);
+    const std::string receiver_name = unique_abstract_name("receiver");
+    socket_type receiver(io);
+    receiver.open();
+    receiver.bind(unixdgram::make_endpoint(receiver_name));
+    std::array<char, 16> storage{};
+    std::array<file_descriptor, 2> fds;
+    unixdgram::endpoint sender = unixdgram::make_endpoint(unique_abstract_name("stale"));
+    std::error_code ec;
+
+    auto send_hostile = [&](std::string_view text) {
+        REQUIRE(raw_send_to(hostile.get(), text, receiver_name) == 0);
+    };
+
+    send_hostile("sync");
+    CHECK(receiver.receive_from(asio::buffer(storage), sender, 0, ec) == 4);
+    CHECK(ec == errno_is{ENAMETOOLONG});
+    CHECK(std::string_view(storage.data(), 4) == "sync");
+    CHECK(sender == unixdgram::endpoint());
+
+    send_hostile("throw");
+    CHECK(thrown_by([&] { receiver.receive_from(asio::buffer(storage), sender); }) ==
+          errno_is{ENAMETOOLONG});
+
+    send_hostile("fds");
+    unixdgram::receive_result result =
+        receiver.receive_from_with_fds(asio::buffer(storage), fds, sender, 0, ec);
+    CHECK(ec == errno_is{ENAMETOOLONG});
+    CHECK(result.bytes == 3);
+
+    send_hostile("async");
+    completion<std::size_t> received;
+    received.start(
+        [&](auto handler) { receiver.async_receive_from(asio::buffer(storage), sender, handler); });
+    io.run_for(safety_timeout);
+    REQUIRE(received.calls == 1);
+    CHECK(received.ec == errno_is{ENAMETOOLONG});
+    CHECK(received.result == 5);
+
+    send_hostile("async fds");
+    completion<unixdgram::receive_result> received_with_fds;
+    received_with_fds.start([&](auto handler) {
+        receiver.async_receive_from_with_fds(asio::buffer(storage), fds, sender, handler);
+    });
+    io.restart();
+    io.run_for(safety_timeout);
+    REQUIRE(received_with_fds.calls == 1);
+    CHECK(received_with_fds.ec == errno_is{ENAMETOOLONG});
+    CHECK(received_with_fds.result.bytes == 9);
+
+    // The adopted socket itself bound that way: local_endpoint says so too.
+    socket_type adopted(io, hostile.release());
+    adopted.local_endpoint(ec);
+    CHECK(ec == errno_is{ENAMETOOLONG});
+    CHECK(thrown_by([&] { adopted.local_endpoint(); }) == errno_is{ENAMETOOLONG});
+
+    // And the receiver goes on.
+    socket_type friendly(io);
+    friendly.open();
+    friendly.send_to(asio::buffer(std::string_view("after")),
+                     unixdgram::make_endpoint(receiver_name));
+    CHECK(receiver.receive_from(asio::buffer(storage), sender) == 5);
+    CHECK(sender == unixdgram::endpoint());
 }
 
 // ---------------------------------------------------------------------------

@@ -255,3 +255,41 @@ TEST_CASE_FIXTURE(
           "python got 'your turn' and read 'from the C++ side\n' with 1 fd");
     CHECK(reporter.path() == python_name);
 }
+
+TEST_CASE_FIXTURE(fd_count_fixture,
+                  "a python peer bound to an abstract name of all 108 bytes is named exactly and "
+                  "reached by a reply")
+{
+    temp_dir directory;
+    asio::io_context io;
+    const std::string path = (directory.path / "cpp.sock").string();
+    socket_type server(io);
+    server.open();
+    server.bind(unixdgram::make_endpoint(path));
+
+    python_peer peer("full-name", path);
+
+    std::array<char, 256> storage{};
+    unixdgram::endpoint python_endpoint;
+    int calls = 0;
+    std::error_code receive_ec;
+    std::size_t length = 0;
+    server.async_receive_from(asio::buffer(storage), python_endpoint,
+                              [&](std::error_code ec, std::size_t bytes) {
+                                  ++calls;
+                                  receive_ec = ec;
+                                  length = bytes;
+                              });
+    io.run_for(peer_timeout);
+    REQUIRE(calls == 1);
+    REQUIRE_FALSE(receive_ec);
+    // The peer sent the name it bound.
+    const std::string bound_name(storage.data(), length);
+    REQUIRE(bound_name.size() == 108);
+    CHECK(python_endpoint.path() == bound_name);
+    CHECK(python_endpoint.size() == sizeof(sockaddr_un));
+
+    const std::string reply = "reply to " + bound_name;
+    CHECK(server.send_to(asio::buffer(reply), python_endpoint) == reply.size());
+    CHECK(peer.wait() == 0);
+}

@@ -16,19 +16,25 @@
 #include <asio.hpp>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -361,4 +367,415 @@ TEST_CASE_FIXTURE(
                            << milliseconds(receives_finished_at - started_at) << " ms");
     CHECK(sends_finished_at - started_at < 1s);
     CHECK(receives_finished_at - started_at < 1s);
+}
+
+// ---------------------------------------------------------------------------
+// Many waiters, many destinations, restarted receivers (issue 9, section 4).
+//
+// Each case fills every destination's queue, starts sends that must wait,
+// and measures the process's CPU time over `long_window` while they wait: at
+// most 5% of one core. Then the receivers drain and every datagram must
+// arrive exactly once, in order per destination and sender.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::chrono::milliseconds long_window = 2s;
+constexpr auto cpu_allowed_over_long_window = long_window / 20;
+
+double percent_of_a_core(std::chrono::microseconds used, std::chrono::nanoseconds window)
+{
+    return 100.0 * std::chrono::duration<double>(used).count() /
+           std::chrono::duration<double>(window).count();
+}
+
+/// "<sender> <sequence>": who sent a datagram and its place in that sender's
+/// stream to one destination.
+std::string numbered(std::size_t sender, std::size_t sequence)
+{
+    return std::to_string(sender) + " " + std::to_string(sequence);
+}
+
+/// Receivers, senders, and what each sender has sent to each receiver.
+struct full_destinations : io_fixture {
+    std::vector<std::unique_ptr<socket_type>> receivers;
+    std::vector<unixdgram::endpoint> destinations;
+    std::vector<std::unique_ptr<socket_type>> senders;
+    // [destination][sender]: datagrams sent, and datagrams received.
+    std::vector<std::vector<std::size_t>> sent;
+    std::vector<std::vector<std::size_t>> received;
+    std::size_t out_of_order = 0;
+
+    full_destinations(std::size_t destination_count, std::size_t sender_count)
+    {
+        for (std::size_t d = 0; d < destination_count; ++d)
+            add_receiver(unixdgram::make_endpoint(unique_abstract_name("full")));
+        for (std::size_t s = 0; s < sender_count; ++s) {
+            senders.push_back(std::make_unique<socket_type>(io));
+            senders.back()->open();
+            // Room for every queued datagram in the sender's own buffer, so
+            // that the destinations' queues, not its own, are what is full.
+            std::error_code ignored;
+            senders.back()->set_option(socket_type::send_buffer_size(1 << 22), ignored);
+        }
+        sent.assign(destination_count, std::vector<std::size_t>(sender_count, 0));
+        received = sent;
+    }
+
+    void add_receiver(const unixdgram::endpoint& where)
+    {
+        receivers.push_back(std::make_unique<socket_type>(io));
+        receivers.back()->open();
+        receivers.back()->bind(where);
+        receivers.back()->non_blocking(true);
+        destinations.push_back(where);
+    }
+
+    /// Fills destination `d` from sender 0 until the kernel says EAGAIN.
+    void fill(std::size_t d)
+    {
+        socket_type& sender = *senders[0];
+        sender.non_blocking(true);
+        std::error_code ec;
+        for (int guard = 0; guard < 100000; ++guard) {
+            const std::string message = numbered(0, sent[d][0]);
+            sender.send_to(asio::buffer(message), destinations[d], 0, ec);
+            if (ec)
+                break;
+            ++sent[d][0];
+        }
+        REQUIRE(ec.value() == EAGAIN);
+        sender.non_blocking(false);
+    }
+
+    void fill_all()
+    {
+        for (std::size_t d = 0; d < destinations.size(); ++d)
+            fill(d);
+    }
+
+    /// Receives whatever is queued at every receiver; checks the order.
+    void drain_once()
+    {
+        std::array<char, 64> storage{};
+        for (std::size_t d = 0; d < receivers.size(); ++d) {
+            for (;;) {
+                std::error_code ec;
+                std::size_t bytes = receivers[d]->receive(asio::buffer(storage), 0, ec);
+                if (ec) {
+                    CHECK(ec.value() == EAGAIN);
+                    break;
+                }
+                std::size_t sender = 0;
+                std::size_t sequence = 0;
+                const std::string text(storage.data(), bytes);
+                REQUIRE(std::sscanf(text.c_str(), "%zu %zu", &sender, &sequence) == 2);
+                REQUIRE(sender < senders.size());
+                if (sequence != received[d][sender])
+                    ++out_of_order;
+                received[d][sender] = sequence + 1;
+            }
+        }
+    }
+
+    bool all_received() const { return received == sent; }
+};
+
+/// Measures the CPU time the process uses over `long_window` while `waiting`
+/// runs (which waits that long), and reports it.
+template <typename Waiting>
+std::chrono::microseconds cpu_while(std::string_view what, Waiting&& waiting)
+{
+    const auto cpu_before = process_cpu_time();
+    const auto started_at = clock_type::now();
+    waiting();
+    const auto window = clock_type::now() - started_at;
+    const auto cpu_used = process_cpu_time() - cpu_before;
+    MESSAGE(what << ": " << milliseconds(cpu_used) << " ms of CPU in " << milliseconds(window)
+                 << " ms (" << percent_of_a_core(cpu_used, window) << "% of a core)");
+    CHECK(window >= long_window);
+    return cpu_used;
+}
+
+/// Async: every sender sends `per_pair` datagrams to every destination, one
+/// after another (a chain of async_send_to per pair), into full queues.
+void async_case(std::size_t destination_count, std::size_t sender_count, std::size_t per_pair)
+{
+    full_destinations setup(destination_count, sender_count);
+    setup.fill_all();
+
+    struct chain {
+        std::size_t destination;
+        std::size_t sender;
+        std::size_t left;
+        std::string message;
+    };
+    std::vector<std::unique_ptr<chain>> chains;
+    std::size_t completed = 0;
+    std::size_t failures = 0;
+    std::function<void(chain&)> send_next = [&](chain& pair) {
+        pair.message = numbered(pair.sender, setup.sent[pair.destination][pair.sender]);
+        setup.senders[pair.sender]->async_send_to(
+            asio::buffer(pair.message), setup.destinations[pair.destination],
+            [&, current = &pair](std::error_code ec, std::size_t) {
+                ++completed;
+                if (ec) {
+                    ++failures;
+                    return;
+                }
+                ++setup.sent[current->destination][current->sender];
+                if (--current->left > 0)
+                    send_next(*current);
+            });
+    };
+    for (std::size_t s = 0; s < sender_count; ++s) {
+        for (std::size_t d = 0; d < destination_count; ++d) {
+            chains.push_back(std::make_unique<chain>(chain{d, s, per_pair, {}}));
+            send_next(*chains.back());
+        }
+    }
+
+    std::ostringstream what;
+    what << "async, " << sender_count << " sender(s) to " << destination_count
+         << " full destination(s)";
+    const auto cpu_used = cpu_while(what.str(), [&] { setup.io.run_for(long_window); });
+    CHECK(cpu_used < cpu_allowed_over_long_window);
+    CHECK(completed == 0);
+
+    const std::size_t expected = destination_count * sender_count * per_pair;
+    const auto deadline = clock_type::now() + safety_timeout;
+    setup.io.restart();
+    while ((completed < expected || !setup.all_received()) && clock_type::now() < deadline) {
+        setup.drain_once();
+        setup.io.run_for(1ms);
+    }
+    setup.drain_once();
+    CHECK(completed == expected);
+    CHECK(failures == 0);
+    CHECK(setup.out_of_order == 0);
+    CHECK(setup.all_received());
+}
+
+} // namespace
+
+TEST_CASE("async sends to 1 full destination from one socket wait without spinning")
+{
+    async_case(1, 1, 2);
+}
+
+TEST_CASE("async sends to 2 full destinations from one socket wait without spinning")
+{
+    async_case(2, 1, 2);
+}
+
+TEST_CASE("async sends to 3 full destinations from one socket wait without spinning")
+{
+    async_case(3, 1, 2);
+}
+
+TEST_CASE("async sends to 16 full destinations from one socket wait without spinning")
+{
+    async_case(16, 1, 2);
+}
+
+TEST_CASE("async sends to 40 full destinations from one socket, more than it has probes, wait "
+          "without spinning")
+{
+    static_assert(unixdgram::detail::destination_wait<asio::any_io_executor>::max_probes < 40);
+    async_case(40, 1, 2);
+}
+
+TEST_CASE("async sends from 48 sockets to one full destination wait without spinning")
+{
+    async_case(1, 48, 2);
+}
+
+namespace {
+
+/// Blocking: a thread per sender sends `rounds` rounds of one datagram to
+/// each destination in turn, into full queues. One socket is used by one
+/// thread only (shared objects are unsafe), so one socket waits for one
+/// destination at a time and moves its wait from one to the next.
+void blocking_case(std::size_t destination_count, std::size_t sender_count, std::size_t rounds)
+{
+    full_destinations setup(destination_count, sender_count);
+    setup.fill_all();
+
+    std::atomic<std::size_t> completed{0};
+    std::atomic<std::size_t> failures{0};
+    // What each thread sends, counted apart from `setup.sent`, which the
+    // main thread reads.
+    std::vector<std::vector<std::size_t>> first_sequence = setup.sent;
+    std::vector<std::thread> threads;
+    for (std::size_t s = 0; s < sender_count; ++s) {
+        threads.emplace_back([&, s] {
+            for (std::size_t r = 0; r < rounds; ++r) {
+                for (std::size_t d = 0; d < destination_count; ++d) {
+                    const std::string message = numbered(s, first_sequence[d][s] + r);
+                    std::error_code ec;
+                    setup.senders[s]->send_to(asio::buffer(message), setup.destinations[d], 0, ec);
+                    if (ec)
+                        ++failures;
+                    ++completed;
+                }
+            }
+        });
+    }
+    for (std::size_t s = 0; s < sender_count; ++s)
+        for (std::size_t d = 0; d < destination_count; ++d)
+            setup.sent[d][s] += rounds;
+
+    std::ostringstream what;
+    what << "blocking, " << sender_count << " sender thread(s) to " << destination_count
+         << " full destination(s)";
+    const auto cpu_used = cpu_while(what.str(), [&] { std::this_thread::sleep_for(long_window); });
+    CHECK(cpu_used < cpu_allowed_over_long_window);
+    CHECK(completed == 0);
+
+    const std::size_t expected = destination_count * sender_count * rounds;
+    const auto deadline = clock_type::now() + safety_timeout;
+    while ((completed < expected || !setup.all_received()) && clock_type::now() < deadline) {
+        setup.drain_once();
+        std::this_thread::sleep_for(1ms);
+    }
+    setup.drain_once();
+    if (completed < expected) {
+        std::cerr << "blocking sends never returned; the threads cannot be joined\n";
+        std::abort();
+    }
+    for (auto& thread : threads)
+        thread.join();
+    CHECK(completed == expected);
+    CHECK(failures == 0);
+    CHECK(setup.out_of_order == 0);
+    CHECK(setup.all_received());
+}
+
+} // namespace
+
+TEST_CASE("a blocking send_to to 1 full destination waits without spinning")
+{
+    blocking_case(1, 1, 2);
+}
+
+TEST_CASE("blocking send_to to 2 full destinations in turn from one socket waits without spinning")
+{
+    blocking_case(2, 1, 2);
+}
+
+TEST_CASE("blocking send_to to 3 full destinations in turn from one socket waits without spinning")
+{
+    blocking_case(3, 1, 2);
+}
+
+TEST_CASE("blocking send_to to 16 full destinations in turn from one socket waits without spinning")
+{
+    blocking_case(16, 1, 2);
+}
+
+TEST_CASE("blocking send_to from 48 sockets in 48 threads to one full destination waits without "
+          "spinning")
+{
+    blocking_case(1, 48, 2);
+}
+
+namespace {
+
+/// A receiver at a filesystem path restarts (close, unlink, a new socket
+/// bound at the same path) between two waits of one sender: the probe of the
+/// first wait is connected to the dead socket.
+void restart_case(bool blocking)
+{
+    temp_dir directory;
+    const unixdgram::endpoint where =
+        unixdgram::make_endpoint((directory.path / "daemon").string());
+    full_destinations setup(0, 1);
+    setup.add_receiver(where);
+    setup.sent.assign(1, std::vector<std::size_t>(1, 0));
+    setup.received = setup.sent;
+    socket_type& sender = *setup.senders[0];
+
+    // Sends one datagram into the full queue; `while_blocked(wait)` runs
+    // `wait`, which waits `window`, and returns the CPU time it used.
+    auto send_one_blocked = [&](auto window, auto&& while_blocked) {
+        setup.fill(0);
+        const std::string message = numbered(0, setup.sent[0][0]);
+        std::error_code send_ec;
+        bool done = false;
+        std::chrono::microseconds cpu_used{};
+        if (blocking) {
+            std::atomic<bool> returned{false};
+            std::thread thread([&] {
+                sender.send_to(asio::buffer(message), where, 0, send_ec);
+                returned = true;
+            });
+            cpu_used = while_blocked([&] { std::this_thread::sleep_for(window); });
+            CHECK_FALSE(returned.load());
+            const auto deadline = clock_type::now() + safety_timeout;
+            while (!returned && clock_type::now() < deadline) {
+                setup.drain_once();
+                std::this_thread::sleep_for(1ms);
+            }
+            if (!returned) {
+                std::cerr << "a blocking send_to never returned; the thread cannot be joined\n";
+                std::abort();
+            }
+            thread.join();
+            done = true;
+        } else {
+            sender.async_send_to(asio::buffer(message), where,
+                                 [&](std::error_code ec, std::size_t) {
+                                     send_ec = ec;
+                                     done = true;
+                                 });
+            setup.io.restart();
+            cpu_used = while_blocked([&] { setup.io.run_for(window); });
+            CHECK_FALSE(done);
+            setup.io.restart();
+            const auto deadline = clock_type::now() + safety_timeout;
+            while (!done && clock_type::now() < deadline) {
+                setup.drain_once();
+                setup.io.run_for(1ms);
+            }
+        }
+        REQUIRE(done);
+        CHECK_FALSE(send_ec);
+        ++setup.sent[0][0];
+        setup.drain_once();
+        CHECK(setup.out_of_order == 0);
+        CHECK(setup.all_received());
+        return cpu_used;
+    };
+
+    const std::string form = blocking ? "blocking" : "async";
+    // The first wait connects the probe to the first receiver.
+    send_one_blocked(blocked_window, [&](auto&& wait) {
+        wait();
+        return std::chrono::microseconds(0);
+    });
+
+    // The daemon restarts at the same path; its queue fills again.
+    setup.receivers[0]->close();
+    std::filesystem::remove(directory.path / "daemon");
+    setup.receivers.clear();
+    setup.destinations.clear();
+    setup.add_receiver(where);
+    setup.received[0][0] = setup.sent[0][0];
+
+    const auto cpu_used = send_one_blocked(long_window, [&](auto&& wait) {
+        return cpu_while(form + ", receiver restarted at the same path", wait);
+    });
+    CHECK(cpu_used < cpu_allowed_over_long_window);
+}
+
+} // namespace
+
+TEST_CASE("an async send_to to a receiver restarted at the same path waits without spinning")
+{
+    restart_case(false);
+}
+
+TEST_CASE("a blocking send_to to a receiver restarted at the same path waits without spinning")
+{
+    restart_case(true);
 }

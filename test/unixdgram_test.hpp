@@ -33,6 +33,7 @@
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -53,7 +54,9 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace doctest {
@@ -208,6 +211,59 @@ inline std::string unique_abstract_name(std::string_view purpose)
     name += "unixdgram-test-" + std::to_string(::getpid()) + "-" + std::string(purpose) + "-" +
             std::to_string(++names_made);
     return name;
+}
+
+/// The bytes of `sun_path`: a name that fills them has no terminating NUL.
+inline constexpr std::size_t sun_path_size = sizeof(sockaddr_un::sun_path);
+
+/// An abstract name nobody else uses that fills all of `sun_path` (a NUL and
+/// 107 bytes), as Python's bind(b"\0" + b"L" * 107) makes.
+inline std::string full_length_abstract_name(std::string_view purpose)
+{
+    std::string name = unique_abstract_name(purpose);
+    name.resize(sun_path_size, 'L');
+    return name;
+}
+
+/// A path of exactly 108 bytes, all of `sun_path`, naming a new entry in
+/// `directory` (which must leave room for it).
+inline std::string full_length_path(const std::filesystem::path& directory)
+{
+    std::string path = (directory / "").string();
+    REQUIRE(path.size() < sun_path_size - 1);
+    path.resize(sun_path_size, 'P');
+    return path;
+}
+
+/// A datagram socket made and bound with the system calls alone, to `name`
+/// exactly (address length offsetof(sun_path) + name.size(), no NUL added):
+/// a peer from outside the library.
+inline unixdgram::file_descriptor raw_socket_bound_to(std::string_view name)
+{
+    unixdgram::file_descriptor fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    REQUIRE(fd);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    REQUIRE(name.size() <= sun_path_size);
+    std::memcpy(address.sun_path, name.data(), name.size());
+    const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size());
+    REQUIRE(::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), length) == 0);
+    return fd;
+}
+
+/// Sends `text` from the raw socket `fd` to `name` exactly, as the kernel
+/// takes it; returns the errno, 0 on success.
+inline int raw_send_to(int fd, std::string_view text, std::string_view name)
+{
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, name.data(), std::min(name.size(), sun_path_size));
+    const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
+                                               std::min(name.size(), sun_path_size));
+    if (::sendto(fd, text.data(), text.size(), 0, reinterpret_cast<const sockaddr*>(&address),
+                 length) < 0)
+        return errno;
+    return 0;
 }
 
 // ---------------------------------------------------------------------------

@@ -59,6 +59,13 @@ struct receive_entry {
     /// no room for control data (MSG_CTRUNC). Receive datagrams that carry
     /// descriptors with `receive_with_fds`.
     bool control_truncated = false;
+
+    /// Set when a datagram arrives in the entry: `sender` was wanted, but
+    /// the sender's address is the one no endpoint can hold (an abstract
+    /// name of all 108 bytes of `sun_path` ending in NUL, which `receive_from`
+    /// reports as ENAMETOOLONG), so `sender` was left empty. The datagram
+    /// itself is in `buffer` as usual.
+    bool sender_too_long = false;
 };
 
 } // namespace unixdgram

@@ -9,6 +9,7 @@
 
 #include <unixdgram/batch.hpp>
 #include <unixdgram/credentials.hpp>
+#include <unixdgram/detail/destination_wait.hpp>
 #include <unixdgram/error.hpp>
 #include <unixdgram/file_descriptor.hpp>
 #include <unixdgram/receive_result.hpp>
@@ -16,10 +17,8 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/basic_datagram_socket.hpp>
-#include <asio/basic_waitable_timer.hpp>
 #include <asio/local/datagram_protocol.hpp>
 
-#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -45,14 +44,19 @@ using protocol = asio::local::datagram_protocol;
 
 /// A socket address: a path, an abstract name (a leading NUL, length-exact)
 /// or empty (an unnamed socket; binding to it asks Linux to autobind).
+/// Either may fill all 108 bytes of `sun_path`, with no terminating NUL.
 using endpoint = protocol::endpoint;
 
-/// Makes an endpoint from a path or, with a leading NUL, an abstract name.
-/// @throws std::system_error with ENAMETOOLONG when `path` exceeds 107 bytes.
+/// Makes an endpoint from a path or, with a leading NUL, an abstract name, of
+/// up to 108 bytes (all of `sun_path`, as Linux allows). Asio's own
+/// constructor stops at 107.
+/// @throws std::system_error with ENAMETOOLONG when `path` exceeds 108 bytes,
+/// or is an abstract name of 108 bytes ending in NUL (which Asio's endpoint
+/// cannot hold: it takes a trailing NUL for a terminator).
 endpoint make_endpoint(std::string_view path);
 
 /// @copydoc make_endpoint(std::string_view)
-/// @param ec Set to ENAMETOOLONG when `path` exceeds 107 bytes.
+/// @param ec Set to ENAMETOOLONG when the throwing form would throw.
 endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 
 /// An AF_UNIX datagram socket that can pass descriptors and credentials.
@@ -292,6 +296,13 @@ public:
                         std::error_code& ec);
 
     /// `receive`, also storing the sender's address (empty when unnamed).
+    /// Every address Linux reports is stored exactly, 108-byte ones
+    /// included, but one: an abstract name of all 108 bytes ending in NUL,
+    /// which no endpoint holds. That datagram is received (its bytes, and
+    /// in the `_with_fds` forms its descriptors, are the caller's) and
+    /// reported with ENAMETOOLONG, `sender` left empty. The same holds for
+    /// every receive that stores a sender, and for `local_endpoint` and
+    /// `remote_endpoint`.
     template <typename MutableBufferSequence>
     std::size_t receive_from(const MutableBufferSequence& buffers, endpoint_type& sender,
                              message_flags flags = 0);
@@ -529,9 +540,6 @@ private:
     friend class detail::reactive_initiation;
 
     using asio_socket_type = asio::basic_datagram_socket<protocol_type, executor_type>;
-    using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock,
-                                                  asio::wait_traits<std::chrono::steady_clock>,
-                                                  executor_type>;
 
     template <typename Signature, typename Operation, typename Token>
     auto start(Operation&& operation, Token&& token);
@@ -544,28 +552,8 @@ private:
                           message_flags flags, receive_result& result, std::error_code& ec);
     template <typename Operation>
     void run_blocking(Operation& operation, std::error_code& ec);
-    bool wait_for_room_blocking(const endpoint_type* destination, std::error_code& ec);
-    bool aim_probe_at(const endpoint_type& destination) noexcept;
     int descriptor() const noexcept;
-    void forget_destination_waits() noexcept;
     bool register_with_reactor(std::error_code& ec);
-
-    // Waiting for room in an unconnected destination's queue: Linux reports
-    // an unconnected datagram socket writable even when the destination is
-    // full, but a socket *connected* to that destination polls writable
-    // exactly when the queue has room. `probe` is that socket; the timer is
-    // the fallback when it cannot be used (watching another destination for
-    // a pending operation, or connect refused).
-    struct destination_wait {
-        asio_socket_type probe;
-        endpoint_type probe_destination;
-        std::size_t probe_waiters = 0;
-        timer_type backoff_timer;
-        std::size_t backoff_waiters = 0;
-        std::chrono::milliseconds backoff_delay{1};
-
-        explicit destination_wait(const executor_type& ex) : probe(ex), backoff_timer(ex) {}
-    };
 
     // The open descriptor lives here until the first wait for readiness,
     // then in `socket_`. Asio registers a socket with epoll when it gets its
@@ -574,7 +562,9 @@ private:
     // calls never block need not pay for that.
     file_descriptor unregistered_;
     asio_socket_type socket_;
-    destination_wait destination_wait_;
+    // Where sends wait for room (see detail/destination_wait.hpp), so that
+    // cancel() and close() reach those waits too.
+    detail::destination_wait<Executor> destination_wait_;
     bool user_non_blocking_ = false;
 };
 

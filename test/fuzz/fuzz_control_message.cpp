@@ -22,7 +22,8 @@
 //   - every other delivered descriptor, and every one the slots held before,
 //     is closed (fcntl(F_GETFD) fails with EBADF) — never left open unowned;
 //   - control_truncated is set exactly when SCM_RIGHTS descriptors exceeded room;
-//   - credentials are those of the last complete SCM_CREDENTIALS message.
+//   - credentials are those of the last complete SCM_CREDENTIALS message, absent
+//     when it says pid 0 with the overflow ids (the kernel's "no credentials").
 //
 // The harness is linked with -Wl,--wrap=close, so every close(2) made while
 // take_control runs is seen first: closing a number it was not given, or one
@@ -125,7 +126,11 @@ struct delivery {
             } else if (header->cmsg_type == SCM_CREDENTIALS && data_length >= sizeof(ucred)) {
                 ucred sender;
                 std::memcpy(&sender, data, sizeof(sender));
-                credentials = unixdgram::credentials{sender.pid, sender.uid, sender.gid};
+                // pid 0 with the overflow ids is the kernel's "no credentials".
+                if (sender.pid == 0 && sender.uid == 65534 && sender.gid == 65534)
+                    credentials.reset();
+                else
+                    credentials = unixdgram::credentials{sender.pid, sender.uid, sender.gid};
             }
         }
         return true;

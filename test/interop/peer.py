@@ -11,6 +11,10 @@ module, not with unixdgram.
     peer.py exchange PATH    from an autobound address, sends a datagram with a
                              file descriptor to PATH, receives one back the same
                              way, and reports what it read to PATH
+    peer.py full-name PATH   binds an abstract name that fills all 108 bytes of
+                             sun_path (a NUL and 107 bytes, no terminator),
+                             sends that name to PATH, and waits for the reply
+                             "reply to <name>" sent back to it
 
 Exit status 0 when everything went as expected, 1 otherwise. Diagnostics go to
 stderr only: the test's stdout is TAP.
@@ -87,9 +91,25 @@ def exchange(path):
     sock.close()
 
 
+def full_name(path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.settimeout(TIMEOUT_SECONDS)
+    name = b"\0" + f"unixdgram-python-{os.getpid()}-".encode()
+    name += b"L" * (108 - len(name))
+    sock.bind(name)
+    if sock.getsockname() != name:
+        fail(f"bound to {sock.getsockname()!r}, not the 108-byte name")
+    sock.sendto(name, path)
+    reply, sender = sock.recvfrom(1024)
+    if reply != b"reply to " + name:
+        fail(f"unexpected reply {reply!r}")
+    sock.close()
+
+
 def main(arguments):
     if len(arguments) != 2:
-        fail(f"usage: peer.py send-fds|receive-fd FD | peer.py exchange PATH (got {arguments})")
+        fail(f"usage: peer.py send-fds|receive-fd FD | peer.py exchange|full-name PATH "
+             f"(got {arguments})")
     mode, target = arguments
     if mode == "send-fds":
         send_fds(int(target))
@@ -97,6 +117,8 @@ def main(arguments):
         receive_fd(int(target))
     elif mode == "exchange":
         exchange(target)
+    elif mode == "full-name":
+        full_name(target)
     else:
         fail(f"unknown mode {mode!r}")
 

@@ -113,8 +113,12 @@ inline void receive_entries(int fd, std::span<receive_entry> entries, std::size_
             entry.bytes = messages[i].msg_len;
             entry.truncated = (message.msg_flags & MSG_TRUNC) != 0;
             entry.control_truncated = (message.msg_flags & MSG_CTRUNC) != 0;
-            if (entry.sender)
-                *entry.sender = endpoint_from_sockaddr(senders[i], message.msg_namelen);
+            entry.sender_too_long = false;
+            if (entry.sender) {
+                std::error_code address_ec;
+                *entry.sender = endpoint_from_sockaddr(senders[i], message.msg_namelen, address_ec);
+                entry.sender_too_long = static_cast<bool>(address_ec);
+            }
         }
         received += static_cast<std::size_t>(count);
         if (static_cast<std::size_t>(count) < chunk)

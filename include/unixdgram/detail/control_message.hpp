@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 #include <span>
 
 #include <sys/socket.h>
@@ -26,6 +28,32 @@ inline constexpr std::size_t max_fds_in_control = max_fds_per_datagram;
 // Linux 6.5 added SCM_PIDFD; a peer cannot make us receive one without
 // SO_PASSPIDFD, but if one ever arrives its descriptor must still be closed.
 inline constexpr int scm_pidfd = 0x04;
+
+// The ids the kernel reports for "nobody it can name": what a uid or gid with
+// no mapping in this user namespace reads as. Linux 65534 unless changed.
+inline unsigned kernel_overflow_id(const char* setting) noexcept
+{
+    unsigned id = 65534;
+    if (std::FILE* file = std::fopen(setting, "re")) {
+        if (std::fscanf(file, "%u", &id) != 1)
+            id = 65534;
+        std::fclose(file);
+    }
+    return id;
+}
+
+// What SCM_CREDENTIALS says of a datagram queued while neither end passed
+// credentials (SO_PASSCRED turned on after it was sent): pid 0 and the
+// overflow ids. That is no sender, and must not pass for one (uid 65534 is
+// "nobody", a real user).
+inline std::optional<credentials> sender_credentials_from(const ucred& sender) noexcept
+{
+    static const unsigned overflow_uid = kernel_overflow_id("/proc/sys/kernel/overflowuid");
+    static const unsigned overflow_gid = kernel_overflow_id("/proc/sys/kernel/overflowgid");
+    if (sender.pid == 0 && sender.uid == overflow_uid && sender.gid == overflow_gid)
+        return std::nullopt;
+    return credentials{sender.pid, sender.uid, sender.gid};
+}
 
 struct rights_control_buffer {
     alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(int) * max_fds_in_control)];
@@ -97,7 +125,7 @@ inline void take_control(const msghdr& message, std::span<file_descriptor> fds,
         } else if (header->cmsg_type == SCM_CREDENTIALS && data_length >= sizeof(ucred)) {
             ucred sender;
             std::memcpy(&sender, data, sizeof(sender));
-            result.sender_credentials = credentials{sender.pid, sender.uid, sender.gid};
+            result.sender_credentials = sender_credentials_from(sender);
         }
     }
     // Entries left over from an earlier receive must not pass for new ones.

@@ -7,6 +7,7 @@
 #ifndef UNIXDGRAM_DETAIL_REACTIVE_OP_HPP
 #define UNIXDGRAM_DETAIL_REACTIVE_OP_HPP
 
+#include <unixdgram/detail/destination_wait.hpp>
 #include <unixdgram/detail/socket_ops.hpp>
 #include <unixdgram/receive_result.hpp>
 
@@ -416,16 +417,18 @@ public:
             // per-operation cancellation leaves it alive.
             bool cancelled_here =
                 self.get_cancellation_state().cancelled() != asio::cancellation_type::none;
-            if (!wait_error || cancelled_here)
-                stop_waiting();
+            if (cancelled_here) {
+                if constexpr (!Operation::is_receive)
+                    socket_.destination_wait_.wait_abandoned(waiter_);
+                return finish(self, wait_error ? wait_error : asio::error::operation_aborted);
+            }
             if (wait_error)
                 return finish(self, wait_error);
-            if (cancelled_here)
-                return finish(self, asio::error::operation_aborted);
-            if (!attempt())
+            const bool done = attempt();
+            if constexpr (!Operation::is_receive)
+                socket_.destination_wait_.wait_ended(waiter_, !done);
+            if (!done)
                 return wait(self);
-            if (!error_ && waiting_on_ == waiting_on::backoff_timer)
-                socket_.destination_wait_.backoff_delay = std::chrono::milliseconds(1);
             return finish(self);
         }
         }
@@ -433,7 +436,6 @@ public:
 
 private:
     enum class step { starting, waiting };
-    enum class waiting_on { socket, probe, backoff_timer };
 
     // A single send or receive is not half done before its system call
     // succeeds, so any kind of cancellation may stop it. An operation that
@@ -468,65 +470,28 @@ private:
     void wait(Self& self)
     {
         step_ = step::waiting;
-        waiting_on_ = waiting_on::socket;
-        if constexpr (Operation::is_receive) {
+        if constexpr (Operation::is_receive)
             socket_.socket_.async_wait(asio::socket_base::wait_read, std::move(self));
-        } else {
-            if (operation_.destination && !own_buffer_full())
-                return wait_for_destination(self, *operation_.destination);
-            // A connected socket polls writable only when its peer's queue
-            // has room, so waiting on it cannot spin.
-            socket_.socket_.async_wait(asio::socket_base::wait_write, std::move(self));
-        }
+        else
+            socket_.destination_wait_.async_wait_for_room(
+                socket_.socket_, destination_of(operation_.destination), waiter_, std::move(self));
     }
 
-    bool own_buffer_full() const noexcept
+    static const endpoint* destination_of(const std::optional<endpoint>& destination) noexcept
     {
-        std::error_code ec;
-        return !poll_for(socket_.native_handle(), POLLOUT, 0, ec) || ec;
+        return destination ? &*destination : nullptr;
     }
 
-    template <typename Self>
-    void wait_for_destination(Self& self, const endpoint& destination)
+    static const endpoint* destination_of(const endpoint* destination) noexcept
     {
-        auto& waits = socket_.destination_wait_;
-        if (socket_.aim_probe_at(destination)) {
-            ++waits.probe_waiters;
-            waiting_on_ = waiting_on::probe;
-            waits.probe.async_wait(asio::socket_base::wait_write, std::move(self));
-            return;
-        }
-        if (waits.backoff_waiters == 0) {
-            waits.backoff_timer.expires_after(waits.backoff_delay);
-            waits.backoff_delay = std::min(waits.backoff_delay * 2, std::chrono::milliseconds(64));
-        }
-        ++waits.backoff_waiters;
-        waiting_on_ = waiting_on::backoff_timer;
-        waits.backoff_timer.async_wait(std::move(self));
-    }
-
-    void stop_waiting() noexcept
-    {
-        auto& waits = socket_.destination_wait_;
-        switch (waiting_on_) {
-        case waiting_on::socket:
-            break;
-        case waiting_on::probe:
-            if (waits.probe_waiters > 0)
-                --waits.probe_waiters;
-            break;
-        case waiting_on::backoff_timer:
-            if (waits.backoff_waiters > 0)
-                --waits.backoff_waiters;
-            break;
-        }
+        return destination;
     }
 
     datagram_socket<Executor>& socket_;
     Operation operation_;
     std::error_code error_;
     step step_ = step::starting;
-    waiting_on waiting_on_ = waiting_on::socket;
+    typename destination_wait<Executor>::ticket waiter_;
 };
 
 } // namespace unixdgram::detail

@@ -89,18 +89,47 @@ struct iovec_array {
     }
 };
 
-// The endpoint a sockaddr_un of `length` bytes names. Asio's own resize()
-// strips a trailing NUL even from abstract names, where every byte counts.
-inline endpoint endpoint_from_sockaddr(const sockaddr_un& address, socklen_t length) noexcept
+// The endpoint naming the `length` bytes at `name` exactly: a path, or with
+// a leading NUL an abstract name, up to all of sun_path. Asio's endpoint holds
+// a whole sockaddr_un, but its constructor refuses 108 bytes and its resize()
+// drops a trailing NUL, so the bytes go in through data() and resize() asks
+// for one more, the zero that follows them, whenever there is room for it.
+// A 108-byte abstract name ending in NUL is the one name it cannot hold
+// (resize would cut that NUL): ENAMETOOLONG, as for anything longer. A
+// 108-byte path ending in NUL is the 107-byte path it names.
+inline endpoint endpoint_from_name(const char* name, std::size_t length,
+                                   std::error_code& ec) noexcept
 {
     constexpr std::size_t path_offset = offsetof(sockaddr_un, sun_path);
-    if (length <= path_offset)
+    constexpr std::size_t room = sizeof(sockaddr_un::sun_path);
+    endpoint result;
+    if (length > room || (length == room && name[0] == '\0' && name[room - 1] == '\0')) {
+        ec = errno_code(ENAMETOOLONG);
+        return result;
+    }
+    if (length > 0)
+        std::memcpy(reinterpret_cast<sockaddr_un*>(result.data())->sun_path, name, length);
+    // Neither size exceeds sizeof(sockaddr_un), the one thing resize throws for.
+    result.resize(path_offset + std::min(length + 1, room));
+    ec.clear();
+    return result;
+}
+
+// The endpoint a sockaddr_un of `length` bytes, as the kernel filled it,
+// names: abstract names keep every byte; a path ends at its first NUL.
+// ENAMETOOLONG (and an empty endpoint) for the one address no endpoint holds.
+inline endpoint endpoint_from_sockaddr(const sockaddr_un& address, socklen_t length,
+                                       std::error_code& ec) noexcept
+{
+    constexpr std::size_t path_offset = offsetof(sockaddr_un, sun_path);
+    if (length <= path_offset) {
+        ec.clear();
         return endpoint();
+    }
     std::size_t path_length = std::min<std::size_t>(length - path_offset, sizeof(address.sun_path));
     if (address.sun_path[0] != '\0')
         path_length = ::strnlen(address.sun_path, path_length);
-    // A kernel-given address always fits, so the constructor cannot throw.
-    return endpoint(std::string_view(address.sun_path, path_length));
+    return endpoint_from_name(address.sun_path, path_length, ec);
 }
 
 inline std::size_t send_message(int fd, const iovec_array& iov, const endpoint* destination,
@@ -188,7 +217,7 @@ inline void receive_message(int fd, const iovec_array& iov, endpoint* sender,
         result.bytes = std::min(static_cast<std::size_t>(length), room);
         result.truncated = static_cast<std::size_t>(length) > room;
         if (sender)
-            *sender = endpoint_from_sockaddr(sender_address, address_length);
+            *sender = endpoint_from_sockaddr(sender_address, address_length, ec);
         return;
     }
     msghdr message{};
@@ -215,8 +244,10 @@ inline void receive_message(int fd, const iovec_array& iov, endpoint* sender,
     result.control_truncated = (message.msg_flags & MSG_CTRUNC) != 0;
     if (want_control)
         take_control(message, fds, result);
+    // Last, so that the datagram and its descriptors are reported whatever
+    // the sender's address.
     if (sender)
-        *sender = endpoint_from_sockaddr(sender_address, message.msg_namelen);
+        *sender = endpoint_from_sockaddr(sender_address, message.msg_namelen, ec);
 }
 
 // Waits for `events` on `fd`; EINTR just waits again.

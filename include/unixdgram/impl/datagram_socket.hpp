@@ -50,12 +50,7 @@ inline endpoint make_endpoint(std::string_view path)
 
 inline endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept
 {
-    if (path.size() > sizeof(sockaddr_un::sun_path) - 1) {
-        ec = detail::errno_code(ENAMETOOLONG);
-        return endpoint();
-    }
-    ec.clear();
-    return endpoint(path);
+    return detail::endpoint_from_name(path.data(), path.size(), ec);
 }
 
 // Construction and lifetime ------------------------------------------------
@@ -190,9 +185,7 @@ void datagram_socket<Executor>::close()
 template <typename Executor>
 void datagram_socket<Executor>::close(std::error_code& ec)
 {
-    forget_destination_waits();
-    std::error_code ignored;
-    destination_wait_.probe.close(ignored);
+    destination_wait_.close();
     if (unregistered_)
         unregistered_.close(ec);
     else
@@ -216,9 +209,7 @@ datagram_socket<Executor>::release(std::error_code& ec)
         ec = asio::error::bad_descriptor;
         return -1;
     }
-    forget_destination_waits();
-    std::error_code ignored;
-    destination_wait_.probe.close(ignored);
+    destination_wait_.close();
     if (unregistered_) {
         ec.clear();
         return unregistered_.release();
@@ -248,23 +239,11 @@ void datagram_socket<Executor>::cancel(std::error_code& ec)
         ec = asio::error::bad_descriptor;
         return;
     }
-    forget_destination_waits();
+    destination_wait_.cancel();
     if (unregistered_)
         ec.clear(); // nothing can be waiting on a descriptor the reactor never saw
     else
         socket_.cancel(ec);
-}
-
-// Waits for the destination of a blocked send_to belong to the socket, so
-// that cancel() and close() reach them; they all end here.
-template <typename Executor>
-void datagram_socket<Executor>::forget_destination_waits() noexcept
-{
-    std::error_code ignored;
-    destination_wait_.probe.cancel(ignored);
-    destination_wait_.probe_waiters = 0;
-    destination_wait_.backoff_timer.cancel();
-    destination_wait_.backoff_waiters = 0;
 }
 
 // Addresses ----------------------------------------------------------------
@@ -371,8 +350,7 @@ datagram_socket<Executor>::local_endpoint(std::error_code& ec) const
         ec = detail::last_error();
         return endpoint_type();
     }
-    ec.clear();
-    return detail::endpoint_from_sockaddr(address, length);
+    return detail::endpoint_from_sockaddr(address, length, ec);
 }
 
 template <typename Executor>
@@ -396,8 +374,7 @@ datagram_socket<Executor>::remote_endpoint(std::error_code& ec) const
         ec = detail::last_error();
         return endpoint_type();
     }
-    ec.clear();
-    return detail::endpoint_from_sockaddr(address, length);
+    return detail::endpoint_from_sockaddr(address, length, ec);
 }
 
 // Options and controls -----------------------------------------------------
@@ -545,12 +522,16 @@ std::size_t datagram_socket<Executor>::send_blocking(const detail::iovec_array& 
                                                      std::span<const int> fds,
                                                      message_flags flags, std::error_code& ec)
 {
+    typename detail::destination_wait<Executor>::ticket waiter;
     for (;;) {
         std::size_t sent =
             detail::send_message(native_handle(), iov, destination, fds, flags, ec);
-        if (!detail::is_would_block(ec) || user_non_blocking_)
+        const bool would_block = detail::is_would_block(ec);
+        destination_wait_.wait_ended(waiter, would_block);
+        if (!would_block || user_non_blocking_)
             return sent;
-        if (!wait_for_room_blocking(destination, ec))
+        destination_wait_.wait_for_room(native_handle(), destination, waiter, ec);
+        if (ec)
             return 0;
     }
 }
@@ -572,72 +553,27 @@ void datagram_socket<Executor>::receive_blocking(const detail::iovec_array& iov,
     }
 }
 
-template <typename Executor>
-bool datagram_socket<Executor>::wait_for_room_blocking(const endpoint_type* destination,
-                                                       std::error_code& ec)
-{
-    int fd = native_handle();
-    bool own_buffer_has_room = detail::poll_for(fd, POLLOUT, destination ? 0 : -1, ec);
-    if (ec)
-        return false;
-    if (!destination || !own_buffer_has_room) {
-        if (!own_buffer_has_room)
-            detail::poll_for(fd, POLLOUT, -1, ec);
-        return !ec;
-    }
-    auto& waits = destination_wait_;
-    if (aim_probe_at(*destination)) {
-        detail::poll_for(waits.probe.native_handle(), POLLOUT, -1, ec);
-        return !ec;
-    }
-    detail::poll_for(-1, 0, static_cast<int>(waits.backoff_delay.count()), ec);
-    waits.backoff_delay = std::min(waits.backoff_delay * 2, std::chrono::milliseconds(64));
-    return !ec;
-}
-
-template <typename Executor>
-bool datagram_socket<Executor>::aim_probe_at(const endpoint_type& destination) noexcept
-{
-    auto& waits = destination_wait_;
-    if (waits.probe.is_open() && waits.probe_destination == destination)
-        return true;
-    if (waits.probe_waiters != 0)
-        return false;
-    std::error_code ec;
-    if (!waits.probe.is_open()) {
-        int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-            return false;
-        waits.probe.assign(protocol_type(), fd, ec);
-        if (ec) {
-            ::close(fd);
-            return false;
-        }
-    }
-    if (::connect(waits.probe.native_handle(), destination.data(),
-                  static_cast<socklen_t>(destination.size())) != 0) {
-        waits.probe.close(ec);
-        return false;
-    }
-    waits.probe_destination = destination;
-    return true;
-}
-
 // The synchronous form of what reactive_op does: one attempt, and a blocking
 // wait for readiness only on EAGAIN.
 template <typename Executor>
 template <typename Operation>
 void datagram_socket<Executor>::run_blocking(Operation& operation, std::error_code& ec)
 {
+    typename detail::destination_wait<Executor>::ticket waiter;
     for (;;) {
         operation.attempt(native_handle(), ec);
-        if (!detail::is_would_block(ec) || user_non_blocking_)
+        const bool would_block = detail::is_would_block(ec);
+        if constexpr (!Operation::is_receive)
+            destination_wait_.wait_ended(waiter, would_block);
+        if (!would_block || user_non_blocking_)
             return;
         if constexpr (Operation::is_receive) {
             if (!detail::poll_for(native_handle(), POLLIN, -1, ec) && ec)
                 return;
-        } else if (!wait_for_room_blocking(operation.destination, ec)) {
-            return;
+        } else {
+            destination_wait_.wait_for_room(native_handle(), operation.destination, waiter, ec);
+            if (ec)
+                return;
         }
     }
 }
