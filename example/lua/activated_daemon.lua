@@ -30,7 +30,7 @@ for i = 2, #fds do
 end
 -- Every datagram then carries its sender's pid, uid and gid, which the
 -- kernel checks (SCM_CREDENTIALS). Those queued before, such as the one that
--- made systemd-socket-activate start the daemon, carry pid 0: the kernel
+-- made systemd-socket-activate start the daemon, come without: the kernel
 -- records a sender only when someone asked for it at send time (a systemd
 -- socket unit can, with PassCredentials=yes; systemd-socket-activate cannot).
 requests:set_option("pass_credentials", true)
@@ -55,10 +55,7 @@ while true do
         fd:close()
     end
     local request = tostring(buffer:slice(1, n))
-    local pid = "unknown"
-    if credentials and credentials.pid ~= 0 then
-        pid = credentials.pid
-    end
+    local pid = credentials and credentials.pid or "unknown"
     io.stderr:write(string.format("activated_daemon.lua: request %q from pid %s\n", request,
         tostring(pid)))
     if request == "quit" then

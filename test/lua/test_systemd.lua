@@ -76,6 +76,18 @@ if mode == "notify" then
         systemd.notify_barrier())
 elseif mode == "fails" then
     print(try(systemd.notify, "READY=1"), try(systemd.notify_barrier, 1))
+elseif mode == "flood" then
+    -- The manager reads nothing: its queue fills.
+    local sent = 0
+    while sent < 100000 do
+        local ok, err = pcall(systemd.notify, "STATUS=flood")
+        if not ok then
+            print(sent > 0, type(err) == "table" and err.name or tostring(err))
+            return
+        end
+        sent = sent + 1
+    end
+    print("never full")
 elseif mode == "barrier" then
     local ticker_path, how = select(2, ...)
     local done = false
@@ -193,6 +205,9 @@ local function receive_notification(sock)
     return tostring(buffer:slice(1, n)), fds, credentials, flags
 end
 
+tap.ok(systemd == ud.systemd and require "unixdgram.systemd" == systemd,
+    'require "unixdgram.systemd" is the module\'s systemd table')
+
 -- Addresses ------------------------------------------------------------------
 
 do
@@ -206,11 +221,10 @@ do
     tap.raises({name = "EINVAL"}, "parse_address refuses an empty address", systemd.parse_address,
         "")
     tap.raises({name = "EINVAL"}, "parse_address refuses a bare @", systemd.parse_address, "@")
-    -- The library's endpoints hold at most 107 bytes, the NUL included.
-    tap.is(#tostring(systemd.parse_address("@" .. string.rep("a", 106))), 107,
-        "parse_address takes an abstract name of 106 bytes")
-    tap.raises({name = "ENAMETOOLONG"}, "parse_address refuses an abstract name of 107 bytes",
-        systemd.parse_address, "@" .. string.rep("a", 107))
+    tap.is(#tostring(systemd.parse_address("@" .. string.rep("a", 107))), 108,
+        "parse_address takes an abstract name of 107 bytes, filling sun_path")
+    tap.raises({name = "ENAMETOOLONG"}, "parse_address refuses an abstract name of 108 bytes",
+        systemd.parse_address, "@" .. string.rep("a", 108))
     tap.raises({arg = 1}, "parse_address takes only strings", systemd.parse_address, 7)
     tap.is(systemd.format_address("\0a\0b"), "@a\0b", "format_address writes @name, NULs kept")
     tap.is(systemd.format_address(filesystem.path.new("/run/x.sock")), "/run/x.sock",
@@ -261,6 +275,11 @@ do
         "a relative NOTIFY_SOCKET is refused, as libsystemd does")
     tap.is(child_output(run_child("NOTIFY_SOCKET=@unixdgram-lua-test-" .. pid .. "-nobody",
         "fails")), "ECONNREFUSED\tECONNREFUSED", "a NOTIFY_SOCKET nobody listens on is reported")
+
+    local full, full_name = manager("full")
+    tap.is(child_output(run_child("NOTIFY_SOCKET=" .. shell_quote(full_name), "flood")),
+        "true\tEAGAIN", "notify does not wait for room in a full queue: it raises EAGAIN")
+    full:close()
 
     local a, b = unix.datagram_socket.pair()
     local fd = a:release()
@@ -564,7 +583,7 @@ do
     local log = activator:read("a")
     tap.ok(activator:close(), "the daemon exits successfully once the barrier is passed", log)
     -- "hello" was queued before the daemon turned pass_credentials on: the
-    -- kernel recorded no sender for it.
+    -- kernel recorded no sender for it, and the receive gives no credentials.
     tap.like(log, 'request "hello" from pid unknown\n',
         "the daemon logs no pid for the request queued before it asked for credentials")
     for _, text in ipairs({"second", "quit"}) do

@@ -316,7 +316,9 @@ int notify_barrier(lua_State* L)
         lua_pushboolean(L, 0);
         return 1;
     }
-    // The object is on the stack, so the waiting fiber anchors it.
+    // The object is on the stack, so the waiting fiber anchors it. The wait
+    // is cancelled as sleep's is, through its cancel_signal, to which the
+    // pipe's wait is bound; the timer then completes nothing.
     wait_state& wait = begin_wait(L, state, wait_kind::sleep);
     ec = start_barrier_wait(state, *object, wait, seconds);
     if (ec)
@@ -435,8 +437,6 @@ void open_systemd(lua_State* L, binding_state& state)
     lua_createtable(L, 0, static_cast<int>(std::size(functions)));
     lua_pushlightuserdata(L, &state);
     luaL_setfuncs(L, functions, 1);
-    lua_pushinteger(L, sd::listen_fds_start);
-    lua_setfield(L, -2, "listen_fds_start");
 }
 
 } // namespace unixdgram::lua::detail
