@@ -512,8 +512,12 @@ end
 
 -- The Lua daemon under systemd-socket-activate ----------------------------------
 
-do
-    local daemon = os.getenv("UNIXDGRAM_ACTIVATED_DAEMON")
+local daemon = os.getenv("UNIXDGRAM_ACTIVATED_DAEMON")
+if not os.execute("command -v systemd-socket-activate >/dev/null") or not daemon then
+    tap.ok(false, "systemd-socket-activate starts the Lua daemon",
+        "systemd-socket-activate (scripts/test installs it) or UNIXDGRAM_ACTIVATED_DAEMON " ..
+        "(meson sets it) is missing")
+else
     local sock, name = manager("activate")
     local service_path = tap.socket_path("daemon.sock")
     local environment = {"-E NOTIFY_SOCKET=" .. shell_quote(name)}
