@@ -9,7 +9,10 @@
 // and methods with arguments taken from that pool and from a list of odd
 // values: nil, negative and huge numbers, NaN, strings with NULs, 108-byte
 // paths, closed objects, tables. Every call is made under pcall: raising is
-// fine, crashing, hanging or leaking is not.
+// fine, crashing, hanging or leaking is not. Half the inputs (all of them
+// when UNIXDGRAM_LUA_GC_STRESS is set) run with a full collection at every
+// allocation check, and an operation arms a finalizer that makes more of the
+// input's operations at the next collection: inside a binding call.
 //
 // Nothing may block forever: calls that wait run in fibers, which the driver
 // interrupts and whose sockets it closes when the input ends; a waiting call
@@ -436,7 +439,57 @@ local operations = {
     end,
 }
 
+-- A finalizer that makes some of the input's operations, at the next
+-- collection: inside whatever binding call allocates then.
+operations[#operations + 1] = function()
+    local count = byte() % 4 + 1
+    setmetatable({}, {__gc = function()
+        for _ = 1, count do
+            if pool and position < #input then
+                operations[byte() % #operations + 1]()
+            end
+        end
+    end})
+end
+
+-- GC stress, for inputs whose first byte is odd (every input when
+-- UNIXDGRAM_LUA_GC_STRESS is set): a full collection at every allocation
+-- check (pause 0, a step size past any debt: each step completes a cycle),
+-- so that the finalizers above run inside every binding call that allocates.
+local force_stress = (os.getenv("UNIXDGRAM_LUA_GC_STRESS") or "") ~= ""
+    and os.getenv("UNIXDGRAM_LUA_GC_STRESS") ~= "0"
+local function set_collector(data)
+    if force_stress or (data:byte(1) or 0) % 2 == 1 then
+        collectgarbage("incremental", 1, 100, 63)
+    else
+        collectgarbage("incremental", 200, 100, 13)
+    end
+    collectgarbage()
+end
+
+-- That each allocation check really runs a full cycle, shown once: an object
+-- only a weak table holds must be gone after every allocation.
+local function measure_stress()
+    set_collector("\1")
+    local weak = setmetatable({}, {__mode = "v"})
+    local collected = 0
+    for _ = 1, 1000 do
+        weak[1] = {}
+        local _ = {}
+        if weak[1] == nil then
+            collected = collected + 1
+        end
+    end
+    io.stderr:write(string.format(
+        "fuzz_lua_api: GC stress collected at %d of 1000 allocation checks; %s\n", collected,
+        force_stress and "every input under GC stress" or "inputs with an odd first byte under GC stress"))
+    if collected ~= 1000 then
+        error("GC stress does not collect at every allocation check")
+    end
+end
+
 local function start_input(data)
+    set_collector(data)
     input, position = data, 0
     pool = {}
     for _, kind in ipairs(kinds) do
@@ -484,12 +537,14 @@ local function cleanup()
         end
     end
     pool = nil
+    set_collector("")
     for _, name in ipairs({"a", "b", long:sub(#directory + 2)}) do
         os.remove(directory .. "/" .. name)
     end
 end
 
-return {warm_up = function() start_input(""); sleep(0); cleanup() end, run_input = run_input,
+return {warm_up = function() measure_stress(); start_input(""); sleep(0); cleanup() end,
+        run_input = run_input,
         cleanup = cleanup}
 )lua";
 

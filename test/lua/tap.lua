@@ -8,6 +8,8 @@ local tap = {}
 
 local count = 0
 local failures = 0
+-- GC-stress mode's state (see tap.gc_stress below).
+local stress = {cycles = 0, calls = 0, failures = {}, paused = false, enabled = false}
 
 local function describe(value)
     if type(value) == "string" then
@@ -91,6 +93,7 @@ end
 -- because the pipe to the counting process is in the listing or not depending
 -- on whether popen has closed the child's end yet.
 function tap.fd_count()
+    stress.paused = true -- its descriptors come and go while ls lists them
     local stat = assert(io.open("/proc/self/stat"))
     local pid = stat:read("n")
     stat:close()
@@ -102,6 +105,7 @@ function tap.fd_count()
         end
     end
     listing:close()
+    stress.paused = false
     return entries
 end
 
@@ -131,7 +135,119 @@ function tap.socket_path(name)
     return directory .. "/" .. name
 end
 
+-- Garbage collection at every allocation check ---------------------------------
+
+-- The collector in its most eager setting: pause 0 (setgcparam stores 1/4,
+-- which is 0), and a step size past log2 of the largest debt, so that every
+-- step runs until the cycle is complete. Each allocation check that follows
+-- an allocation then runs a full cycle, finalizers included (Lua runs the
+-- finalizers of a cycle within its last step). test_finalizers.lua measures it.
+function tap.collect_at_every_check()
+    collectgarbage("incremental", 1, 100, 63)
+    collectgarbage() -- a cycle ending under the new pause: the debt is 0 from here
+end
+
+-- Back to Lua's defaults, unless the whole run is under GC stress.
+function tap.collect_normally()
+    if tap.gc_stress then
+        return tap.collect_at_every_check()
+    end
+    collectgarbage("incremental", 200, 100, 13)
+    collectgarbage()
+end
+
+-- Makes an object nothing refers to, whose finalizer calls fn: under
+-- collect_at_every_check(), fn runs at the next allocation check.
+function tap.on_next_collection(fn)
+    setmetatable({}, {__gc = function() fn() end})
+end
+
+-- GC-stress mode (UNIXDGRAM_LUA_GC_STRESS=1, meson test --setup gc_stress):
+-- the collector runs a full cycle at every allocation check, and an object
+-- that keeps coming back has a finalizer that calls into the binding at each
+-- cycle: sends and receives (with descriptors) on a pair of its own, batch
+-- calls of growing size, descriptors opened and closed. Any binding function
+-- that keeps a pointer or number taken from Lua across an allocation then
+-- meets a finalizer that changed what it points to.
+tap.gc_stress = (os.getenv("UNIXDGRAM_LUA_GC_STRESS") or "") ~= "" and
+    os.getenv("UNIXDGRAM_LUA_GC_STRESS") ~= "0"
+
+local function stress_finalizer_work(ud)
+    local r = stress.resources
+    if not r then
+        local a, b = ud.unix.datagram_socket.pair()
+        local spans = {}
+        for i = 1, 1024 do
+            spans[i] = ud.byte_span.new(8)
+        end
+        r = {a = a, b = b, spans = spans, lengths = {}, batch = {}, size = 1,
+             null = ud.file_descriptor.from_file(io.stdin)}
+        stress.resources = r
+    end
+    -- Batches one larger each cycle, up to 1024 spans received into and 128
+    -- datagrams sent (more might not fit in the pair's buffer), then from 1
+    -- again: the binding's shared batch storage moves while it grows.
+    r.size = r.size % 1024 + 1
+    local spans = table.move(r.spans, 1, r.size, 1, {})
+    local sent = math.min(r.size, 128)
+    for i = #r.batch + 1, sent do
+        r.batch[i] = "g"
+    end
+    for i = sent + 1, #r.batch do
+        r.batch[i] = nil
+    end
+    r.a:send_many(r.batch)
+    local got = 0
+    while got < sent do
+        got = got + r.b:receive_many(spans, r.lengths)
+    end
+    -- Descriptors opened and closed, some sent on the way.
+    local copy = r.null:dup()
+    r.a:send_with_fds("f", {copy})
+    copy:close()
+    local _, fds = r.b:receive_with_fds(ud.byte_span.new(4), 4)
+    for _, fd in ipairs(fds) do
+        fd:close()
+    end
+    r.a:send("s")
+    r.b:receive_from(ud.byte_span.new(4))
+    stress.calls = stress.calls + 8
+end
+
+local function stress_sentinel()
+    setmetatable({}, {__gc = function()
+        if not stress.enabled then
+            return
+        end
+        stress.cycles = stress.cycles + 1
+        if not stress.paused and not stress.busy then
+            stress.busy = true
+            local ok, err = pcall(stress_finalizer_work, stress.ud)
+            stress.busy = false
+            if not ok and #stress.failures < 5 then
+                stress.failures[#stress.failures + 1] = tostring(err)
+            end
+        end
+        stress_sentinel()
+    end})
+end
+
+if tap.gc_stress then
+    stress.ud = require "unixdgram"
+    stress.enabled = true
+    tap.collect_at_every_check()
+    stress_sentinel()
+end
+
 function tap.done()
+    if tap.gc_stress then
+        stress.enabled = false
+        tap.ok(stress.cycles > 0 and #stress.failures == 0,
+            "under GC stress, finalizers called into the binding at each cycle without error",
+            table.concat(stress.failures, "\n"))
+        tap.diag(string.format("GC stress: %d collections ran the finalizer, which made %d binding calls",
+            stress.cycles, stress.calls))
+    end
     if directory then
         os.execute("rm -rf '" .. directory .. "'")
     end

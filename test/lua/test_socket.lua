@@ -115,7 +115,7 @@ tap.raises({name = "ENOENT"}, "send_to a path nobody bound raises ENOENT",
     client.send_to, client, "x", tap.socket_path("nobody"))
 tap.raises({name = "EINVAL", arg = 3, message = "filesystem.path or string expected"},
     "send_to a number raises", client.send_to, client, "x", 12)
-tap.raises({name = "EINVAL", arg = 2, message = "too long"}, "a path too long raises",
+tap.raises({name = "ENAMETOOLONG", arg = 2, message = "too long"}, "a path too long raises ENAMETOOLONG",
     client.connect, client, string.rep("x", 200))
 tap.raises({name = "EINVAL", arg = 2, message = "NUL"}, "a path with a NUL inside raises",
     client.connect, client, "/tmp/a\0b")

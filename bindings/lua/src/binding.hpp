@@ -17,6 +17,7 @@
 #include <unixdgram.hpp>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -111,6 +112,7 @@ struct io_request {
     int flags = 0;
     endpoint destination;
     std::size_t max_fds = 0;
+    int fd_list_arg = 0; // where a send's file_descriptors are, to read again after allocating
     std::size_t fd_count = 0;
     int fds[max_fds_per_datagram];
 };
@@ -154,7 +156,10 @@ struct wait_state {
     std::size_t sent_before_wait = 0;
     int anchored_values = 0; // the call's stack values held by its fiber while it waits
     std::optional<asio::steady_timer> timer;
-    asio::cancellation_signal cancel_signal;
+    // On the C++ heap, shared with the handler of the operation it cancels
+    // (bind_wait_handler): an operation clears its slot when it completes,
+    // which may be after lua_close freed the wait, a Lua userdata.
+    std::shared_ptr<asio::cancellation_signal> cancel_signal;
 };
 
 enum class fiber_status : unsigned char { starting, alive, finished, failed };
@@ -162,7 +167,8 @@ enum class fiber_status : unsigned char { starting, alive, finished, failed };
 struct fiber_object {
     lua_State* thread = nullptr; // also in user value 1, which keeps it alive
     // User value 2, made on the first wait: a table holding the waiting
-    // call's stack values (socket, buffers, batch entries).
+    // call's stack values (socket, buffers, batch entries). User value 3,
+    // once finished: its results or error, out of the script's reach.
     fiber_status status = fiber_status::starting;
     bool interrupt_requested = false;
     bool is_main = false;
@@ -171,6 +177,7 @@ struct fiber_object {
     int start_arguments = 0;
     int anchor = LUA_NOREF; // registry reference while not finished (or failed, unjoined)
     int result_count = 0;
+    bool outcome_lost = false; // no memory to store the results or error (see fiber.cpp)
     fiber_object* joiner = nullptr;
     fiber_object* next_failed = nullptr;
     wait_state* active_wait = nullptr; // what interrupt() cancels
@@ -227,9 +234,16 @@ void push_error(lua_State* L, std::error_code ec, int arg = 0, const char* messa
 // Raises an EINVAL argument error object: "bad argument #arg to 'f' (...)".
 [[noreturn]] void raise_arg_error(lua_State* L, int arg, const char* format, ...);
 
-// Argument `arg` as the caller counts it: one less in a method call (a:f(x)),
-// where self is not written among the arguments.
-int argument_number(lua_State* L, int arg);
+// Raises an argument error object of code `ec` whose message is "bad argument
+// #arg to 'f' (detail)", f the called function's name (see name_functions).
+[[noreturn]] void raise_arg_error_text(lua_State* L, std::error_code ec, int arg,
+                                       const char* detail);
+
+// Files the functions of the table at `table` under "prefix" + their keys, so
+// that argument errors name them however they are called; `depth` levels of
+// tables within are named too ("unix.datagram_socket.new"). The first name
+// a function gets is kept.
+void name_functions(lua_State* L, int table, const char* prefix, int depth);
 
 // "X expected, got Y" for argument `arg`.
 [[noreturn]] void raise_type_error(lua_State* L, int arg, const char* expected);
@@ -399,11 +413,22 @@ struct wait_handler {
     std::shared_ptr<lifeline> life;
     binding_state* state;
     wait_state* wait;
+    std::shared_ptr<asio::cancellation_signal> signal; // kept alive until the operation is done
 
     void operator()(std::error_code ec);
     void operator()(std::error_code ec, std::size_t bytes);
     void operator()(std::error_code ec, receive_result result);
 };
+
+// A wait_handler for `wait`, bound to the wait's cancellation signal (made
+// on first use). May throw std::bad_alloc.
+inline auto bind_wait_handler(binding_state& state, wait_state& wait)
+{
+    if (!wait.cancel_signal)
+        wait.cancel_signal = std::make_shared<asio::cancellation_signal>();
+    return asio::bind_cancellation_slot(
+        wait.cancel_signal->slot(), wait_handler{state.life, &state, &wait, wait.cancel_signal});
+}
 
 } // namespace unixdgram::lua::detail
 

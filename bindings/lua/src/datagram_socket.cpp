@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -53,13 +54,6 @@ socket_object* push_socket(lua_State* L, binding_state& state)
     if (ec)
         raise_error(L, ec);
     return object;
-}
-
-[[noreturn]] void raise_error_at(lua_State* L, std::error_code ec, int arg, const char* message)
-{
-    push_error(L, ec, arg, message);
-    lua_error(L);
-    std::abort();
 }
 
 int check_flags(lua_State* L, int arg, int allowed)
@@ -110,11 +104,11 @@ void check_fd_list(lua_State* L, int arg, io_request& request)
         raise_type_error(L, arg, "table of file_descriptor");
     lua_Unsigned count = lua_rawlen(L, arg);
     if (count > max_fds_per_datagram) {
-        int shown = argument_number(L, arg);
-        const char* message = lua_pushfstring(
-            L, "bad argument #%d: %I file descriptors, at most %d fit in one datagram", shown,
-            static_cast<lua_Integer>(count), static_cast<int>(max_fds_per_datagram));
-        raise_error_at(L, unixdgram::error::too_many_fds, shown, message);
+        char detail[96];
+        std::snprintf(detail, sizeof detail,
+                      "%llu file descriptors, at most %zu fit in one datagram",
+                      static_cast<unsigned long long>(count), max_fds_per_datagram);
+        raise_arg_error_text(L, unixdgram::error::too_many_fds, arg, detail);
     }
     for (lua_Unsigned at = 1; at <= count; ++at) {
         lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
@@ -129,6 +123,7 @@ void check_fd_list(lua_State* L, int arg, io_request& request)
         lua_pop(L, 1);
     }
     request.fd_count = static_cast<std::size_t>(count);
+    request.fd_list_arg = arg;
 }
 
 void take_result(const receive_result& result, io_outcome& outcome) noexcept
@@ -197,8 +192,7 @@ std::error_code start_io(binding_state& state, socket_type& socket, wait_state& 
     wait.request = request;
     std::error_code ec = guarded([&] {
         const io_request& held = wait.request;
-        auto handler = asio::bind_cancellation_slot(wait.cancel_signal.slot(),
-                                                    wait_handler{state.life, &state, &wait});
+        auto handler = bind_wait_handler(state, wait);
         asio::mutable_buffer buffer(held.data, held.size);
         asio::const_buffer bytes(held.data, held.size);
         if (held.kind == io_kind::receive_with_fds || held.kind == io_kind::receive_from_with_fds) {
@@ -303,8 +297,8 @@ int push_outcome(lua_State* L, const io_request& request, io_outcome& outcome,
 {
     if (outcome.ec)
         raise_error(L, outcome.ec);
-    const bool with_fds = request.kind == io_kind::receive_with_fds ||
-                          request.kind == io_kind::receive_from_with_fds;
+    const bool with_fds =
+        request.kind == io_kind::receive_with_fds || request.kind == io_kind::receive_from_with_fds;
     fd_delivery delivery;
     if (with_fds) {
         for (std::size_t at = 0; at < outcome.fd_count; ++at)
@@ -352,12 +346,18 @@ int finish_io(lua_State* L, int, lua_KContext context)
 int perform(lua_State* L, io_request& request)
 {
     binding_state& state = state_of(L);
-    socket_type& socket = live_socket(L, request.object);
     io_outcome outcome;
-    attempt_now(state, socket, request, outcome);
+    attempt_now(state, live_socket(L, request.object), request, outcome);
     if (!unixdgram::detail::is_would_block(outcome.ec))
         return push_outcome(L, request, outcome, state.fd_scratch);
     wait_state& wait = begin_wait(L, state, wait_kind::io);
+    // begin_wait allocates, and a finalizer may have run any Lua there: the
+    // socket may be gone (__close), and the descriptor numbers read from the
+    // file_descriptors may name other files now. Both are read again, with
+    // no allocation between that and start_io's duplicating them.
+    socket_type& socket = live_socket(L, request.object);
+    if (request.fd_list_arg)
+        check_fd_list(L, request.fd_list_arg, request);
     std::error_code ec = start_io(state, socket, wait, request);
     if (ec)
         raise_error(L, ec);
@@ -482,6 +482,13 @@ void reserve_entries(lua_State* L, std::vector<Entry>& entries, std::size_t coun
         raise_error(L, ec);
 }
 
+// Sizes a wait's own entries to `count` (their storage is kept between waits).
+template <typename Entry>
+std::error_code reserve_wait_entries(std::vector<Entry>& entries, std::size_t count) noexcept
+{
+    return guarded([&] { entries.resize(count); });
+}
+
 // The byte_span at `index`, or null; `metatable` is byte_span's metatable,
 // fetched once per batch rather than looked up by name per entry.
 byte_span_object* to_byte_span(lua_State* L, int index, int metatable)
@@ -571,8 +578,6 @@ int anchor_entries(lua_State* L, int arg, std::size_t count)
     return first;
 }
 
-
-
 // One batch call in the socket's non-blocking mode, as attempt_now does.
 template <typename F>
 std::error_code call_non_blocking(socket_type& socket, F&& f) noexcept
@@ -624,16 +629,11 @@ int finish_receive_many(lua_State* L, int, lua_KContext context)
 }
 
 std::error_code start_receive_many(binding_state& state, socket_type& socket, wait_state& wait,
-                                   socket_object* object, std::span<const receive_entry> entries,
-                                   int flags) noexcept
+                                   socket_object* object, int flags) noexcept
 {
     wait.request.object = object; // what cancel_wait cancels
     return guarded([&] {
-        wait.receive_entries.assign(entries.begin(), entries.end());
-        socket.async_receive_many(
-            wait.receive_entries, flags,
-            asio::bind_cancellation_slot(wait.cancel_signal.slot(),
-                                         wait_handler{state.life, &state, &wait}));
+        socket.async_receive_many(wait.receive_entries, flags, bind_wait_handler(state, wait));
     });
 }
 
@@ -648,20 +648,29 @@ int socket_receive_many(lua_State* L)
         raise_type_error(L, receive_many_lengths, "table (for the lengths)");
     // No MSG_PEEK: recvmmsg would fill every entry with the same datagram.
     int flags = check_flags(L, 4, 0);
-    socket_type& socket = live_socket(L, object);
-    std::span<receive_entry> entries(state.receive_batch.data(), count);
     std::size_t received = 0;
-    std::error_code ec = call_non_blocking(
-        socket, [&](std::error_code& ec) { received = socket.receive_many(entries, flags, ec); });
-    if (!unixdgram::detail::is_would_block(ec))
-        return push_received_batch(L, ec, receive_many_lengths, entries.first(received));
+    std::error_code ec;
+    {
+        // Nothing allocates while `entries` points into the shared batch.
+        socket_type& socket = live_socket(L, object);
+        std::span<receive_entry> entries(state.receive_batch.data(), count);
+        ec = call_non_blocking(socket, [&](std::error_code& ec) {
+            received = socket.receive_many(entries, flags, ec);
+        });
+        if (!unixdgram::detail::is_would_block(ec))
+            return push_received_batch(L, ec, receive_many_lengths, entries.first(received));
+    }
     int first_entry = anchor_entries(L, 2, count); // before begin_wait, which anchors the stack
     wait_state& wait = begin_wait(L, state, wait_kind::io);
-    // Read again, from the anchored copies: allocating the wait and the
-    // anchors may have run a finalizer that used the shared batch, or changed
-    // the table.
-    read_entries(L, 2, first_entry, count, state.receive_batch, receive_entry_at);
-    ec = start_receive_many(state, socket, wait, object, entries, flags);
+    // Allocating the wait and the anchors may have run a finalizer that made
+    // a larger batch call (moving the shared batch), changed the table or
+    // closed the socket: the entries are read again, from the anchored
+    // copies, into the wait's own storage, and the socket is looked up again.
+    ec = reserve_wait_entries(wait.receive_entries, count);
+    if (ec)
+        raise_error(L, ec);
+    read_entries(L, 2, first_entry, count, wait.receive_entries, receive_entry_at);
+    ec = start_receive_many(state, live_socket(L, object), wait, object, flags);
     if (ec)
         raise_error(L, ec);
     return suspend(L, state, wait, kboundary<finish_receive_many>);
@@ -690,17 +699,15 @@ int finish_send_many(lua_State* L, int, lua_KContext context)
 }
 
 std::error_code start_send_many(binding_state& state, socket_type& socket, wait_state& wait,
-                                socket_object* object, std::span<const send_entry> rest,
-                                std::size_t sent, int flags) noexcept
+                                socket_object* object, std::size_t sent, int flags) noexcept
 {
     wait.request.object = object;
     wait.sent_before_wait = sent;
     return guarded([&] {
-        wait.send_entries.assign(rest.begin(), rest.end());
-        socket.async_send_many(
-            wait.send_entries, flags,
-            asio::bind_cancellation_slot(wait.cancel_signal.slot(),
-                                         wait_handler{state.life, &state, &wait}));
+        // The entries not sent yet; erasing keeps the vector's storage.
+        wait.send_entries.erase(wait.send_entries.begin(),
+                                wait.send_entries.begin() + static_cast<std::ptrdiff_t>(sent));
+        socket.async_send_many(wait.send_entries, flags, bind_wait_handler(state, wait));
     });
 }
 
@@ -713,11 +720,15 @@ int socket_send_many(lua_State* L)
     socket_object* object = check_socket(L, 1);
     std::size_t count = check_send_datagrams(L, 2, state);
     int flags = check_flags(L, 3, 0);
-    socket_type& socket = live_socket(L, object);
-    std::span<send_entry> entries(state.send_batch.data(), count);
     std::size_t sent = 0;
-    std::error_code ec = call_non_blocking(
-        socket, [&](std::error_code& ec) { sent = socket.send_many(entries, flags, ec); });
+    std::error_code ec;
+    {
+        // Nothing allocates while `entries` points into the shared batch.
+        socket_type& socket = live_socket(L, object);
+        std::span<send_entry> entries(state.send_batch.data(), count);
+        ec = call_non_blocking(
+            socket, [&](std::error_code& ec) { sent = socket.send_many(entries, flags, ec); });
+    }
     if (!unixdgram::detail::is_would_block(ec)) {
         if (ec)
             raise_send_many_error(L, ec, sent);
@@ -726,8 +737,12 @@ int socket_send_many(lua_State* L)
     }
     int first_entry = anchor_entries(L, 2, count); // before begin_wait, which anchors the stack
     wait_state& wait = begin_wait(L, state, wait_kind::io);
-    read_entries(L, 2, first_entry, count, state.send_batch, send_entry_at); // as above
-    ec = start_send_many(state, socket, wait, object, entries.subspan(sent), sent, flags);
+    // As in receive_many: read again into the wait's own storage.
+    ec = reserve_wait_entries(wait.send_entries, count);
+    if (ec)
+        raise_send_many_error(L, ec, sent);
+    read_entries(L, 2, first_entry, count, wait.send_entries, send_entry_at);
+    ec = start_send_many(state, live_socket(L, object), wait, object, sent, flags);
     if (ec)
         raise_send_many_error(L, ec, sent);
     return suspend(L, state, wait, kboundary<finish_send_many>);
@@ -738,9 +753,14 @@ int socket_send_many(lua_State* L)
 int socket_new(lua_State* L)
 {
     binding_state& state = state_of(L);
-    fd_object* fd = lua_isnoneornil(L, 1) ? nullptr : check_open_fd(L, 1);
+    bool adopt = !lua_isnoneornil(L, 1);
+    if (adopt)
+        check_open_fd(L, 1); // an argument error before any allocation
     socket_object* object = push_socket(L, state);
-    if (fd) {
+    if (adopt) {
+        // Checked again: making the socket may have run a finalizer that
+        // closed the descriptor (and another file may have its number now).
+        fd_object* fd = check_open_fd(L, 1);
         std::error_code ec = call([&](std::error_code& ec) { object->socket->assign(fd->fd, ec); });
         if (ec)
             raise_error(L, ec);
@@ -790,8 +810,10 @@ int socket_assign(lua_State* L)
 int socket_release(lua_State* L)
 {
     socket_object* object = check_socket(L, 1);
-    socket_type& socket = live_socket(L, object);
+    live_socket(L, object); // EBADF before allocating
     auto* fd = new_object<fd_object>(L, fd_type_name);
+    // After the allocation, which may have run a finalizer that closed the socket.
+    socket_type& socket = live_socket(L, object);
     int released = -1;
     std::error_code ec = call([&](std::error_code& ec) { released = socket.release(ec); });
     if (ec)

@@ -113,23 +113,37 @@ error_words describe(const std::error_code& ec) noexcept
 
 int error_tostring(lua_State* L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_type(L, 1) != LUA_TTABLE)
+        raise_type_error(L, 1, "unixdgram.error");
     lua_getfield(L, 1, "message");
     if (lua_type(L, -1) != LUA_TSTRING)
         lua_pushliteral(L, "unixdgram error");
     return 1;
 }
 
-// The called function's name, and whether it was called as a method.
+// Where the binding files the name of each function it registers (a table
+// from function to name), so that an error names the function however it was
+// called: as a method, through pcall, from a fiber, by a local of another name.
+constexpr const char* function_names_key = "unixdgram.function_names";
+
+// The called function's name, and whether it was called as a method. Nothing
+// here allocates: the name table and its strings exist already.
 bool called_as_method(lua_State* L, const char** name)
 {
     lua_Debug info;
-    *name = "?";
+    *name = "unixdgram function";
     if (!lua_getstack(L, 0, &info))
         return false;
-    lua_getinfo(L, "n", &info);
-    if (info.name)
-        *name = info.name;
+    lua_getinfo(L, "nf", &info); // pushes the function
+    if (lua_getfield(L, LUA_REGISTRYINDEX, function_names_key) == LUA_TTABLE) {
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, -2) == LUA_TSTRING)
+            *name = lua_tostring(L, -1); // the name table keeps it alive
+        else if (info.name)
+            *name = info.name;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
     return info.namewhat && std::strcmp(info.namewhat, "method") == 0;
 }
 
@@ -268,18 +282,22 @@ void raise_error(lua_State* L, std::error_code ec)
     std::abort(); // lua_error does not return
 }
 
-int argument_number(lua_State* L, int arg)
+void raise_arg_error_text(lua_State* L, std::error_code ec, int arg, const char* detail)
 {
-    const char* function = "?";
-    return called_as_method(L, &function) ? arg - 1 : arg;
+    const char* function = nullptr;
+    int shown = arg;
+    if (called_as_method(L, &function))
+        --shown;
+    const char* message =
+        shown == 0 ? lua_pushfstring(L, "calling '%s' on bad self (%s)", function, detail)
+                   : lua_pushfstring(L, "bad argument #%d to '%s' (%s)", shown, function, detail);
+    push_error(L, ec, shown == 0 ? arg : shown, message);
+    lua_error(L);
+    std::abort();
 }
 
 void raise_arg_error(lua_State* L, int arg, const char* format, ...)
 {
-    const char* function = "?";
-    int shown = arg;
-    if (called_as_method(L, &function))
-        --shown;
     // lua_pushvfstring could raise between va_start and va_end; the text is
     // made here instead, into a Lua block where the stack buffer is too small.
     char small[256];
@@ -294,14 +312,56 @@ void raise_arg_error(lua_State* L, int arg, const char* format, ...)
         format_lua(text, length + 1, format, args);
         va_end(args);
     }
-    const char* detail = lua_pushlstring(L, text, length);
-    const char* message =
-        shown == 0 ? lua_pushfstring(L, "calling '%s' on bad self (%s)", function, detail)
-                   : lua_pushfstring(L, "bad argument #%d to '%s' (%s)", shown, function, detail);
-    push_error(L, std::make_error_code(std::errc::invalid_argument), shown == 0 ? arg : shown,
-               message);
-    lua_error(L);
-    std::abort();
+    raise_arg_error_text(L, std::make_error_code(std::errc::invalid_argument), arg,
+                         lua_pushlstring(L, text, length));
+}
+
+namespace {
+
+void push_function_names(lua_State* L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, function_names_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, function_names_key);
+    }
+}
+
+// Names the function at `function` with the string on top, which it pops.
+void name_function(lua_State* L, int function)
+{
+    function = lua_absindex(L, function);
+    push_function_names(L);
+    lua_pushvalue(L, function);
+    if (lua_rawget(L, -2) == LUA_TNIL) { // the first name given is kept
+        lua_pushvalue(L, function);
+        lua_pushvalue(L, -4);
+        lua_rawset(L, -4);
+    }
+    lua_pop(L, 3);
+}
+
+} // namespace
+
+void name_functions(lua_State* L, int table, const char* prefix, int depth)
+{
+    table = lua_absindex(L, table);
+    lua_pushnil(L);
+    while (lua_next(L, table) != 0) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            if (lua_type(L, -1) == LUA_TFUNCTION) {
+                lua_pushfstring(L, "%s%s", prefix, lua_tostring(L, -2));
+                name_function(L, -2);
+            } else if (lua_type(L, -1) == LUA_TTABLE && depth > 0) {
+                // Module tables within module tables: unix.datagram_socket.new.
+                lua_pushfstring(L, "%s%s.", prefix, lua_tostring(L, -2));
+                name_functions(L, -2, lua_tostring(L, -1), depth - 1);
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+    }
 }
 
 const char* type_name(lua_State* L, int index)
@@ -351,8 +411,9 @@ void* check_object(lua_State* L, int arg, const char* type)
 {
     if (void* object = test_object(L, arg, type))
         return object;
-    const char* function = "?";
-    if (arg == 1 && !called_as_method(L, &function)) {
+    const char* function = nullptr;
+    // Methods are named without a module prefix (see create_metatable).
+    if (arg == 1 && !called_as_method(L, &function) && !std::strchr(function, '.')) {
         const char* actual = lua_isnone(L, 1) ? "no value" : type_name(L, 1);
         raise_arg_error(L, 1, "%s expected, got %s; call methods with ':'", type, actual);
     }
@@ -403,9 +464,13 @@ endpoint check_endpoint(lua_State* L, int arg)
         raise_arg_error(L, arg, "path contains a NUL byte");
     std::error_code ec;
     endpoint address = make_endpoint(std::string_view(bytes, length), ec);
-    if (ec)
-        raise_arg_error(L, arg, "path too long (%d bytes; at most %d)", static_cast<int>(length),
-                        static_cast<int>(sizeof(sockaddr_un::sun_path) - 1));
+    if (ec) {
+        char detail[96];
+        std::snprintf(detail, sizeof detail, "%s (%zu bytes; at most %zu)",
+                      ec.value() == ENAMETOOLONG ? "path too long" : "invalid path", length,
+                      sizeof(sockaddr_un::sun_path));
+        raise_arg_error_text(L, ec, arg, detail);
+    }
     return address;
 }
 
@@ -423,14 +488,21 @@ void create_metatable(lua_State* L, binding_state& state, const char* type, cons
     remember_metatable(L, type);
     lua_pushlightuserdata(L, &state);
     luaL_setfuncs(L, metamethods, 1);
+    lua_pushfstring(L, "%s.", type);
+    name_functions(L, -2, lua_tostring(L, -1), 0);
+    lua_pop(L, 1);
     if (methods) {
         if (index)
             lua_pushlightuserdata(L, &state);
         lua_newtable(L);
         lua_pushlightuserdata(L, &state);
         luaL_setfuncs(L, methods, 1);
-        if (index)
+        name_functions(L, -1, "", 0);
+        if (index) {
             lua_pushcclosure(L, index, 2);
+            lua_pushfstring(L, "%s.__index", type);
+            name_function(L, -2);
+        }
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

@@ -106,17 +106,71 @@ void forget_failure(binding_state& state, fiber_object& fiber) noexcept
     release_anchor(state, fiber);
 }
 
+// User value 3 of a fiber object: its outcome once finished, a table of its
+// results (1..result_count) or of its error value (1) and traceback.
+constexpr int outcome_user_value = 3;
+
+// Run protected on the helper thread: (fiber object, values...) into the
+// fiber's outcome table. A failed fiber's traceback is taken now, while its
+// thread still has the frames the error left.
+int store_outcome(lua_State* L)
+{
+    int count = lua_gettop(L) - 1;
+    auto* fiber = static_cast<fiber_object*>(lua_touserdata(L, 1));
+    lua_createtable(L, count, 1);
+    for (int at = 1; at <= count; ++at) {
+        lua_pushvalue(L, at + 1);
+        lua_rawseti(L, -2, at);
+    }
+    if (fiber->status == fiber_status::failed) {
+        luaL_traceback(L, fiber->thread, nullptr, 0);
+        lua_setfield(L, -2, "traceback");
+    }
+    lua_setiuservalue(L, 1, outcome_user_value);
+    return 0;
+}
+
+// Moves the finished fiber's `values` (its results, or its error value) off
+// its thread, into its outcome: the script reaches the thread
+// (coroutine.running()) and can empty it with coroutine.close, or resume it
+// with the results taken as a function and its arguments. Without memory
+// for that, the outcome is lost and join says so.
+void settle_outcome(binding_state& state, fiber_object& fiber, int values) noexcept
+{
+    lua_State* helper = state.helper;
+    fiber.outcome_lost = true;
+    if (fiber.anchor == LUA_NOREF || !lua_checkstack(helper, values + 2)) {
+        lua_settop(fiber.thread, 0);
+        return;
+    }
+    lua_pushcfunction(helper, store_outcome);
+    lua_rawgeti(helper, LUA_REGISTRYINDEX, fiber.anchor);
+    lua_xmove(fiber.thread, helper, values);
+    if (lua_pcall(helper, values + 1, 0, 0) == LUA_OK)
+        fiber.outcome_lost = false;
+    else
+        lua_pop(helper, 1);
+    // Emptied, it is dead to coroutine.status and resume from now on. Not
+    // when someone else's coroutine.resume is running it (see resume_fiber).
+    lua_Debug frame;
+    if (fiber.status == fiber_status::finished && lua_status(fiber.thread) == LUA_OK &&
+        !lua_getstack(fiber.thread, 0, &frame))
+        lua_settop(fiber.thread, 0);
+}
+
 void finish_fiber(binding_state& state, fiber_object& fiber, int status, int results) noexcept
 {
     --state.live_fibers;
     if (status == LUA_OK) {
         fiber.status = fiber_status::finished;
         fiber.result_count = results;
+        settle_outcome(state, fiber, results);
         release_anchor(state, fiber);
     } else {
         // The error value is on top of the dead thread, whose stack is not
-        // unwound: a traceback can still be taken there.
+        // unwound: settle_outcome takes the traceback there.
         fiber.status = fiber_status::failed;
+        settle_outcome(state, fiber, 1);
         (state.last_failed ? state.last_failed->next_failed : state.first_failed) = &fiber;
         state.last_failed = &fiber;
         // The script's own failure ends the program (as Emilua does).
@@ -267,29 +321,50 @@ fiber_object* check_fiber(lua_State* L, int arg)
     return check<fiber_object>(L, arg, fiber_type_name);
 }
 
-// Pushes a copy of the value at `index` of another thread.
-void push_from(lua_State* L, lua_State* thread, int index)
+// Pushes a finished fiber's outcome field `key` (an index, or a name);
+// `object` is the fiber's object. Nil when its outcome was lost.
+void push_outcome_field(lua_State* L, int object, lua_Integer index, const char* name = nullptr)
 {
-    if (!lua_checkstack(thread, 1))
-        luaL_error(L, "not enough memory");
-    lua_pushvalue(thread, index);
-    lua_xmove(thread, L, 1);
+    if (lua_getiuservalue(L, object, outcome_user_value) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        return;
+    }
+    if (name)
+        lua_getfield(L, -1, name);
+    else
+        lua_rawgeti(L, -1, index);
+    lua_remove(L, -2);
 }
 
-// A finished fiber's results, or its error raised again.
-int take_results(lua_State* L, binding_state& state, fiber_object* target)
+// Pushes the error value of the failed fiber at `object`.
+void push_failure(lua_State* L, fiber_object& fiber, int object)
 {
-    lua_State* thread = target->thread;
+    if (fiber.outcome_lost)
+        push_error(L, std::make_error_code(std::errc::not_enough_memory));
+    else
+        push_outcome_field(L, object, 1);
+}
+
+// A finished fiber's results, or its error raised again; `object` is the
+// fiber's object, `target` its fields. Only the outcome the binding stored
+// is read: nothing the script can reach.
+int take_results(lua_State* L, binding_state& state, fiber_object* target, int object)
+{
     if (target->status == fiber_status::failed) {
-        push_from(L, thread, -1); // first: should it fail, the failure stays unseen
+        push_failure(L, *target, object); // first: should it fail, the failure stays unseen
         forget_failure(state, *target);
         return lua_error(L);
     }
+    if (target->outcome_lost)
+        raise_error(L, std::make_error_code(std::errc::not_enough_memory));
     int count = target->result_count;
-    luaL_checkstack(L, count, "too many results");
-    int top = lua_gettop(thread);
-    for (int at = top - count + 1; at <= top; ++at)
-        push_from(L, thread, at);
+    luaL_checkstack(L, count + 1, "too many results");
+    lua_getiuservalue(L, object, outcome_user_value);
+    int outcome = lua_gettop(L);
+    for (int at = 1; at <= count; ++at)
+        lua_rawgeti(L, outcome, at);
+    lua_remove(L, outcome);
     return count;
 }
 
@@ -308,7 +383,10 @@ int finish_join(lua_State* L, int, lua_KContext context)
     raise_if_interrupted(L, state, wait->outcome.ec);
     if (wait->outcome.ec)
         raise_error(L, wait->outcome.ec);
-    return take_results(L, state, wait->join_target);
+    // Argument 1, the target's object, is still on this call's stack.
+    if (test_object(L, 1, fiber_type_name) != wait->join_target)
+        raise_error(L, make_error_code(binding_error::internal));
+    return take_results(L, state, wait->join_target, 1);
 }
 
 int fiber_join(lua_State* L)
@@ -316,7 +394,7 @@ int fiber_join(lua_State* L)
     binding_state& state = state_of(L);
     fiber_object* target = check_fiber(L, 1);
     if (is_finished(*target))
-        return take_results(L, state, target);
+        return take_results(L, state, target, 1);
     if (target == state.current_fiber)
         raise_arg_error(L, 1, "a fiber cannot join itself");
     if (target->joiner || target->joined_by_driver)
@@ -332,7 +410,7 @@ int fiber_join(lua_State* L)
     target->joined_by_driver = false;
     if (ec)
         raise_error(L, ec);
-    return take_results(L, state, target);
+    return take_results(L, state, target, 1);
 }
 
 int fiber_interrupt(lua_State* L)
@@ -402,7 +480,7 @@ int fiber_gc(lua_State* L)
 // so only a script can call this then.
 int wait_gc(lua_State* L)
 {
-    auto* wait = static_cast<wait_state*>(luaL_checkudata(L, 1, wait_type_name));
+    auto* wait = check<wait_state>(L, 1, wait_type_name);
     if (wait->pending && called_by_script(L))
         return 0;
     std::destroy_at(wait);
@@ -417,8 +495,7 @@ std::error_code start_sleep(binding_state& state, wait_state& wait, lua_Number s
             wait.timer.emplace(state.executor);
         wait.timer->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
             std::chrono::duration<double>(seconds)));
-        wait.timer->async_wait(asio::bind_cancellation_slot(
-            wait.cancel_signal.slot(), wait_handler{state.life, &state, &wait}));
+        wait.timer->async_wait(bind_wait_handler(state, wait));
     });
 }
 
@@ -451,7 +528,8 @@ int sleep(lua_State* L)
 int finish_run_now(lua_State* L, binding_state& state)
 {
     if (fiber_object* failed = state.first_failed) {
-        push_from(L, failed->thread, -1);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, failed->anchor); // an unseen failure stays anchored
+        push_failure(L, *failed, lua_gettop(L));
         forget_failure(state, *failed);
         return lua_error(L);
     }
@@ -558,6 +636,11 @@ wait_state& begin_wait(lua_State* L, binding_state& state, wait_kind kind)
 int suspend(lua_State* L, binding_state& state, wait_state& wait, lua_KFunction finish)
 {
     wait.pending = true;
+    // An interrupt() made after yielding_fiber looked (by a finalizer that
+    // ran while the wait was set up) found no wait to cancel: cancel it now.
+    fiber_object* waiting = wait.fiber ? wait.fiber : state.current_fiber;
+    if (waiting && waiting->interrupt_requested)
+        cancel_wait(state, wait);
     if (wait.fiber) {
         wait.fiber->active_wait = &wait;
         return lua_yieldk(L, 0, reinterpret_cast<lua_KContext>(&wait), finish);
@@ -595,11 +678,13 @@ void cancel_wait(binding_state& state, wait_state& wait) noexcept
         // A closed socket has aborted its operations already.
         socket_object* object = wait.request.object;
         if (object && object->socket && object->socket->is_open())
-            wait.cancel_signal.emit(asio::cancellation_type::terminal);
+            if (wait.cancel_signal)
+                wait.cancel_signal->emit(asio::cancellation_type::terminal);
         break;
     }
     case wait_kind::sleep:
-        wait.cancel_signal.emit(asio::cancellation_type::terminal);
+        if (wait.cancel_signal)
+            wait.cancel_signal->emit(asio::cancellation_type::terminal);
         break;
     case wait_kind::join:
         if (wait.join_target && wait.join_target->joiner == wait.fiber)
@@ -655,7 +740,7 @@ void wait_handler::operator()(std::error_code ec)
 void spawn_fiber(lua_State* L, binding_state& state, int function_index, bool is_main)
 {
     int count = lua_gettop(L) - function_index + 1; // the function and its arguments
-    auto* fiber = new_object<fiber_object>(L, fiber_type_name, 2);
+    auto* fiber = new_object<fiber_object>(L, fiber_type_name, 3);
     lua_State* thread = lua_newthread(L);
     lua_setiuservalue(L, -2, 1);
     fiber->thread = thread;
@@ -693,10 +778,12 @@ bool push_failure_report(lua_State* L, binding_state& state)
     auto add_failure = [&](fiber_object& fiber, const char* prefix) {
         failed = true;
         lua_rawgeti(L, LUA_REGISTRYINDEX, fiber.anchor);
-        push_from(L, fiber.thread, -1);
+        int object = lua_gettop(L);
+        push_failure(L, fiber, object);
         const char* message = luaL_tolstring(L, -1, nullptr);
-        luaL_traceback(L, fiber.thread, message, 0);
-        lua_pushfstring(L, "%s%s\n", prefix, lua_tostring(L, -1));
+        push_outcome_field(L, object, 0, "traceback");
+        const char* traceback = lua_tostring(L, -1);
+        lua_pushfstring(L, "%s%s\n%s\n", prefix, message, traceback ? traceback : "");
         forget_failure(state, fiber);
         lua_replace(L, -5); // the line takes the fiber's place; the rest goes
         lua_pop(L, 3);

@@ -146,6 +146,10 @@ int fd_from_file(lua_State* L)
     if (stream->closef == nullptr)
         raise_arg_error(L, 1, "attempt to use a closed file");
     fd_object* copy = new_object<fd_object>(L, fd_type_name);
+    // Checked again: the allocation may have run a finalizer that closed the
+    // file, freeing its FILE.
+    if (stream->closef == nullptr)
+        raise_arg_error(L, 1, "attempt to use a closed file");
     int fd = ::fcntl(::fileno(stream->f), F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
         raise_error(L, errno_code());

@@ -79,6 +79,7 @@ void create(lua_State* L, const asio::any_io_executor* executor)
     open_systemd(L, *state);
     lua_setfield(L, -2, "systemd");
     open_fiber(L, *state);
+    name_functions(L, -1, "", 2);
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, module_registry_key);
 }

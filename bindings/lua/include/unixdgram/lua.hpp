@@ -15,7 +15,7 @@
 // context.run();                                     // until every fiber has finished
 // if (unixdgram::lua::report(L) != LUA_OK)           // uncaught errors, with tracebacks
 //     std::fputs(lua_tostring(L, -1), stderr);
-// lua_close(L);                                      // before the io_context goes
+// lua_close(L);                                      // any time before the io_context goes
 // @endcode
 //
 // Stock `lua5.4` loads the same binding as a module, `require "unixdgram"`,
@@ -46,8 +46,14 @@ namespace unixdgram::lua {
 /// keeps what a handler posts in a private queue until the handler returns,
 /// out of reach of a call that runs the loop from inside that handler.
 ///
-/// Close `L` before the executor's context is destroyed, and do not run the
-/// context once `L` is closed.
+/// Close `L` before the executor's context is destroyed. `L` may be closed at
+/// any moment, even from a handler running on that context and with fibers
+/// still waiting: their operations are cancelled, and the context goes on
+/// serving other lua_States and the program's own work (the cancelled
+/// operations' handlers, run later, do nothing). The one moment it may not
+/// be closed is from a handler that one of `L`'s own calls is running (a
+/// blocking call outside a fiber runs the context with `run_one()`): `L`'s
+/// code is then on the C stack below, as for any lua_close from inside Lua.
 ///
 /// @returns LUA_OK, or an error status with the error object pushed on `L`.
 int open(lua_State* L, const asio::any_io_executor& executor) noexcept;
