@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -73,12 +74,11 @@ fd_numbers check_fds(lua_State* L, int arg)
     const lua_Unsigned count = lua_rawlen(L, arg);
     if (count > max_fds_per_datagram) {
         // The error datagram_socket's sends give: too_many_fds, naming the argument.
-        const int shown = argument_number(L, arg);
-        const char* message = lua_pushfstring(
-            L, "bad argument #%d: %I file descriptors, at most %d fit in one datagram", shown,
-            static_cast<lua_Integer>(count), static_cast<int>(max_fds_per_datagram));
-        push_error(L, unixdgram::error::too_many_fds, shown, message);
-        lua_error(L);
+        char detail[96];
+        std::snprintf(detail, sizeof detail,
+                      "%llu file descriptors, at most %zu fit in one datagram",
+                      static_cast<unsigned long long>(count), max_fds_per_datagram);
+        raise_arg_error_text(L, unixdgram::error::too_many_fds, arg, detail);
     }
     for (lua_Unsigned at = 1; at <= count; ++at) {
         lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
@@ -182,14 +182,21 @@ struct barrier_handler {
     wait_state* wait;
     std::shared_ptr<barrier_core> core;
     bool is_timer;
+    std::shared_ptr<asio::cancellation_signal> signal; // the pipe's wait's, kept alive
 
-    // Waits for the pipe (again), bound to the wait's cancellation.
+    // Waits for the pipe (again), bound to the wait's cancellation signal,
+    // which the handler keeps alive until the operation is done (see
+    // bind_wait_handler). May throw std::bad_alloc.
     static void wait_for_pipe(barrier_handler handler)
     {
+        wait_state& wait = *handler.wait;
+        if (!wait.cancel_signal)
+            wait.cancel_signal = std::make_shared<asio::cancellation_signal>();
+        handler.signal = wait.cancel_signal;
+        const asio::cancellation_slot slot = wait.cancel_signal->slot();
         barrier_core& core = *handler.core;
-        core.pipe.async_wait(
-            asio::posix::stream_descriptor::wait_read,
-            asio::bind_cancellation_slot(handler.wait->cancel_signal.slot(), std::move(handler)));
+        core.pipe.async_wait(asio::posix::stream_descriptor::wait_read,
+                             asio::bind_cancellation_slot(slot, std::move(handler)));
     }
 
     void operator()(std::error_code ec) const
@@ -275,9 +282,9 @@ std::error_code start_barrier_wait(binding_state& state, barrier_object& object,
         barrier_core& core = *object.core;
         core.timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
             std::chrono::duration<double>(seconds)));
-        core.timer.async_wait(barrier_handler{state.life, &state, &wait, object.core, true});
+        core.timer.async_wait(barrier_handler{state.life, &state, &wait, object.core, true, {}});
         barrier_handler::wait_for_pipe(
-            barrier_handler{state.life, &state, &wait, object.core, false});
+            barrier_handler{state.life, &state, &wait, object.core, false, {}});
     });
 }
 
