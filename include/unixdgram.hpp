@@ -13,5 +13,6 @@
 #include <unixdgram/file_descriptor.hpp>
 #include <unixdgram/receive_result.hpp>
 #include <unixdgram/systemd.hpp>
+#include <unixdgram/version.hpp>
 
 #endif // UNIXDGRAM_HPP

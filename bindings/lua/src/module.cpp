@@ -8,6 +8,8 @@
 
 #include "binding.hpp"
 
+#include <unixdgram/version.hpp>
+
 #include <memory>
 
 namespace unixdgram::lua {
@@ -79,6 +81,8 @@ void create(lua_State* L, const asio::any_io_executor* executor)
     open_systemd(L, *state);
     lua_setfield(L, -2, "systemd");
     open_fiber(L, *state);
+    lua_pushliteral(L, UNIXDGRAM_VERSION_STRING);
+    lua_setfield(L, -2, "version");
     name_functions(L, -1, "", 2);
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, module_registry_key);

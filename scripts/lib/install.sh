@@ -1,0 +1,147 @@
+# shellcheck shell=bash
+# Sourced by scripts/test: the packaging checks. Each installs or builds the
+# way a user would and then uses what it got.
+#
+#   build/install         meson setup + meson install --destdir build/install/stage
+#     headers             each installed public header compiles on its own
+#     pkg-config          test/install/consumer.cpp, built with pkg-config unixdgram
+#     Lua host            test/install/lua_host.cpp, built with pkg-config unixdgram-lua
+#     INSTALL_CMOD        stock lua5.4 loads the staged module from Lua's INSTALL_CMOD
+#     CMake               test/cmake_consumer, find_package(unixdgram) in the stage
+#   build/luarocks-tree   luarocks --tree ... --lua-version 5.4 make, then lua5.4 through
+#                         the tree's paths
+#   build/docs            scripts/docs: Doxygen, every warning an error
+#
+# packaging_steps runs them all through scripts/test's `record`.
+
+packaging_packages=(doxygen luarocks cmake gnuplot-nox)
+
+install_build=build/install
+install_stage=$PWD/$install_build/stage
+install_prefix=/usr/local
+
+# The project's version, as Meson has it.
+project_version() {
+    meson introspect --projectinfo "$install_build" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])'
+}
+
+# Builds the release configuration and stages an install of it. The .pc files
+# are made relocatable (prefix=${pcfiledir}/...) here, so that pkg-config
+# finds the staged headers and library; the CMake package is relocatable as
+# it is.
+install_staged() {
+    setup_build "$install_build" --prefix="$install_prefix" --buildtype=release \
+        -Dtests=disabled -Dexamples=false -Dlua=enabled -Dpkgconfig.relocatable=true &&
+        meson compile -C "$install_build" &&
+        rm -rf --one-file-system "$install_stage" &&
+        meson install -C "$install_build" --destdir "$install_stage" --quiet &&
+        echo "staged install:" &&
+        (cd "$install_stage" && find . -type f | sort | sed 's|^\.|  |')
+}
+
+staged_pkgconfig() {
+    local libdir
+    libdir=$(meson introspect --buildoptions "$install_build" |
+        python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "libdir"))')
+    PKG_CONFIG_PATH=$install_stage$install_prefix/$libdir/pkgconfig pkg-config "$@"
+}
+
+# Each installed public header, included twice in a file of its own (the
+# second include tests its guard), compiles with the flags pkg-config gives.
+# detail/ and impl/ are parts of the public headers, compiled through them.
+installed_headers_compile() {
+    local include_dir=$install_stage$install_prefix/include header flags failed=0 count=0
+    read -r -a flags < <(staged_pkgconfig --cflags unixdgram-lua) || return 1
+    while read -r header; do
+        header=${header#"$include_dir"/}
+        if printf '#include <%s>\n#include <%s>\nint main() {}\n' "$header" "$header" |
+            g++ -std=c++20 -Wall -Wextra -Wpedantic -fsyntax-only "${flags[@]}" -x c++ -; then
+            echo "  compiles alone: $header"
+            count=$((count + 1))
+        else
+            echo "  does NOT compile alone: $header" >&2
+            failed=1
+        fi
+    done < <(find "$include_dir" -name '*.hpp' -not -path '*/detail/*' -not -path '*/impl/*' | sort)
+    ((count > 0)) || { echo "no installed headers found in $include_dir" >&2; return 1; }
+    return "$failed"
+}
+
+installed_pkgconfig_consumer() {
+    local flags out=$install_build/pkgconfig_consumer
+    read -r -a flags < <(staged_pkgconfig --cflags --libs unixdgram) || return 1
+    echo "g++ -std=c++20 test/install/consumer.cpp \$(pkg-config --cflags --libs unixdgram)"
+    echo "  = ${flags[*]}"
+    g++ -std=c++20 test/install/consumer.cpp "${flags[@]}" -o "$out" && "$out" "$(project_version)"
+}
+
+installed_lua_host() {
+    local flags out=$install_build/pkgconfig_lua_host
+    read -r -a flags < <(staged_pkgconfig --cflags --libs unixdgram-lua) || return 1
+    echo "g++ -std=c++20 test/install/lua_host.cpp \$(pkg-config --cflags --libs unixdgram-lua)"
+    echo "  = ${flags[*]}"
+    g++ -std=c++20 test/install/lua_host.cpp "${flags[@]}" -o "$out" && "$out" "$(project_version)"
+}
+
+# The module where meson install put it: Lua's INSTALL_CMOD, unless
+# -Dlua_cmod_dir said otherwise (this build does not).
+installed_lua_module() {
+    local cmod
+    cmod=$(pkg-config --variable=INSTALL_CMOD lua-5.4 2>/dev/null ||
+        pkg-config --variable=INSTALL_CMOD lua5.4) || return 1
+    echo "lua5.4 -e 'package.cpath=\"<stage>$cmod/?.so\"' test/install/module_check.lua"
+    [[ -f $install_stage$cmod/unixdgram.so ]] || {
+        echo "no unixdgram.so in INSTALL_CMOD ($cmod) of the staged install" >&2
+        return 1
+    }
+    lua5.4 -e "package.cpath='$install_stage$cmod/?.so'" test/install/module_check.lua \
+        "$(project_version)" "$install_stage$cmod"
+}
+
+installed_cmake_consumer() {
+    local dir=$install_build/cmake_consumer version
+    version=$(project_version) || return 1
+    rm -rf --one-file-system "$dir"
+    echo "cmake -S test/cmake_consumer -B $dir -DCMAKE_PREFIX_PATH=<stage>$install_prefix"
+    cmake -S test/cmake_consumer -B "$dir" -DCMAKE_PREFIX_PATH="$install_stage$install_prefix" \
+        -DCMAKE_BUILD_TYPE=Release &&
+        cmake --build "$dir" &&
+        "$dir/consumer" "$version" &&
+        "$dir/lua_host" "$version"
+}
+
+# luarocks make with the rockspec at the root, into a tree of its own, then
+# stock lua5.4 with the paths `luarocks path` gives for that tree.
+luarocks_make_tree() {
+    local tree=$PWD/build/luarocks-tree version rockspec
+    version=$(project_version) || return 1
+    rockspec=unixdgram-$version-1.rockspec
+    rm -rf --one-file-system "$tree"
+    echo "luarocks --tree $tree --lua-version 5.4 make $rockspec"
+    luarocks --tree "$tree" --lua-version 5.4 make "$rockspec" || return 1
+    luarocks --tree "$tree" --lua-version 5.4 list
+    (
+        eval "$(luarocks --tree "$tree" --lua-version 5.4 path)" &&
+            echo "LUA_CPATH=$LUA_CPATH" &&
+            lua5.4 test/install/module_check.lua "$version" "$tree/lib/lua/5.4"
+    )
+}
+
+packaging_steps() {
+    echo "== build/install: meson install --destdir, then what it installed =="
+    record build/install "meson install --destdir" install_staged
+    record build/install "each installed header compiles on its own" installed_headers_compile
+    record build/install "a C++ consumer built with pkg-config unixdgram runs" \
+        installed_pkgconfig_consumer
+    record build/install "a Lua host built with pkg-config unixdgram-lua runs" installed_lua_host
+    record build/install "lua5.4 loads the module from INSTALL_CMOD" installed_lua_module
+    echo "== build/install/cmake_consumer: find_package(unixdgram) in the staged install =="
+    record build/install "a CMake consumer of unixdgram::unixdgram and unixdgram::lua runs" \
+        installed_cmake_consumer
+    echo "== build/luarocks-tree: luarocks make into a throwaway tree =="
+    record build/luarocks-tree "luarocks make, then lua5.4 through luarocks path" \
+        luarocks_make_tree
+    echo "== build/docs: the C++ API reference, warnings as errors =="
+    record build/docs "scripts/docs: Doxygen without a warning" scripts/docs
+}
