@@ -82,7 +82,7 @@ inline void receive_entries(int fd, std::span<receive_entry> entries, std::size_
         iovec buffers[max_batch_chunk];
         // Endpoints are normalised after the call (see endpoint_from_sockaddr),
         // so the kernel writes the raw addresses here.
-        sockaddr_un senders[max_batch_chunk];
+        sender_address_buffer senders[max_batch_chunk];
         for (std::size_t i = 0; i < chunk; ++i) {
             const receive_entry& entry = entries[received + i];
             buffers[i].iov_base = entry.buffer.data();
@@ -116,7 +116,8 @@ inline void receive_entries(int fd, std::span<receive_entry> entries, std::size_
             entry.sender_too_long = false;
             if (entry.sender) {
                 std::error_code address_ec;
-                *entry.sender = endpoint_from_sockaddr(senders[i], message.msg_namelen, address_ec);
+                *entry.sender =
+                    endpoint_from_sockaddr(senders[i].address, message.msg_namelen, address_ec);
                 entry.sender_too_long = static_cast<bool>(address_ec);
             }
         }

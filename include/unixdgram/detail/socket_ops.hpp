@@ -89,6 +89,17 @@ struct iovec_array {
     }
 };
 
+// Where the kernel writes a sender's address. For a path that fills all of
+// sun_path Linux reports the length the address has with its NUL, 111 bytes,
+// one more than a sockaddr_un holds (it copies no more than the room it is
+// given). With room for that length, the reported length never exceeds the
+// buffer, so that nothing that trusts it (AddressSanitizer's recvmsg
+// interceptor does) reaches past the end.
+union sender_address_buffer {
+    sockaddr_un address;
+    sockaddr_storage storage;
+};
+
 // The endpoint naming the `length` bytes at `name` exactly: a path, or with
 // a leading NUL an abstract name, up to all of sun_path. Asio's endpoint holds
 // a whole sockaddr_un, but its constructor refuses 108 bytes and its resize()
@@ -194,7 +205,7 @@ inline void receive_message(int fd, const iovec_array& iov, endpoint* sender,
         ec = errno_code(EINVAL);
         return;
     }
-    sockaddr_un sender_address;
+    sender_address_buffer sender_address;
     if (!want_control && iov.count <= 1) {
         // recvfrom(2), like sendto, spares the kernel copying a msghdr in.
         // It reports no flags, so MSG_TRUNC asks for the datagram's real
@@ -217,7 +228,7 @@ inline void receive_message(int fd, const iovec_array& iov, endpoint* sender,
         result.bytes = std::min(static_cast<std::size_t>(length), room);
         result.truncated = static_cast<std::size_t>(length) > room;
         if (sender)
-            *sender = endpoint_from_sockaddr(sender_address, address_length, ec);
+            *sender = endpoint_from_sockaddr(sender_address.address, address_length, ec);
         return;
     }
     msghdr message{};
@@ -247,7 +258,7 @@ inline void receive_message(int fd, const iovec_array& iov, endpoint* sender,
     // Last, so that the datagram and its descriptors are reported whatever
     // the sender's address.
     if (sender)
-        *sender = endpoint_from_sockaddr(sender_address, message.msg_namelen, ec);
+        *sender = endpoint_from_sockaddr(sender_address.address, message.msg_namelen, ec);
 }
 
 // Waits for `events` on `fd`; EINTR just waits again.
