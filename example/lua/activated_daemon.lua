@@ -62,8 +62,13 @@ while true do
         break
     end
     served = served + 1
+    -- A request longer than the buffer is refused rather than answered cut short.
+    local reply = "echo: " .. request
+    if flags & ud.unix.message_flag.truncated ~= 0 then
+        reply = "error: requests are at most " .. #buffer .. " bytes"
+    end
     if tostring(sender) ~= "" then
-        requests:send_to("echo: " .. request, sender)
+        requests:send_to(reply, sender)
     end
     systemd.notify("STATUS=served " .. served .. " request(s)")
 end

@@ -583,6 +583,11 @@ else
     tap.is(reply(), "echo: second", "the daemon answers a second request")
     tap.is((within(20, receive_notification, sock)), "STATUS=served 2 request(s)",
         "and counts it")
+    request(string.rep("x", 5000))
+    tap.is(reply(), "error: requests are at most 4096 bytes",
+        "the daemon refuses a request longer than its buffer instead of answering it cut short")
+    tap.is((within(20, receive_notification, sock)), "STATUS=served 3 request(s)",
+        "and counts it")
     request("quit")
     tap.is((within(20, receive_notification, sock)), "STOPPING=1", "quit makes it say STOPPING=1")
     payload, fds = within(20, receive_notification, sock)
