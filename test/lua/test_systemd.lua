@@ -99,10 +99,13 @@ elseif mode == "barrier" then
     local done = false
     local ticks = 0
     local ticker = ud.spawn(function()
+        -- One datagram, which the test reads while the barrier waits: more
+        -- could fill the test's queue, and a send waiting for room would
+        -- keep this child from ever ending.
         local sock = ud.unix.datagram_socket.new()
         sock:open()
+        sock:send_to("tick " .. pid(), ticker_path)
         while not done do
-            sock:send_to("tick " .. pid(), ticker_path)
             ticks = ticks + 1
             collectgarbage() -- the waiting barrier's objects must survive it
             ud.sleep(0.02)
