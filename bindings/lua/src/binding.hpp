@@ -44,7 +44,9 @@ inline constexpr const char* byte_span_type_name = "byte_span";
 inline constexpr const char* path_type_name = "filesystem.path";
 inline constexpr const char* fd_type_name = "file_descriptor";
 inline constexpr const char* fiber_type_name = "fiber";
-inline constexpr const char* error_type_name = "unixdgram.error";
+inline constexpr const char* error_type_name = "error_code";
+inline constexpr const char* category_type_name = "error_category";
+inline constexpr const char* generic_error_type_name = "generic_error";
 inline constexpr const char* wait_type_name = "unixdgram.wait";
 inline constexpr const char* state_type_name = "unixdgram.state";
 
@@ -58,6 +60,7 @@ enum class binding_error {
     deadlock,        // waiting for fibers that can never finish
     cannot_block,    // not in a fiber, and no io_context to drive
     internal,        // an unexpected C++ exception
+    bad_index,       // an object has no field of the name indexed
 };
 
 const std::error_category& binding_category() noexcept;
@@ -225,17 +228,27 @@ inline binding_state& state_of(lua_State* L)
 
 // Errors ------------------------------------------------------------------------
 
-// Pushes an error object {code, name, category, message[, arg]}.
+// Pushes an error object {code, name, category, message[, arg]}, as
+// Emilua's: `category` is the one category object of its category, whose
+// tostring is its name; errors compare equal by code and category.
 void push_error(lua_State* L, std::error_code ec, int arg = 0, const char* message = nullptr);
 
 // Raises an error object for `ec`.
 [[noreturn]] void raise_error(lua_State* L, std::error_code ec);
 
-// Raises an EINVAL argument error object: "bad argument #arg to 'f' (...)".
+// Raises an EINVAL argument error object: "bad argument #n to 'f' (...)".
+// Its `arg` field counts self as argument 1 of a method, as Emilua's does;
+// the message counts as Lua's own argument errors do, from the first
+// argument written after a:f(.
 [[noreturn]] void raise_arg_error(lua_State* L, int arg, const char* format, ...);
 
+// The same, with another code than EINVAL (ENOTSUP, EBUSY).
+[[noreturn]] void raise_arg_error_as(lua_State* L, std::errc code, int arg, const char* format,
+                                     ...);
+
 // Raises an argument error object of code `ec` whose message is "bad argument
-// #arg to 'f' (detail)", f the called function's name (see name_functions).
+// #n to 'f' (detail)", f the called function's name (see name_functions);
+// arg and n count as raise_arg_error's do.
 [[noreturn]] void raise_arg_error_text(lua_State* L, std::error_code ec, int arg,
                                        const char* detail);
 
@@ -244,6 +257,10 @@ void push_error(lua_State* L, std::error_code ec, int arg = 0, const char* messa
 // tables within are named too ("unix.datagram_socket.new"). The first name
 // a function gets is kept.
 void name_functions(lua_State* L, int table, const char* prefix, int depth);
+
+// The error of indexing the object at 1 with a key (at 2) it does not have:
+// bad_index, with the field index = 2, as Emilua raises it.
+[[noreturn]] void raise_bad_index(lua_State* L);
 
 // "X expected, got Y" for argument `arg`.
 [[noreturn]] void raise_type_error(lua_State* L, int arg, const char* expected);
@@ -355,13 +372,14 @@ void open_file_descriptor(lua_State* L, binding_state& state);
 void open_datagram_socket(lua_State* L, binding_state& state);
 void open_fiber(lua_State* L,
                 binding_state& state); // pushes nothing; sets spawn, sleep, run in the table on top
-void open_error(lua_State* L, binding_state& state);
+void open_error(lua_State* L, binding_state& state); // pushes the generic_error module
 void open_systemd(lua_State* L, binding_state& state);
 
 // Registers methods and metamethods (each with the state as upvalue 1) under
-// `type`. __index is the methods table; or, given `index`, that function with
-// the state and the methods table as upvalues 1 and 2, for types that have
-// properties too.
+// `type`, with __metatable the type's name, as Emilua's types have it. Given
+// methods, __index finds them, then calls `index` (if given; with the state
+// and the methods table as upvalues 1 and 2, for types that have properties
+// too), and raises bad_index for a key neither knows.
 void create_metatable(lua_State* L, binding_state& state, const char* type, const luaL_Reg* methods,
                       const luaL_Reg* metamethods, lua_CFunction index = nullptr);
 

@@ -38,9 +38,7 @@ std::error_code errno_code() noexcept
 
 int fd_close(lua_State* L)
 {
-    fd_object* object = check_fd(L, 1);
-    if (object->fd < 0)
-        raise_error(L, std::make_error_code(std::errc::bad_file_descriptor));
+    fd_object* object = check_open_fd(L, 1);
     std::error_code ec;
     {
         file_descriptor owned(object->fd);
@@ -282,8 +280,9 @@ int fd_seals(lua_State* L)
 fd_object* check_open_fd(lua_State* L, int arg)
 {
     fd_object* object = check_fd(L, arg);
+    // EBUSY, as Emilua says of a file_descriptor closed or handed over.
     if (object->fd < 0)
-        raise_arg_error(L, arg, "file_descriptor is closed");
+        raise_arg_error_as(L, std::errc::device_or_resource_busy, arg, "file_descriptor is closed");
     return object;
 }
 
