@@ -391,6 +391,7 @@ void open_fiber(
     lua_State* L,
     binding_state& state); // pushes nothing; sets spawn, sleep, run, this_fiber in the table on top
 void open_error(lua_State* L, binding_state& state); // pushes the generic_error module
+void open_systemd(lua_State* L, binding_state& state);
 
 // Registers methods and metamethods (each with the state as upvalue 1) under
 // `type`, with __metatable the type's name, as Emilua's types have it. Given

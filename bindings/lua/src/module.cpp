@@ -106,6 +106,8 @@ void create(lua_State* L, const asio::any_io_executor* executor)
     lua_setfield(L, -2, "filesystem");
     open_file_descriptor(L, *state);
     lua_setfield(L, -2, "file_descriptor");
+    open_systemd(L, *state);
+    lua_setfield(L, -2, "systemd");
     open_fiber(L, *state);
     lua_pushliteral(L, UNIXDGRAM_VERSION_STRING);
     lua_setfield(L, -2, "version");
@@ -149,6 +151,8 @@ int open_host(lua_State* L)
     if (lua_getglobal(L, "package") == LUA_TTABLE && lua_getfield(L, -1, "loaded") == LUA_TTABLE) {
         lua_pushvalue(L, -3);
         lua_setfield(L, -2, "unixdgram");
+        lua_getfield(L, -3, "systemd");
+        lua_setfield(L, -2, "unixdgram.systemd");
     }
     return 0;
 }
