@@ -174,6 +174,7 @@ register_keys("unix.message_flag", "fields", ud.unix.message_flag)
 register_table("byte_span", ud.byte_span)
 register_table("filesystem.path", ud.filesystem.path)
 register_table("file_descriptor", ud.file_descriptor)
+register_table("systemd", ud.systemd)
 
 local a, b = ud.unix.datagram_socket.pair()
 local span = ud.byte_span.new(4)

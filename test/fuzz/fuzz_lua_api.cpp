@@ -62,7 +62,7 @@ local socket_type = unix.datagram_socket
 local blocking_methods, other_methods = {}, {}
 do
     local a = socket_type.pair()
-    local _, methods = debug.getupvalue(getmetatable(a).__index, 2)
+    local _, methods = debug.getupvalue(debug.getmetatable(a).__index, 2)
     for name in pairs(methods) do
         local list = (name:find("^receive") or name:find("^send")) and blocking_methods
             or other_methods
@@ -136,7 +136,7 @@ local type_kinds = {
 }
 
 -- The pool kind of a binding object or Lua file; nil for anything else.
--- debug.getmetatable: fibers hide their metatable from getmetatable.
+-- debug.getmetatable: every type hides its metatable from getmetatable.
 local function kind_of(value)
     local metatable = debug.getmetatable(value)
     return type(metatable) == "table" and type_kinds[rawget(metatable, "__name")] or nil
@@ -427,7 +427,7 @@ local operations = {
     function() -- a metamethod called directly, as Lua code may
         local kind = kinds[byte() % 4 + 1] -- socket, span, path, fd
         local object = pick(kind)
-        local metatable = getmetatable(object)
+        local metatable = debug.getmetatable(object)
         if type(metatable) ~= "table" then
             return
         end

@@ -45,7 +45,8 @@ end
 
 -- Calls fn(...) and expects it to raise. `expected` is a table of fields the
 -- error object must have ({name = "EINVAL", arg = 2}, plus `message`, a
--- pattern) or a pattern for tostring(error). Returns the error.
+-- pattern, and `category`, the category object's name) or a pattern for
+-- tostring(error). Returns the error.
 function tap.raises(expected, name, fn, ...)
     local ok, err = pcall(fn, ...)
     if ok then
@@ -62,6 +63,8 @@ function tap.raises(expected, name, fn, ...)
         local fine
         if field == "message" then
             fine = type(got) == "string" and got:find(value) ~= nil
+        elseif field == "category" then
+            fine = type(got) == "userdata" and tostring(got) == value
         else
             fine = got == value
         end

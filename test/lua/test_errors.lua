@@ -160,8 +160,9 @@ tap.raises({message = "^bad argument #3 to 'byte_span.__newindex'"},
 
 -- The error objects' own __tostring, called by hand.
 local sample = select(2, pcall(unix.datagram_socket.new, 5))
-tap.raises({message = "^bad argument #1 to 'unixdgram.error.__tostring'"},
-    "an error object's __tostring on a number names itself", getmetatable(sample).__tostring, 5)
+tap.raises({message = "^bad argument #1 to 'error_code.__tostring' %(error_code expected"},
+    "an error object's __tostring on a number names itself",
+    debug.getmetatable(sample).__tostring, 5)
 
 -- The method hint is for methods only.
 local err = tap.raises({message = "call methods with ':'"}, "sock.bind() hints at ':'",

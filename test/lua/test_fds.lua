@@ -39,7 +39,7 @@ local function scenarios()
     tap.is(tostring(buf:slice(1, n)), "with fd", "receive_with_fds gets the bytes")
     tap.is(#fds, 1, "and the descriptor")
     tap.is(flags, 0, "and no flags")
-    tap.is(getmetatable(fds[1]).__name, "file_descriptor", "as a file_descriptor")
+    tap.is(getmetatable(fds[1]), "file_descriptor", "as a file_descriptor")
     tap.is(read_fd(fds[1]), "passed along", "which opens the same file")
     fd:close()
 
@@ -116,7 +116,7 @@ local function scenarios()
         a.send_with_fds, a, "x", {three[1], "/dev/null"})
     local closed = temp_fd("")
     closed:close()
-    tap.raises({name = "EINVAL", arg = 3, message = "closed"}, "a closed fd in fds raises",
+    tap.raises({name = "EBUSY", arg = 3, message = "closed"}, "a closed fd in fds raises EBUSY",
         a.send_with_fds, a, "x", {closed})
     local many = {}
     for i = 1, 254 do
@@ -124,8 +124,8 @@ local function scenarios()
     end
     tap.raises({name = "too_many_fds", category = "unixdgram", arg = 3},
         "254 descriptors raise too_many_fds", a.send_with_fds, a, "x", many)
-    tap.raises({name = "too_many_fds", arg = 2, message = "bad argument #2"},
-        "called as a method, the error counts the arguments as written",
+    tap.raises({name = "too_many_fds", arg = 3, message = "bad argument #2"},
+        "called as a method, arg counts self as Emilua does, the message as written",
         function() return a:send_with_fds("x", many) end)
     many[254] = nil
     tap.is(a:send_with_fds("", many), 0, "253 descriptors fit")

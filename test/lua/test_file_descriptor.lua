@@ -11,7 +11,7 @@ local file = io.tmpfile()
 file:write("some bytes")
 file:flush()
 local fd = file_descriptor.from_file(file)
-tap.is(getmetatable(fd).__name, "file_descriptor", "from_file gives a file_descriptor")
+tap.is(getmetatable(fd), "file_descriptor", "from_file gives a file_descriptor")
 tap.like(tostring(fd), "^/dev/fd/%d+$", "tostring is /dev/fd/N")
 file:close()
 tap.like(tostring(fd), "^/dev/fd/", "the descriptor outlives the file it came from")
@@ -36,10 +36,11 @@ pipe_read:close()
 local closing = file_descriptor.from_file(io.stdout)
 closing:close()
 tap.is(tostring(closing), "file_descriptor (closed)", "close() closes")
-tap.raises({name = "EBADF"}, "close() twice raises EBADF", closing.close, closing)
-tap.raises({name = "EINVAL", arg = 1, message = "closed"}, "dup of a closed fd raises",
+tap.raises({name = "EBUSY", category = "generic", arg = 1, message = "closed"},
+    "close() twice raises EBUSY, as Emilua does", closing.close, closing)
+tap.raises({name = "EBUSY", arg = 1, message = "closed"}, "dup of a closed fd raises EBUSY",
     closing.dup, closing)
-tap.raises({name = "EINVAL", arg = 1, message = "closed"}, "to_file of a closed fd raises",
+tap.raises({name = "EBUSY", arg = 1, message = "closed"}, "to_file of a closed fd raises EBUSY",
     closing.to_file, closing, "r")
 local open_fd = file_descriptor.from_file(io.stdout)
 tap.raises({name = "EINVAL", arg = 2, message = "invalid mode"}, "to_file('x') raises",
@@ -61,7 +62,7 @@ do
     local scoped <close> = open_fd
 end
 tap.is(tostring(open_fd), "file_descriptor (closed)", "a <close> variable closes it")
-local gc = getmetatable(open_fd).__gc
+local gc = debug.getmetatable(open_fd).__gc
 gc(open_fd)
 gc(open_fd)
 tap.ok(true, "__gc twice is harmless")

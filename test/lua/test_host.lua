@@ -77,6 +77,51 @@ sleep(0.01)
 tap.is(status, 1, "an error in a fiber nobody joins exits 1")
 tap.like(output, "uncaught error in fiber: .*in a fiber", "reported as uncaught")
 
+-- Emilua 0.4's fibers, as its scripts use them.
+status, output = run_script([[
+local f = spawn(function() sleep(1000) end)
+sleep(0.01)
+f:interrupt()
+sleep(0.01)
+print("main done")
+]])
+tap.is(status, 0, "an interrupted fiber nobody joins exits 0, as in Emilua")
+tap.is(output, "main done\n", "and says nothing")
+
+status, output = run_script([[
+local f = spawn(function() sleep(1000) end)
+sleep(0.01)
+f:interrupt()
+f:join()
+print(f.interruption_caught, f.joinable)
+]])
+tap.is(status, 0, "fib:interrupt(); fib:join() exits 0")
+tap.is(output, "true\tfalse\n", "interruption_caught is true and the handle spent")
+
+status, output = run_script([[
+spawn(function() error("detached failure") end):detach()
+sleep(0.01)
+]])
+tap.is(status, 1, "a detached fiber that fails exits 1")
+tap.like(output, "uncaught error in fiber: .*detached failure", "its error reported")
+
+status, output = run_script([[
+print(this_fiber.is_main, type(this_fiber.id))
+print(spawn(function() return this_fiber.is_main end):join())
+this_fiber.forbid_suspend()
+sleep(0)
+]])
+tap.is(status, 1, "a blocking call inside forbid_suspend() in the main fiber exits 1")
+tap.like(output, "^true\tstring\nfalse\n", "this_fiber is a global: is_main in the main fiber only")
+tap.like(output, "forbid_suspend", "the error names forbid_suspend")
+
+status, output = run_script([[
+local f
+f = spawn(function() f:join() end)
+]])
+tap.is(status, 1, "a fiber joining itself fails")
+tap.like(output, "uncaught error in fiber: Resource deadlock avoided", "with EDEADLK")
+
 status, output = run_script([[
 local f = spawn(function() error("joined") end)
 pcall(f.join, f)

@@ -44,7 +44,9 @@ inline constexpr const char* byte_span_type_name = "byte_span";
 inline constexpr const char* path_type_name = "filesystem.path";
 inline constexpr const char* fd_type_name = "file_descriptor";
 inline constexpr const char* fiber_type_name = "fiber";
-inline constexpr const char* error_type_name = "unixdgram.error";
+inline constexpr const char* error_type_name = "error_code";
+inline constexpr const char* category_type_name = "error_category";
+inline constexpr const char* generic_error_type_name = "generic_error";
 inline constexpr const char* wait_type_name = "unixdgram.wait";
 inline constexpr const char* state_type_name = "unixdgram.state";
 
@@ -58,6 +60,12 @@ enum class binding_error {
     deadlock,        // waiting for fibers that can never finish
     cannot_block,    // not in a fiber, and no io_context to drive
     internal,        // an unexpected C++ exception
+    bad_index,       // an object has no field of the name indexed
+    // Emilua's names: a blocking call inside this_fiber.forbid_suspend(), and
+    // allow_suspend/restore_interruption with no matching forbid/disable.
+    forbid_suspend_block,
+    suspension_already_allowed,
+    interruption_already_allowed,
 };
 
 const std::error_category& binding_category() noexcept;
@@ -134,7 +142,7 @@ static_assert(std::is_trivially_destructible_v<io_outcome>);
 
 struct fiber_object;
 
-enum class wait_kind : unsigned char { none, io, sleep, join, run };
+enum class wait_kind : unsigned char { none, io, sleep, join, run, yield };
 
 // One blocking call in progress. A fiber owns one, reused by each of its
 // calls; a call that drives the loop instead (outside any fiber) makes one as
@@ -169,11 +177,19 @@ struct fiber_object {
     // User value 2, made on the first wait: a table holding the waiting
     // call's stack values (socket, buffers, batch entries). User value 3,
     // once finished: its results or error, out of the script's reach.
+    // User value 4, made on first use: this_fiber.local_.
     fiber_status status = fiber_status::starting;
+    // Set by interrupt() and never cleared, as in Emilua: every blocking call
+    // from then on raises `interrupted`, unless interruption is disabled.
     bool interrupt_requested = false;
     bool is_main = false;
     bool error_reported = false; // joined, or returned by run()
     bool joined_by_driver = false;
+    bool interrupted_failure = false; // failed with the binding's `interrupted` error
+    bool handle_released = false;     // joined or detached: the handle no longer refers to it
+    std::optional<bool> interruption_caught; // known once joined
+    int interruption_disabled = 0;           // this_fiber.disable_interruption() depth
+    int suspension_forbidden = 0;            // this_fiber.forbid_suspend() depth
     int start_arguments = 0;
     int anchor = LUA_NOREF; // registry reference while not finished (or failed, unjoined)
     int result_count = 0;
@@ -204,6 +220,10 @@ struct binding_state {
     fiber_object* last_failed = nullptr;
     fiber_object* run_waiter = nullptr;
     std::size_t live_fibers = 0;
+    // this_fiber's counters for code outside any fiber (stock lua5.4's main
+    // thread), which is the script's main fiber there.
+    int interruption_disabled = 0;
+    int suspension_forbidden = 0;
     std::vector<file_descriptor> fd_scratch; // storage of receives that succeed at once
     // The entries of batches that succeed at once; grown to the largest batch
     // seen, so steady state allocates nothing.
@@ -225,17 +245,27 @@ inline binding_state& state_of(lua_State* L)
 
 // Errors ------------------------------------------------------------------------
 
-// Pushes an error object {code, name, category, message[, arg]}.
+// Pushes an error object {code, name, category, message[, arg]}, as
+// Emilua's: `category` is the one category object of its category, whose
+// tostring is its name; errors compare equal by code and category.
 void push_error(lua_State* L, std::error_code ec, int arg = 0, const char* message = nullptr);
 
 // Raises an error object for `ec`.
 [[noreturn]] void raise_error(lua_State* L, std::error_code ec);
 
-// Raises an EINVAL argument error object: "bad argument #arg to 'f' (...)".
+// Raises an EINVAL argument error object: "bad argument #n to 'f' (...)".
+// Its `arg` field counts self as argument 1 of a method, as Emilua's does;
+// the message counts as Lua's own argument errors do, from the first
+// argument written after a:f(.
 [[noreturn]] void raise_arg_error(lua_State* L, int arg, const char* format, ...);
 
+// The same, with another code than EINVAL (ENOTSUP, EBUSY).
+[[noreturn]] void raise_arg_error_as(lua_State* L, std::errc code, int arg, const char* format,
+                                     ...);
+
 // Raises an argument error object of code `ec` whose message is "bad argument
-// #arg to 'f' (detail)", f the called function's name (see name_functions).
+// #n to 'f' (detail)", f the called function's name (see name_functions);
+// arg and n count as raise_arg_error's do.
 [[noreturn]] void raise_arg_error_text(lua_State* L, std::error_code ec, int arg,
                                        const char* detail);
 
@@ -244,6 +274,10 @@ void push_error(lua_State* L, std::error_code ec, int arg = 0, const char* messa
 // tables within are named too ("unix.datagram_socket.new"). The first name
 // a function gets is kept.
 void name_functions(lua_State* L, int table, const char* prefix, int depth);
+
+// The error of indexing the object at 1 with a key (at 2) it does not have:
+// bad_index, with the field index = 2, as Emilua raises it.
+[[noreturn]] void raise_bad_index(lua_State* L);
 
 // "X expected, got Y" for argument `arg`.
 [[noreturn]] void raise_type_error(lua_State* L, int arg, const char* expected);
@@ -353,14 +387,17 @@ void open_byte_span(lua_State* L, binding_state& state);
 void open_path(lua_State* L, binding_state& state);
 void open_file_descriptor(lua_State* L, binding_state& state);
 void open_datagram_socket(lua_State* L, binding_state& state);
-void open_fiber(lua_State* L,
-                binding_state& state); // pushes nothing; sets spawn, sleep, run in the table on top
-void open_error(lua_State* L, binding_state& state);
+void open_fiber(
+    lua_State* L,
+    binding_state& state); // pushes nothing; sets spawn, sleep, run, this_fiber in the table on top
+void open_error(lua_State* L, binding_state& state); // pushes the generic_error module
+void open_systemd(lua_State* L, binding_state& state);
 
 // Registers methods and metamethods (each with the state as upvalue 1) under
-// `type`. __index is the methods table; or, given `index`, that function with
-// the state and the methods table as upvalues 1 and 2, for types that have
-// properties too.
+// `type`, with __metatable the type's name, as Emilua's types have it. Given
+// methods, __index finds them, then calls `index` (if given; with the state
+// and the methods table as upvalues 1 and 2, for types that have properties
+// too), and raises bad_index for a key neither knows.
 void create_metatable(lua_State* L, binding_state& state, const char* type, const luaL_Reg* methods,
                       const luaL_Reg* metamethods, lua_CFunction index = nullptr);
 

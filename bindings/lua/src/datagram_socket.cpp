@@ -16,11 +16,13 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <utility>
 
 #include <fcntl.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace unixdgram::lua::detail {
@@ -117,8 +119,9 @@ void check_fd_list(lua_State* L, int arg, io_request& request)
             raise_arg_error(L, arg, "file_descriptor expected at index %I, got %s",
                             static_cast<lua_Integer>(at), type_name(L, -1));
         if (fd->fd < 0)
-            raise_arg_error(L, arg, "file_descriptor at index %I is closed",
-                            static_cast<lua_Integer>(at));
+            raise_arg_error_as(L, std::errc::device_or_resource_busy, arg,
+                               "file_descriptor at index %I is closed",
+                               static_cast<lua_Integer>(at));
         request.fds[at - 1] = fd->fd;
         lua_pop(L, 1);
     }
@@ -291,6 +294,12 @@ void push_delivered_fds(lua_State* L, fd_delivery& delivery)
     }
 }
 
+// A sender with no address (a socketpair peer, or an unbound socket).
+bool is_unnamed(const endpoint& address) noexcept
+{
+    return address.size() <= offsetof(sockaddr_un, sun_path);
+}
+
 // The results of a completed send or receive, or its error.
 int push_outcome(lua_State* L, const io_request& request, io_outcome& outcome,
                  std::span<file_descriptor> fds)
@@ -321,7 +330,9 @@ int push_outcome(lua_State* L, const io_request& request, io_outcome& outcome,
         push_delivered_fds(L, delivery);
         ++results;
     }
-    if (with_sender) {
+    // An unnamed sender's path is empty from receive_from and nil (left
+    // in place) from receive_from_with_fds, as in Emilua.
+    if (with_sender && !(with_fds && is_unnamed(outcome.sender))) {
         push_endpoint_path(L, outcome.sender);
         lua_replace(L, -1 - (with_fds ? 2 : 1));
     }
@@ -929,7 +940,8 @@ option check_option(lua_State* L, int arg)
     while (names[choice] && std::strcmp(names[choice], name) != 0)
         ++choice;
     if (!names[choice])
-        raise_arg_error(L, arg, "unknown option '%s'; known options: %s", name, option_names);
+        raise_arg_error_as(L, std::errc::not_supported, arg,
+                           "unknown option '%s'; known options: %s", name, option_names);
     return static_cast<option>(choice);
 }
 
@@ -1046,8 +1058,9 @@ int socket_io_control(lua_State* L)
         raise_type_error(L, 2, "string");
     const char* command = lua_tostring(L, 2);
     if (std::strcmp(command, "bytes_readable") != 0)
-        raise_arg_error(L, 2, "unknown io_control command '%s'; known commands: 'bytes_readable'",
-                        command);
+        raise_arg_error_as(L, std::errc::not_supported, 2,
+                           "unknown io_control command '%s'; known commands: 'bytes_readable'",
+                           command);
     if (!lua_isnone(L, 3))
         raise_arg_error(L, 3, "'bytes_readable' takes no arguments");
     socket_type& socket = live_socket(L, object);

@@ -9,10 +9,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdarg>
-#include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 namespace unixdgram::lua::detail {
 
@@ -34,6 +35,14 @@ public:
                    "io_context to run";
         case binding_error::internal:
             return "internal error: unexpected C++ exception";
+        case binding_error::bad_index:
+            return "no such field";
+        case binding_error::forbid_suspend_block:
+            return "cannot suspend: this fiber called forbid_suspend()";
+        case binding_error::suspension_already_allowed:
+            return "allow_suspend() without a matching forbid_suspend()";
+        case binding_error::interruption_already_allowed:
+            return "restore_interruption() without a matching disable_interruption()";
         }
         return "unknown unixdgram.lua error";
     }
@@ -43,7 +52,91 @@ public:
 struct error_words {
     char message[256];
     const char* name;
-    const char* category;
+};
+
+// The registry key of the table of category objects, by category address.
+char category_objects_key;
+
+// POSIX's names, the generic_error module's keys: those of Emilua 0.4.
+struct posix_error {
+    std::string_view name;
+    int value;
+};
+constexpr posix_error posix_errors[] = {
+    {"EAFNOSUPPORT", EAFNOSUPPORT},
+    {"EADDRINUSE", EADDRINUSE},
+    {"EADDRNOTAVAIL", EADDRNOTAVAIL},
+    {"EISCONN", EISCONN},
+    {"E2BIG", E2BIG},
+    {"EDOM", EDOM},
+    {"EFAULT", EFAULT},
+    {"EBADF", EBADF},
+    {"EBADMSG", EBADMSG},
+    {"EPIPE", EPIPE},
+    {"ECONNABORTED", ECONNABORTED},
+    {"EALREADY", EALREADY},
+    {"ECONNREFUSED", ECONNREFUSED},
+    {"ECONNRESET", ECONNRESET},
+    {"EXDEV", EXDEV},
+    {"EDESTADDRREQ", EDESTADDRREQ},
+    {"EBUSY", EBUSY},
+    {"ENOTEMPTY", ENOTEMPTY},
+    {"ENOEXEC", ENOEXEC},
+    {"EEXIST", EEXIST},
+    {"EFBIG", EFBIG},
+    {"ENAMETOOLONG", ENAMETOOLONG},
+    {"ENOSYS", ENOSYS},
+    {"EHOSTUNREACH", EHOSTUNREACH},
+    {"EIDRM", EIDRM},
+    {"EILSEQ", EILSEQ},
+    {"ENOTTY", ENOTTY},
+    {"EINTR", EINTR},
+    {"EINVAL", EINVAL},
+    {"ESPIPE", ESPIPE},
+    {"EIO", EIO},
+    {"EISDIR", EISDIR},
+    {"EMSGSIZE", EMSGSIZE},
+    {"ENETDOWN", ENETDOWN},
+    {"ENETRESET", ENETRESET},
+    {"ENETUNREACH", ENETUNREACH},
+    {"ENOBUFS", ENOBUFS},
+    {"ECHILD", ECHILD},
+    {"ENOLINK", ENOLINK},
+    {"ENOLCK", ENOLCK},
+    {"ENOMSG", ENOMSG},
+    {"ENOPROTOOPT", ENOPROTOOPT},
+    {"ENOSPC", ENOSPC},
+    {"ENXIO", ENXIO},
+    {"ENODEV", ENODEV},
+    {"ENOENT", ENOENT},
+    {"ESRCH", ESRCH},
+    {"ENOTDIR", ENOTDIR},
+    {"ENOTSOCK", ENOTSOCK},
+    {"ENOTCONN", ENOTCONN},
+    {"ENOMEM", ENOMEM},
+    {"ENOTSUP", ENOTSUP},
+    {"ECANCELED", ECANCELED},
+    {"EINPROGRESS", EINPROGRESS},
+    {"EPERM", EPERM},
+    {"EOPNOTSUPP", EOPNOTSUPP},
+    {"EWOULDBLOCK", EWOULDBLOCK},
+    {"EOWNERDEAD", EOWNERDEAD},
+    {"EACCES", EACCES},
+    {"EPROTO", EPROTO},
+    {"EPROTONOSUPPORT", EPROTONOSUPPORT},
+    {"EROFS", EROFS},
+    {"EDEADLK", EDEADLK},
+    {"EAGAIN", EAGAIN},
+    {"ERANGE", ERANGE},
+    {"ENOTRECOVERABLE", ENOTRECOVERABLE},
+    {"ETXTBSY", ETXTBSY},
+    {"ETIMEDOUT", ETIMEDOUT},
+    {"ENFILE", ENFILE},
+    {"EMFILE", EMFILE},
+    {"EMLINK", EMLINK},
+    {"ELOOP", ELOOP},
+    {"EOVERFLOW", EOVERFLOW},
+    {"EPROTOTYPE", EPROTOTYPE},
 };
 
 const char* errno_name(int value) noexcept
@@ -74,6 +167,14 @@ const char* enum_name(const std::error_code& ec) noexcept
             return "cannot_block";
         case binding_error::internal:
             return "internal";
+        case binding_error::bad_index:
+            return "bad_index";
+        case binding_error::forbid_suspend_block:
+            return "forbid_suspend_block";
+        case binding_error::suspension_already_allowed:
+            return "suspension_already_allowed";
+        case binding_error::interruption_already_allowed:
+            return "interruption_already_allowed";
         }
     } else if (ec.category() == asio::error::get_misc_category()) {
         switch (value) {
@@ -90,31 +191,200 @@ const char* enum_name(const std::error_code& ec) noexcept
     return "unknown";
 }
 
+// The category an error object names. Asio's system category
+// ("asio.system") holds errno values as the standard one does; errors name
+// the standard one, as Emilua's do, whose default_error_condition maps them
+// to the generic category (togeneric).
+const std::error_category& shown_category(const std::error_code& ec) noexcept
+{
+    if (ec.category() == asio::error::get_system_category())
+        return std::system_category();
+    return ec.category();
+}
+
+void copy_message(const std::error_category& category, int value, char (&out)[256]) noexcept
+{
+    try {
+        std::string text = category.message(value);
+        std::size_t length = std::min(text.size(), sizeof(out) - 1);
+        std::memcpy(out, text.data(), length);
+        out[length] = '\0';
+    } catch (...) {
+        std::strcpy(out, "unknown error");
+    }
+}
+
 error_words describe(const std::error_code& ec) noexcept
 {
     error_words words;
     bool is_errno = ec.category() == std::system_category() ||
                     ec.category() == std::generic_category() ||
                     ec.category() == asio::error::get_system_category();
-    // These categories all hold errno values (Asio's own is "asio.system");
-    // one name keeps them one thing to test.
-    words.category = is_errno ? "system" : ec.category().name();
     words.name = is_errno ? errno_name(ec.value()) : enum_name(ec);
-    try {
-        std::string text = ec.message();
-        std::size_t length = std::min(text.size(), sizeof(words.message) - 1);
-        std::memcpy(words.message, text.data(), length);
-        words.message[length] = '\0';
-    } catch (...) {
-        std::strcpy(words.message, "unknown error");
-    }
+    copy_message(ec.category(), ec.value(), words.message);
     return words;
+}
+
+// Pushes the category object of `category`: one per category in a lua_State,
+// so that categories compare equal as any two values do.
+void push_category(lua_State* L, const std::error_category& category)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &category_objects_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &category_objects_key);
+    }
+    if (lua_rawgetp(L, -1, &category) == LUA_TNIL) {
+        lua_pop(L, 1);
+        auto* object = static_cast<const std::error_category**>(
+            lua_newuserdatauv(L, sizeof(const std::error_category*), 0));
+        *object = &category;
+        // Kept only once it has its metatable: an error raised while the
+        // binding opens comes before open_error made it.
+        if (push_metatable(L, category_type_name) == LUA_TTABLE) {
+            lua_setmetatable(L, -2);
+            lua_pushvalue(L, -1);
+            lua_rawsetp(L, -3, &category);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_remove(L, -2);
+}
+
+const std::error_category* to_category(lua_State* L, int index)
+{
+    auto* object =
+        static_cast<const std::error_category**>(test_object(L, index, category_type_name));
+    return object ? *object : nullptr;
+}
+
+int category_tostring(lua_State* L)
+{
+    const std::error_category* category = to_category(L, 1);
+    if (!category)
+        raise_type_error(L, 1, category_type_name);
+    lua_pushstring(L, category->name());
+    return 1;
+}
+
+int category_eq(lua_State* L)
+{
+    const std::error_category* left = to_category(L, 1);
+    const std::error_category* right = to_category(L, 2);
+    lua_pushboolean(L, left && right && *left == *right);
+    return 1;
+}
+
+// The message of a code in the category (upvalue 2): category.message(code),
+// as Emilua's source takes it, or category:message(code), as its manual
+// writes it.
+int category_message(lua_State* L)
+{
+    const std::error_category* category = to_category(L, lua_upvalueindex(2));
+    int arg = to_category(L, 1) ? 2 : 1;
+    auto value = static_cast<int>(check_integer(L, arg, INT_MIN, INT_MAX));
+    char text[256];
+    copy_message(*category, value, text);
+    lua_pushstring(L, text);
+    return 1;
+}
+
+int category_index(lua_State* L)
+{
+    if (lua_type(L, 2) == LUA_TSTRING && std::strcmp(lua_tostring(L, 2), "message") == 0) {
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_pushvalue(L, 1);
+        lua_pushcclosure(L, boundary<category_message>, 2);
+        return 1;
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
+void push_raw_field(lua_State* L, int table, const char* key)
+{
+    lua_pushstring(L, key);
+    lua_rawget(L, table);
+}
+
+// Two errors are equal when their codes and categories are; other fields
+// do not count.
+int error_eq(lua_State* L)
+{
+    bool equal = lua_type(L, 1) == LUA_TTABLE && lua_type(L, 2) == LUA_TTABLE;
+    if (equal) {
+        push_raw_field(L, 1, "code");
+        push_raw_field(L, 2, "code");
+        equal = lua_type(L, -1) == LUA_TNUMBER && lua_rawequal(L, -1, -2);
+    }
+    if (equal) {
+        push_raw_field(L, 1, "category");
+        push_raw_field(L, 2, "category");
+        equal = lua_compare(L, -1, -2, LUA_OPEQ);
+    }
+    lua_pushboolean(L, equal);
+    return 1;
+}
+
+// err:togeneric(): the error's default condition, in the generic category
+// where the category maps the code there, else the error's own code.
+int error_togeneric(lua_State* L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE)
+        raise_type_error(L, 1, error_type_name);
+    push_raw_field(L, 1, "code");
+    int is_integer = 0;
+    lua_Integer value = lua_tointegerx(L, -1, &is_integer);
+    if (!is_integer || value < INT_MIN || value > INT_MAX)
+        raise_arg_error(L, 1, "error without an integer code");
+    push_raw_field(L, 1, "category");
+    const std::error_category* category = to_category(L, -1);
+    if (!category)
+        raise_arg_error(L, 1, "error without a category object");
+    std::error_condition condition = category->default_error_condition(static_cast<int>(value));
+    push_error(L, std::error_code(condition.value(), condition.category()));
+    return 1;
+}
+
+// generic_error.NAME: a new error of the generic category.
+int generic_error_index(lua_State* L)
+{
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        std::size_t length = 0;
+        const char* key = lua_tolstring(L, 2, &length);
+        for (const posix_error& entry : posix_errors) {
+            if (entry.name == std::string_view(key, length)) {
+                push_error(L, std::error_code(entry.value, std::generic_category()));
+                return 1;
+            }
+        }
+    }
+    lua_pushnil(L); // the __index that called raises bad_index
+    return 1;
+}
+
+// __index of the types create_metatable makes: upvalues the state, the
+// methods table and (optionally) the type's own index function, which is
+// called here as if it were this closure, so it sees the same upvalues.
+int index_or_raise(lua_State* L)
+{
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL)
+        return 1;
+    if (lua_CFunction index = lua_tocfunction(L, lua_upvalueindex(3))) {
+        lua_settop(L, 2);
+        if (index(L) > 0 && !lua_isnil(L, -1))
+            return 1;
+    }
+    raise_bad_index(L);
 }
 
 int error_tostring(lua_State* L)
 {
     if (lua_type(L, 1) != LUA_TTABLE)
-        raise_type_error(L, 1, "unixdgram.error");
+        raise_type_error(L, 1, error_type_name);
     lua_getfield(L, 1, "message");
     if (lua_type(L, -1) != LUA_TSTRING)
         lua_pushliteral(L, "unixdgram error");
@@ -147,107 +417,6 @@ bool called_as_method(lua_State* L, const char** name)
     return info.namewhat && std::strcmp(info.namewhat, "method") == 0;
 }
 
-// Appends to a text of bounded capacity, counting what does not fit.
-struct bounded_text {
-    char* data;
-    std::size_t capacity; // bytes data holds, the terminating NUL included
-    std::size_t length = 0;
-
-    void append(const char* bytes, std::size_t count) noexcept
-    {
-        if (length < capacity)
-            std::memcpy(data + length, bytes, std::min(count, capacity - 1 - length));
-        length += count;
-    }
-
-    void append(const char* text) noexcept { append(text, std::strlen(text)); }
-};
-
-// lua_pushvfstring's conversions (%% %s %c %d %I %f %p %U, with its number
-// formats) written into `out`, NUL-terminated and cut to `capacity` bytes;
-// returns the length of the whole text. Nothing here raises, so the caller's
-// va_list can end before Lua, which may raise, sees the text.
-std::size_t format_lua(char* out, std::size_t capacity, const char* format, va_list args) noexcept
-{
-    bounded_text text{out, capacity};
-    char number[64];
-    for (const char* at = format; *at; ++at) {
-        const char* percent = std::strchr(at, '%');
-        if (!percent) {
-            text.append(at);
-            break;
-        }
-        text.append(at, static_cast<std::size_t>(percent - at));
-        at = percent + 1;
-        switch (*at) {
-        case 's': {
-            const char* string = va_arg(args, const char*);
-            text.append(string ? string : "(null)");
-            break;
-        }
-        case 'c': {
-            char character = static_cast<char>(va_arg(args, int));
-            text.append(&character, 1);
-            break;
-        }
-        case 'd':
-            std::snprintf(number, sizeof number, "%d", va_arg(args, int));
-            text.append(number);
-            break;
-        case 'I':
-            std::snprintf(number, sizeof number, LUA_INTEGER_FMT, va_arg(args, LUAI_UACINT));
-            text.append(number);
-            break;
-        case 'f':
-            std::snprintf(number, sizeof number, LUA_NUMBER_FMT, va_arg(args, LUAI_UACNUMBER));
-            text.append(number);
-            if (number[std::strspn(number, "-0123456789")] == '\0')
-                text.append(".0"); // as Lua writes a float that looks like an integer
-            break;
-        case 'p':
-            std::snprintf(number, sizeof number, "%p", va_arg(args, void*));
-            text.append(number);
-            break;
-        case 'U': {
-            char utf8[8];
-            int length = 0;
-            auto code = static_cast<unsigned long>(va_arg(args, long));
-            if (code < 0x80) {
-                utf8[length++] = static_cast<char>(code);
-            } else {
-                // Lua's luaO_utf8esc: continuation bytes from the end, then the lead.
-                char reversed[8];
-                unsigned long lead_limit = 0x3f;
-                int count = 0;
-                do {
-                    reversed[count++] = static_cast<char>(0x80 | (code & 0x3f));
-                    code >>= 6;
-                    lead_limit >>= 1;
-                } while (code > lead_limit);
-                utf8[length++] = static_cast<char>((~lead_limit << 1) | code);
-                while (count > 0)
-                    utf8[length++] = reversed[--count];
-            }
-            text.append(utf8, static_cast<std::size_t>(length));
-            break;
-        }
-        case '%':
-            text.append("%", 1);
-            break;
-        case '\0':
-            text.append("%", 1);
-            --at; // the loop's ++at lands on the NUL
-            break;
-        default:
-            text.append(percent, 2);
-            break;
-        }
-    }
-    if (capacity > 0)
-        out[std::min(text.length, capacity - 1)] = '\0';
-    return text.length;
-}
-
 } // namespace
 
 const std::error_category& binding_category() noexcept
@@ -264,7 +433,7 @@ void push_error(lua_State* L, std::error_code ec, int arg, const char* message)
     lua_setfield(L, -2, "code");
     lua_pushstring(L, words.name);
     lua_setfield(L, -2, "name");
-    lua_pushstring(L, words.category);
+    push_category(L, shown_category(ec));
     lua_setfield(L, -2, "category");
     lua_pushstring(L, message ? message : words.message);
     lua_setfield(L, -2, "message");
@@ -291,29 +460,44 @@ void raise_arg_error_text(lua_State* L, std::error_code ec, int arg, const char*
     const char* message =
         shown == 0 ? lua_pushfstring(L, "calling '%s' on bad self (%s)", function, detail)
                    : lua_pushfstring(L, "bad argument #%d to '%s' (%s)", shown, function, detail);
-    push_error(L, ec, shown == 0 ? arg : shown, message);
+    push_error(L, ec, arg, message); // arg as Emilua counts: self is 1
     lua_error(L);
     std::abort();
 }
 
+// The detail is made as luaL_error makes its message: formatted before
+// va_end, raised after.
 void raise_arg_error(lua_State* L, int arg, const char* format, ...)
 {
-    // lua_pushvfstring could raise between va_start and va_end; the text is
-    // made here instead, into a Lua block where the stack buffer is too small.
-    char small[256];
     va_list args;
     va_start(args, format);
-    std::size_t length = format_lua(small, sizeof small, format, args);
+    lua_pushvfstring(L, format, args);
     va_end(args);
-    char* text = small;
-    if (length >= sizeof small) {
-        text = static_cast<char*>(lua_newuserdatauv(L, length + 1, 0));
-        va_start(args, format);
-        format_lua(text, length + 1, format, args);
-        va_end(args);
-    }
     raise_arg_error_text(L, std::make_error_code(std::errc::invalid_argument), arg,
-                         lua_pushlstring(L, text, length));
+                         lua_tostring(L, -1));
+}
+
+void raise_arg_error_as(lua_State* L, std::errc code, int arg, const char* format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    lua_pushvfstring(L, format, args);
+    va_end(args);
+    raise_arg_error_text(L, std::make_error_code(code), arg, lua_tostring(L, -1));
+}
+
+void raise_bad_index(lua_State* L)
+{
+    const char* type = type_name(L, 1);
+    const char* message =
+        lua_type(L, 2) == LUA_TSTRING
+            ? lua_pushfstring(L, "%s has no field '%s'", type, lua_tostring(L, 2))
+            : lua_pushfstring(L, "%s has no field of %s key", type, luaL_typename(L, 2));
+    push_error(L, make_error_code(binding_error::bad_index), 0, message);
+    lua_pushinteger(L, 2);
+    lua_setfield(L, -2, "index");
+    lua_error(L);
+    std::abort();
 }
 
 namespace {
@@ -491,18 +675,19 @@ void create_metatable(lua_State* L, binding_state& state, const char* type, cons
     lua_pushfstring(L, "%s.", type);
     name_functions(L, -2, lua_tostring(L, -1), 0);
     lua_pop(L, 1);
+    lua_pushstring(L, type);
+    lua_setfield(L, -2, "__metatable");
     if (methods) {
-        if (index)
-            lua_pushlightuserdata(L, &state);
+        lua_pushlightuserdata(L, &state);
         lua_newtable(L);
         lua_pushlightuserdata(L, &state);
         luaL_setfuncs(L, methods, 1);
         name_functions(L, -1, "", 0);
-        if (index) {
-            lua_pushcclosure(L, index, 2);
-            lua_pushfstring(L, "%s.__index", type);
-            name_function(L, -2);
-        }
+        if (index)
+            lua_pushcfunction(L, index);
+        lua_pushcclosure(L, boundary<index_or_raise>, index ? 3 : 2);
+        lua_pushfstring(L, "%s.__index", type);
+        name_function(L, -2);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);
@@ -510,11 +695,43 @@ void create_metatable(lua_State* L, binding_state& state, const char* type, cons
 
 void open_error(lua_State* L, binding_state& state)
 {
-    static const luaL_Reg metamethods[] = {
-        {"__tostring", error_tostring},
+    static const luaL_Reg no_functions[] = {
         {nullptr, nullptr},
     };
-    create_metatable(L, state, error_type_name, nullptr, metamethods);
+    static const luaL_Reg error_metamethods[] = {
+        {"__tostring", error_tostring},
+        {"__eq", boundary<error_eq>},
+        {nullptr, nullptr},
+    };
+    static const luaL_Reg error_methods[] = {
+        {"togeneric", boundary<error_togeneric>},
+        {nullptr, nullptr},
+    };
+    // Errors are tables whose fields are read freely (err.arg is often
+    // absent): their __index is a plain methods table, nil for other keys.
+    create_metatable(L, state, error_type_name, nullptr, error_metamethods);
+    push_metatable(L, error_type_name);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, &state);
+    luaL_setfuncs(L, error_methods, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    static const luaL_Reg category_metamethods[] = {
+        {"__tostring", boundary<category_tostring>},
+        {"__eq", boundary<category_eq>},
+        {nullptr, nullptr},
+    };
+    create_metatable(L, state, category_type_name, no_functions, category_metamethods,
+                     boundary<category_index>);
+
+    // The generic_error module: a userdata, as Emilua's, so that a name it
+    // does not know raises.
+    create_metatable(L, state, generic_error_type_name, no_functions, no_functions,
+                     boundary<generic_error_index>);
+    lua_newuserdatauv(L, 0, 0);
+    push_metatable(L, generic_error_type_name);
+    lua_setmetatable(L, -2);
 }
 
 } // namespace unixdgram::lua::detail

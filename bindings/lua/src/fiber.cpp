@@ -23,6 +23,8 @@
 #include <asio/post.hpp>
 
 #include <chrono>
+#include <cstring>
+#include <limits>
 #include <memory>
 
 namespace unixdgram::lua::detail {
@@ -70,6 +72,17 @@ bool is_finished(const fiber_object& fiber) noexcept
     return fiber.status == fiber_status::finished || fiber.status == fiber_status::failed;
 }
 
+// Whether the fiber's next (or pending) blocking call is to end interrupted.
+bool interruption_pending(const fiber_object& fiber) noexcept
+{
+    return fiber.interrupt_requested && fiber.interruption_disabled == 0;
+}
+
+bool join_in_progress(const fiber_object& fiber) noexcept
+{
+    return fiber.joiner || fiber.joined_by_driver;
+}
+
 // Before Lua 5.4.3 the registry's free list lived at key 0, which the first
 // luaL_unref adds to the table: an allocation, which may raise, and a handler
 // must not raise.
@@ -107,8 +120,38 @@ void forget_failure(binding_state& state, fiber_object& fiber) noexcept
 }
 
 // User value 3 of a fiber object: its outcome once finished, a table of its
-// results (1..result_count) or of its error value (1) and traceback.
+// results (1..result_count) or of its error value (1) and traceback. User
+// value 4: its this_fiber.local_ table.
 constexpr int outcome_user_value = 3;
+constexpr int local_user_value = 4;
+
+// Where this_fiber.local_ lives for code outside any fiber.
+constexpr const char* outside_local_key = "unixdgram.this_fiber.local_";
+
+// Whether the value at `index` is an error object the binding made for
+// `interrupted` (a table of its own cannot pass for one: the metatable is
+// the binding's). May allocate.
+bool is_interruption(lua_State* L, int index)
+{
+    index = lua_absindex(L, index);
+    if (lua_type(L, index) != LUA_TTABLE || !lua_getmetatable(L, index))
+        return false;
+    push_metatable(L, error_type_name);
+    bool ours = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!ours)
+        return false;
+    lua_pushliteral(L, "code");
+    lua_rawget(L, index);
+    bool interrupted = lua_tointeger(L, -1) == static_cast<lua_Integer>(binding_error::interrupted);
+    lua_pop(L, 1);
+    lua_pushliteral(L, "name");
+    lua_rawget(L, index);
+    const char* name = lua_tostring(L, -1);
+    interrupted = interrupted && name && std::strcmp(name, "interrupted") == 0;
+    lua_pop(L, 1);
+    return interrupted;
+}
 
 // Run protected on the helper thread: (fiber object, values...) into the
 // fiber's outcome table. A failed fiber's traceback is taken now, while its
@@ -123,6 +166,7 @@ int store_outcome(lua_State* L)
         lua_rawseti(L, -2, at);
     }
     if (fiber->status == fiber_status::failed) {
+        fiber->interrupted_failure = count == 1 && is_interruption(L, 2);
         luaL_traceback(L, fiber->thread, nullptr, 0);
         lua_setfield(L, -2, "traceback");
     }
@@ -171,8 +215,15 @@ void finish_fiber(binding_state& state, fiber_object& fiber, int status, int res
         // unwound: settle_outcome takes the traceback there.
         fiber.status = fiber_status::failed;
         settle_outcome(state, fiber, 1);
-        (state.last_failed ? state.last_failed->next_failed : state.first_failed) = &fiber;
-        state.last_failed = &fiber;
+        if (fiber.interrupted_failure && !fiber.is_main) {
+            // Emilua's cancellation idiom: nothing to report, whether joined
+            // (join returns nothing), detached or forgotten.
+            fiber.error_reported = true;
+            release_anchor(state, fiber);
+        } else {
+            (state.last_failed ? state.last_failed->next_failed : state.first_failed) = &fiber;
+            state.last_failed = &fiber;
+        }
         // The script's own failure ends the program (as Emilua does).
         if (fiber.is_main && state.context)
             state.context->stop();
@@ -275,8 +326,7 @@ std::error_code drive_until(lua_State* L, binding_state& state, Done done) noexc
         state.context->restart();
     std::error_code ec;
     while (!done()) {
-        if (enclosing && enclosing->interrupt_requested) {
-            enclosing->interrupt_requested = false;
+        if (enclosing && interruption_pending(*enclosing)) {
             ec = make_error_code(binding_error::interrupted);
             break;
         }
@@ -289,15 +339,24 @@ std::error_code drive_until(lua_State* L, binding_state& state, Done done) noexc
     return ec;
 }
 
-// The running fiber if the caller can yield it, after delivering a pending
-// interruption; null when the call must drive the loop instead.
-fiber_object* yielding_fiber(lua_State* L, binding_state& state)
+// What every call that may suspend checks first, in Emilua's order: inside
+// forbid_suspend() it raises forbid_suspend_block; interrupted (and
+// interruption not disabled), it raises interrupted.
+void check_can_suspend(lua_State* L, binding_state& state)
 {
     fiber_object* fiber = state.current_fiber;
-    if (fiber && fiber->interrupt_requested) {
-        fiber->interrupt_requested = false;
+    if ((fiber ? fiber->suspension_forbidden : state.suspension_forbidden) > 0)
+        raise_error(L, make_error_code(binding_error::forbid_suspend_block));
+    if (fiber && interruption_pending(*fiber))
         raise_error(L, make_error_code(binding_error::interrupted));
-    }
+}
+
+// The running fiber if the caller can yield it, after check_can_suspend;
+// null when the call must drive the loop instead.
+fiber_object* yielding_fiber(lua_State* L, binding_state& state)
+{
+    check_can_suspend(L, state);
+    fiber_object* fiber = state.current_fiber;
     if (fiber && fiber->thread == L && lua_isyieldable(L))
         return fiber;
     if (!state.context)
@@ -346,14 +405,31 @@ void push_failure(lua_State* L, fiber_object& fiber, int object)
         push_outcome_field(L, object, 1);
 }
 
-// A finished fiber's results, or its error raised again; `object` is the
-// fiber's object, `target` its fields. Only the outcome the binding stored
-// is read: nothing the script can reach.
+// Lets go of a finished fiber's outcome, once no handle can read it.
+void drop_outcome(lua_State* L, int object)
+{
+    lua_pushnil(L);
+    lua_setiuservalue(L, object, outcome_user_value);
+}
+
+// Joins a finished fiber, as Emilua does: its results; nothing when it ended
+// by an interruption; else its error raised again. `object` is the fiber's
+// object, `target` its fields. Only the outcome the binding stored is read:
+// nothing the script can reach. The handle is spent after.
 int take_results(lua_State* L, binding_state& state, fiber_object* target, int object)
 {
+    if (target->status == fiber_status::failed && target->interrupted_failure) {
+        target->handle_released = true;
+        target->interruption_caught = true;
+        drop_outcome(L, object);
+        return 0;
+    }
     if (target->status == fiber_status::failed) {
         push_failure(L, *target, object); // first: should it fail, the failure stays unseen
         forget_failure(state, *target);
+        target->handle_released = true;
+        target->interruption_caught = false;
+        drop_outcome(L, object);
         return lua_error(L);
     }
     if (target->outcome_lost)
@@ -365,6 +441,9 @@ int take_results(lua_State* L, binding_state& state, fiber_object* target, int o
     for (int at = 1; at <= count; ++at)
         lua_rawgeti(L, outcome, at);
     lua_remove(L, outcome);
+    target->handle_released = true;
+    target->interruption_caught = false;
+    drop_outcome(L, object);
     return count;
 }
 
@@ -393,12 +472,15 @@ int fiber_join(lua_State* L)
 {
     binding_state& state = state_of(L);
     fiber_object* target = check_fiber(L, 1);
+    check_can_suspend(L, state);
+    if (target->handle_released)
+        raise_arg_error(L, 1, "the fiber was joined or detached already");
+    if (join_in_progress(*target))
+        raise_arg_error(L, 1, "the fiber is already being joined");
+    if (target == state.current_fiber)
+        raise_error(L, std::make_error_code(std::errc::resource_deadlock_would_occur));
     if (is_finished(*target))
         return take_results(L, state, target, 1);
-    if (target == state.current_fiber)
-        raise_arg_error(L, 1, "a fiber cannot join itself");
-    if (target->joiner || target->joined_by_driver)
-        raise_arg_error(L, 1, "the fiber is already being joined");
     if (fiber_object* self = yielding_fiber(L, state)) {
         wait_state& wait = reset_wait(self->wait, wait_kind::join, self);
         wait.join_target = target;
@@ -417,12 +499,52 @@ int fiber_interrupt(lua_State* L)
 {
     binding_state& state = state_of(L);
     fiber_object* target = check_fiber(L, 1);
-    if (is_finished(*target))
-        return 0;
+    if (target->handle_released || is_finished(*target))
+        return 0; // as Emilua: a spent handle interrupts nothing
     target->interrupt_requested = true;
+    // Interrupting yourself only sets the request, for the next blocking
+    // call; a call made with interruption disabled is not cut short.
+    if (target == state.current_fiber || target->interruption_disabled > 0)
+        return 0;
     if (wait_state* wait = target->active_wait; wait && wait->pending)
         cancel_wait(state, *wait);
     return 0;
+}
+
+// fib:detach(): nobody will join it. Its failure is still reported (by the
+// host at exit, by run()), unless it was an interruption.
+int fiber_detach(lua_State* L)
+{
+    fiber_object* target = check_fiber(L, 1);
+    if (target->handle_released)
+        raise_arg_error(L, 1, "the fiber was joined or detached already");
+    if (join_in_progress(*target))
+        raise_arg_error(L, 1, "the fiber is being joined");
+    target->handle_released = true;
+    if (target->status == fiber_status::finished)
+        drop_outcome(L, 1);
+    return 0;
+}
+
+// Methods (upvalue 2), then the properties joinable and interruption_caught.
+int fiber_index(lua_State* L)
+{
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
+        return 1;
+    fiber_object* fiber = check_fiber(L, 1);
+    const char* key = lua_tostring(L, 2);
+    if (std::strcmp(key, "joinable") == 0) {
+        lua_pushboolean(L, !fiber->handle_released && !join_in_progress(*fiber));
+        return 1;
+    }
+    if (std::strcmp(key, "interruption_caught") == 0) {
+        if (!fiber->interruption_caught)
+            raise_error(L, std::make_error_code(std::errc::invalid_argument)); // not joined yet
+        lua_pushboolean(L, *fiber->interruption_caught);
+        return 1;
+    }
+    return 1; // nil
 }
 
 int fiber_tostring(lua_State* L)
@@ -569,17 +691,6 @@ int run(lua_State* L)
     return finish_run_now(L, state);
 }
 
-// getmetatable() on the type's objects gives its name, not the metatable:
-// scripts cannot reach __gc to call it by hand (debug.getmetatable still can,
-// which fiber_gc and wait_gc allow for).
-void hide_metatable(lua_State* L, const char* type)
-{
-    push_metatable(L, type);
-    lua_pushstring(L, type);
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
-}
-
 // The fiber holds the values on the waiting call's stack until the call
 // resumes: the thread's stack alone is not enough, for coroutine.close can
 // empty it, or coroutine.resume unwind it, while the kernel still owns the
@@ -617,6 +728,180 @@ void release_call_values(lua_State* L, fiber_object& fiber, wait_state& wait)
     wait.anchored_values = 0;
 }
 
+// this_fiber ------------------------------------------------------------------
+// Code outside any fiber (stock lua5.4's main thread, a coroutine of its) is
+// the script's main fiber: it has counters and a local_ table of its own.
+
+int finish_yield(lua_State* L, int, lua_KContext context)
+{
+    completed_wait(L, context);
+    return 0;
+}
+
+// this_fiber.yield(): lets every fiber that is ready run, then goes on. A
+// blocking call: it raises as the others do inside forbid_suspend() or once
+// interrupted, but nothing cuts the yield itself short.
+int this_fiber_yield(lua_State* L)
+{
+    binding_state& state = state_of(L);
+    wait_state& wait = begin_wait(L, state, wait_kind::yield);
+    std::error_code ec = guarded([&] {
+        asio::post(state.executor, completion_handler{state.life, &state, &wait, {}});
+    });
+    if (ec)
+        raise_error(L, ec);
+    return suspend(L, state, wait, kboundary<finish_yield>);
+}
+
+int& interruption_disabled_of(binding_state& state) noexcept
+{
+    return state.current_fiber ? state.current_fiber->interruption_disabled
+                               : state.interruption_disabled;
+}
+
+int& suspension_forbidden_of(binding_state& state) noexcept
+{
+    return state.current_fiber ? state.current_fiber->suspension_forbidden
+                               : state.suspension_forbidden;
+}
+
+// Counts up; the count is an int, and overflowing it would undo the block.
+void enter_block(lua_State* L, int& depth)
+{
+    if (depth == std::numeric_limits<int>::max())
+        raise_error(L, std::make_error_code(std::errc::value_too_large));
+    ++depth;
+}
+
+void leave_block(lua_State* L, int& depth, binding_error unmatched)
+{
+    if (depth == 0)
+        raise_error(L, make_error_code(unmatched));
+    --depth;
+}
+
+int this_fiber_disable_interruption(lua_State* L)
+{
+    enter_block(L, interruption_disabled_of(state_of(L)));
+    return 0;
+}
+
+// Not a point where an interruption is raised: the next blocking call is.
+int this_fiber_restore_interruption(lua_State* L)
+{
+    leave_block(L, interruption_disabled_of(state_of(L)),
+                binding_error::interruption_already_allowed);
+    return 0;
+}
+
+int this_fiber_forbid_suspend(lua_State* L)
+{
+    enter_block(L, suspension_forbidden_of(state_of(L)));
+    return 0;
+}
+
+int this_fiber_allow_suspend(lua_State* L)
+{
+    leave_block(L, suspension_forbidden_of(state_of(L)), binding_error::suspension_already_allowed);
+    return 0;
+}
+
+// this_fiber.local_: a table per fiber, made on first use, held by the fiber
+// object (out of the script's reach but through local_ itself).
+int push_this_fiber_local(lua_State* L, binding_state& state)
+{
+    fiber_object* fiber = state.current_fiber;
+    // Making the table may run a finalizer that reads local_ first: the
+    // table it made then stays the one.
+    if (!fiber) {
+        if (lua_getfield(L, LUA_REGISTRYINDEX, outside_local_key) == LUA_TTABLE)
+            return 1;
+        lua_newtable(L);
+        if (lua_getfield(L, LUA_REGISTRYINDEX, outside_local_key) == LUA_TTABLE)
+            return 1;
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, outside_local_key);
+        return 1;
+    }
+    // A running fiber is unfinished, so anchored.
+    if (fiber->anchor == LUA_NOREF)
+        raise_error(L, make_error_code(binding_error::internal));
+    lua_rawgeti(L, LUA_REGISTRYINDEX, fiber->anchor);
+    int object = lua_gettop(L);
+    if (lua_getiuservalue(L, object, local_user_value) == LUA_TTABLE)
+        return 1;
+    lua_newtable(L);
+    if (lua_getiuservalue(L, object, local_user_value) == LUA_TTABLE)
+        return 1;
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, object, local_user_value);
+    return 1;
+}
+
+// Functions (upvalue 2), then the properties local_, is_main and id.
+int this_fiber_index(lua_State* L)
+{
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
+        return 1;
+    binding_state& state = state_of(L);
+    const char* key = lua_tostring(L, 2);
+    fiber_object* fiber = state.current_fiber;
+    if (std::strcmp(key, "local_") == 0)
+        return push_this_fiber_local(L, state);
+    if (std::strcmp(key, "is_main") == 0) {
+        lua_pushboolean(L, fiber ? fiber->is_main : true);
+        return 1;
+    }
+    if (std::strcmp(key, "id") == 0) {
+        const void* id = nullptr;
+        if (fiber) {
+            id = fiber->thread;
+        } else {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+            id = lua_topointer(L, -1);
+        }
+        lua_pushfstring(L, "%p", id);
+        return 1;
+    }
+    raise_bad_index(L);
+}
+
+int this_fiber_newindex(lua_State* L)
+{
+    raise_error(L, std::make_error_code(std::errc::operation_not_permitted));
+}
+
+// Pushes the this_fiber table: empty, all through its metatable.
+void open_this_fiber(lua_State* L, binding_state& state)
+{
+    static const luaL_Reg functions[] = {
+        {"yield", boundary<this_fiber_yield>},
+        {"disable_interruption", boundary<this_fiber_disable_interruption>},
+        {"restore_interruption", boundary<this_fiber_restore_interruption>},
+        {"forbid_suspend", boundary<this_fiber_forbid_suspend>},
+        {"allow_suspend", boundary<this_fiber_allow_suspend>},
+        {nullptr, nullptr},
+    };
+    lua_newtable(L);
+    lua_createtable(L, 0, 3);
+    lua_pushliteral(L, "this_fiber");
+    lua_setfield(L, -2, "__metatable");
+    lua_pushlightuserdata(L, &state);
+    lua_pushcclosure(L, boundary<this_fiber_newindex>, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushlightuserdata(L, &state);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, &state);
+    luaL_setfuncs(L, functions, 1);
+    name_functions(L, -1, "this_fiber.", 0);
+    lua_pushcclosure(L, boundary<this_fiber_index>, 2);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+}
+
 } // namespace
 
 wait_state& begin_wait(lua_State* L, binding_state& state, wait_kind kind)
@@ -639,7 +924,7 @@ int suspend(lua_State* L, binding_state& state, wait_state& wait, lua_KFunction 
     // An interrupt() made after yielding_fiber looked (by a finalizer that
     // ran while the wait was set up) found no wait to cancel: cancel it now.
     fiber_object* waiting = wait.fiber ? wait.fiber : state.current_fiber;
-    if (waiting && waiting->interrupt_requested)
+    if (waiting && interruption_pending(*waiting))
         cancel_wait(state, wait);
     if (wait.fiber) {
         wait.fiber->active_wait = &wait;
@@ -696,6 +981,8 @@ void cancel_wait(binding_state& state, wait_state& wait) noexcept
             state.run_waiter = nullptr;
         complete_later(state, wait, asio::error::operation_aborted);
         break;
+    case wait_kind::yield:
+        break; // its completion is queued already, and nothing interrupts a yield
     }
 }
 
@@ -715,10 +1002,8 @@ wait_state* completed_wait(lua_State* L, lua_KContext context)
 std::error_code interruption_or(binding_state& state, const std::error_code& ec) noexcept
 {
     fiber_object* fiber = state.current_fiber;
-    if (ec == asio::error::operation_aborted && fiber && fiber->interrupt_requested) {
-        fiber->interrupt_requested = false;
+    if (ec == asio::error::operation_aborted && fiber && interruption_pending(*fiber))
         return make_error_code(binding_error::interrupted);
-    }
     return ec;
 }
 
@@ -740,7 +1025,7 @@ void wait_handler::operator()(std::error_code ec)
 void spawn_fiber(lua_State* L, binding_state& state, int function_index, bool is_main)
 {
     int count = lua_gettop(L) - function_index + 1; // the function and its arguments
-    auto* fiber = new_object<fiber_object>(L, fiber_type_name, 3);
+    auto* fiber = new_object<fiber_object>(L, fiber_type_name, 4);
     lua_State* thread = lua_newthread(L);
     lua_setiuservalue(L, -2, 1);
     fiber->thread = thread;
@@ -813,6 +1098,7 @@ void open_fiber(lua_State* L, binding_state& state)
 {
     static const luaL_Reg methods[] = {
         {"join", boundary<fiber_join>},
+        {"detach", boundary<fiber_detach>},
         {"interrupt", boundary<fiber_interrupt>},
         {nullptr, nullptr},
     };
@@ -821,15 +1107,13 @@ void open_fiber(lua_State* L, binding_state& state)
         {"__tostring", boundary<fiber_tostring>},
         {nullptr, nullptr},
     };
-    create_metatable(L, state, fiber_type_name, methods, metamethods);
-    hide_metatable(L, fiber_type_name);
+    create_metatable(L, state, fiber_type_name, methods, metamethods, boundary<fiber_index>);
 
     static const luaL_Reg wait_metamethods[] = {
         {"__gc", boundary<wait_gc>},
         {nullptr, nullptr},
     };
     create_metatable(L, state, wait_type_name, nullptr, wait_metamethods);
-    hide_metatable(L, wait_type_name);
 
     static const luaL_Reg functions[] = {
         {"spawn", boundary<spawn>},
@@ -839,6 +1123,8 @@ void open_fiber(lua_State* L, binding_state& state)
     };
     lua_pushlightuserdata(L, &state);
     luaL_setfuncs(L, functions, 1);
+    open_this_fiber(L, state);
+    lua_setfield(L, -2, "this_fiber");
 }
 
 } // namespace unixdgram::lua::detail

@@ -3,17 +3,23 @@
 //
 // Bridges Lua's io library both ways through luaL_Stream, as liolib.c's own
 // files are made: from_file() duplicates a file's descriptor; to_file() hands
-// the descriptor to a new Lua file that closes it.
+// the descriptor to a new Lua file that closes it. adopt() takes one by
+// number (socket activation's LISTEN_FDS, a descriptor a parent left open);
+// kind() and seals() tell what a received descriptor is.
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
 #include "binding.hpp"
 
+#include <array>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace unixdgram::lua::detail {
@@ -32,9 +38,7 @@ std::error_code errno_code() noexcept
 
 int fd_close(lua_State* L)
 {
-    fd_object* object = check_fd(L, 1);
-    if (object->fd < 0)
-        raise_error(L, std::make_error_code(std::errc::bad_file_descriptor));
+    fd_object* object = check_open_fd(L, 1);
     std::error_code ec;
     {
         file_descriptor owned(object->fd);
@@ -151,13 +155,134 @@ int fd_from_file(lua_State* L)
     return 1;
 }
 
+// file_descriptor.adopt(n): takes ownership of descriptor number n. The
+// object is made first, so that a failed allocation leaves n untouched, and
+// n is checked open only then, the latest point before it is owned.
+int fd_adopt(lua_State* L)
+{
+    const int number = static_cast<int>(check_integer(L, 1, 0, INT_MAX));
+    fd_object* object = new_object<fd_object>(L, fd_type_name);
+    std::error_code ec;
+    object->fd = file_descriptor::adopt(number, ec).release();
+    if (ec)
+        raise_error(L, ec);
+    return 1;
+}
+
+// What a descriptor refers to, as fd:kind() names it. `name` holds an
+// anonymous inode's name ("pidfd", "eventfd"...), which the kernel gives
+// only through /proc.
+struct fd_kind {
+    std::error_code ec;
+    const char* kind = "unknown";
+    std::array<char, 64> name{};
+};
+
+fd_kind kind_of(int fd) noexcept
+{
+    fd_kind result;
+    struct stat status {};
+    if (::fstat(fd, &status) != 0) {
+        result.ec = errno_code();
+        return result;
+    }
+    // /proc/self/fd's link is the only place that tells a memfd from a
+    // tmpfs file ("/memfd:NAME (deleted)") and names an anonymous inode
+    // ("anon_inode:[pidfd]", "anon_inode:inotify").
+    std::array<char, 32> link_path{};
+    std::snprintf(link_path.data(), link_path.size(), "/proc/self/fd/%d", fd);
+    std::array<char, 128> target{};
+    const ssize_t length = ::readlink(link_path.data(), target.data(), target.size() - 1);
+    const std::string_view link(target.data(), length > 0 ? static_cast<std::size_t>(length) : 0);
+    switch (status.st_mode & S_IFMT) {
+    case S_IFREG:
+        // Without /proc: a memfd is the unlinked file seals can be asked of.
+        if (link.starts_with("/memfd:") ||
+            (length < 0 && status.st_nlink == 0 && ::fcntl(fd, F_GET_SEALS) >= 0))
+            result.kind = "memfd";
+        else
+            result.kind = "file";
+        break;
+    case S_IFDIR:
+        result.kind = "directory";
+        break;
+    case S_IFIFO:
+        result.kind = "pipe";
+        break;
+    case S_IFSOCK:
+        result.kind = "socket";
+        break;
+    case S_IFCHR:
+        result.kind = "character device";
+        break;
+    case S_IFBLK:
+        result.kind = "block device";
+        break;
+    case S_IFLNK: // an O_PATH descriptor of the link itself
+        result.kind = "symbolic link";
+        break;
+    default:
+        break;
+    }
+    constexpr std::string_view anonymous = "anon_inode:";
+    if (link.starts_with(anonymous)) {
+        std::string_view name = link.substr(anonymous.size());
+        if (name.size() >= 2 && name.front() == '[' && name.back() == ']')
+            name = name.substr(1, name.size() - 2);
+        name = name.substr(0, result.name.size() - 1);
+        std::memcpy(result.name.data(), name.data(), name.size());
+        result.kind = result.name.data();
+    }
+    return result;
+}
+
+// fd:kind(): "file", "memfd", "directory", "pipe", "socket", "character
+// device", "block device", "symbolic link", an anonymous inode's name
+// ("pidfd", "eventfd", "eventpoll", "timerfd", "signalfd", "inotify"...), or
+// "unknown".
+int fd_kind_method(lua_State* L)
+{
+    const fd_kind result = kind_of(check_open_fd(L, 1)->fd);
+    if (result.ec)
+        raise_error(L, result.ec);
+    lua_pushstring(L, result.kind);
+    return 1;
+}
+
+// The seals F_GET_SEALS reports, under the names fd:seals() gives them.
+struct seal_name {
+    int flag;
+    const char* name;
+};
+constexpr seal_name seal_names[] = {
+    {F_SEAL_SEAL, "seal"},   {F_SEAL_SHRINK, "shrink"}, {F_SEAL_GROW, "grow"},
+    {F_SEAL_WRITE, "write"}, {0x0010, "future_write"}, // F_SEAL_FUTURE_WRITE, Linux 5.1
+    {0x0020, "exec"},                                  // F_SEAL_EXEC, Linux 6.3
+};
+
+// fd:seals(): a table of booleans, one per seal name, for a memfd (any file
+// F_GET_SEALS answers for); the kernel's EINVAL for other descriptors.
+int fd_seals(lua_State* L)
+{
+    const int seals = ::fcntl(check_open_fd(L, 1)->fd, F_GET_SEALS);
+    if (seals < 0)
+        raise_error(L, errno_code());
+    lua_createtable(L, 0, static_cast<int>(std::size(seal_names)));
+    for (const seal_name& seal : seal_names) {
+        lua_pushboolean(L, (seals & seal.flag) != 0);
+        lua_setfield(L, -2, seal.name);
+    }
+    return 1;
+}
+
 } // namespace
 
 fd_object* check_open_fd(lua_State* L, int arg)
 {
     fd_object* object = check_fd(L, arg);
+    // EBUSY, as Emilua says of a file_descriptor closed or handed over.
     if (object->fd < 0)
-        raise_arg_error(L, arg, "file_descriptor is closed");
+        raise_arg_error_as(L, std::errc::device_or_resource_busy, arg, "file_descriptor is closed");
     return object;
 }
 
@@ -170,10 +295,9 @@ void push_fd(lua_State* L, file_descriptor& fd)
 void open_file_descriptor(lua_State* L, binding_state& state)
 {
     static const luaL_Reg methods[] = {
-        {"close", boundary<fd_close>},
-        {"dup", boundary<fd_dup>},
-        {"to_file", boundary<fd_to_file>},
-        {nullptr, nullptr},
+        {"close", boundary<fd_close>},     {"dup", boundary<fd_dup>},
+        {"to_file", boundary<fd_to_file>}, {"kind", boundary<fd_kind_method>},
+        {"seals", boundary<fd_seals>},     {nullptr, nullptr},
     };
     static const luaL_Reg metamethods[] = {
         {"__gc", boundary<fd_gc>},
@@ -185,6 +309,7 @@ void open_file_descriptor(lua_State* L, binding_state& state)
 
     static const luaL_Reg functions[] = {
         {"from_file", boundary<fd_from_file>},
+        {"adopt", boundary<fd_adopt>},
         {nullptr, nullptr},
     };
     lua_newtable(L);

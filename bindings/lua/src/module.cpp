@@ -36,6 +36,33 @@ binding_state* find_state(lua_State* L)
     return state;
 }
 
+int preloaded_module(lua_State* L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    return 1;
+}
+
+// require 'unix' and the other modules an Emilua script starts with give the
+// module table's fields (on top of the stack), through package.preload;
+// entries already there stay.
+void preload_emilua_modules(lua_State* L)
+{
+    int top = lua_gettop(L);
+    if (lua_getglobal(L, "package") != LUA_TTABLE || lua_getfield(L, -1, "preload") != LUA_TTABLE) {
+        lua_settop(L, top);
+        return;
+    }
+    for (const char* name : {"unix", "filesystem", "time", "generic_error"}) {
+        if (lua_getfield(L, -1, name) == LUA_TNIL) {
+            lua_getfield(L, -4, name);
+            lua_pushcclosure(L, preloaded_module, 1);
+            lua_setfield(L, -3, name);
+        }
+        lua_pop(L, 1);
+    }
+    lua_settop(L, top);
+}
+
 // Makes the state (running on `executor`, or on an io_context of its own) and
 // the module table, which is left on the stack and kept in the registry.
 void create(lua_State* L, const asio::any_io_executor* executor)
@@ -68,8 +95,9 @@ void create(lua_State* L, const asio::any_io_executor* executor)
     state->helper = lua_newthread(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "unixdgram.helper");
 
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 10);
     open_error(L, *state);
+    lua_setfield(L, -2, "generic_error");
     open_datagram_socket(L, *state);
     lua_setfield(L, -2, "unix");
     open_byte_span(L, *state);
@@ -78,12 +106,25 @@ void create(lua_State* L, const asio::any_io_executor* executor)
     lua_setfield(L, -2, "filesystem");
     open_file_descriptor(L, *state);
     lua_setfield(L, -2, "file_descriptor");
+    open_systemd(L, *state);
+    lua_setfield(L, -2, "systemd");
     open_fiber(L, *state);
     lua_pushliteral(L, UNIXDGRAM_VERSION_STRING);
     lua_setfield(L, -2, "version");
+    // time.sleep is sleep as another closure, so that its errors name it as
+    // it was reached.
+    lua_createtable(L, 0, 1); // time
+    lua_getfield(L, -2, "sleep");
+    lua_CFunction sleep_function = lua_tocfunction(L, -1);
+    lua_getupvalue(L, -1, 1);
+    lua_pushcclosure(L, sleep_function, 1);
+    lua_setfield(L, -3, "sleep");
+    lua_pop(L, 1);
+    lua_setfield(L, -2, "time");
     name_functions(L, -1, "", 2);
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, module_registry_key);
+    preload_emilua_modules(L);
 }
 
 int open_module(lua_State* L)
@@ -102,7 +143,7 @@ int open_host(lua_State* L)
         return luaL_error(L, "unixdgram is already open in this lua_State");
     create(L, executor);
     for (const char* name :
-         {"unix", "byte_span", "filesystem", "file_descriptor", "spawn", "sleep"}) {
+         {"unix", "byte_span", "filesystem", "file_descriptor", "spawn", "sleep", "this_fiber"}) {
         lua_getfield(L, -1, name);
         lua_setglobal(L, name);
     }
@@ -110,6 +151,8 @@ int open_host(lua_State* L)
     if (lua_getglobal(L, "package") == LUA_TTABLE && lua_getfield(L, -1, "loaded") == LUA_TTABLE) {
         lua_pushvalue(L, -3);
         lua_setfield(L, -2, "unixdgram");
+        lua_getfield(L, -3, "systemd");
+        lua_setfield(L, -2, "unixdgram.systemd");
     }
     return 0;
 }
