@@ -379,6 +379,11 @@ void push_endpoint_path(lua_State* L, const endpoint& address);
 // The file_descriptor at `arg`, which must still own its descriptor.
 fd_object* check_open_fd(lua_State* L, int arg);
 
+// Reads a table of open file_descriptors into out[0, count) and returns
+// count: too_many_fds past max_fds_per_datagram, EBUSY for a closed one. The
+// numbers are the objects' own, valid only until Lua can next allocate.
+std::size_t check_fd_table(lua_State* L, int arg, int (&out)[max_fds_per_datagram]);
+
 // Pushes a new file_descriptor that owns `fd` (made closed first, then given fd).
 void push_fd(lua_State* L, file_descriptor& fd);
 

@@ -102,30 +102,7 @@ std::size_t check_max_fds(lua_State* L, int arg)
 
 void check_fd_list(lua_State* L, int arg, io_request& request)
 {
-    if (lua_type(L, arg) != LUA_TTABLE)
-        raise_type_error(L, arg, "table of file_descriptor");
-    lua_Unsigned count = lua_rawlen(L, arg);
-    if (count > max_fds_per_datagram) {
-        char detail[96];
-        std::snprintf(detail, sizeof detail,
-                      "%llu file descriptors, at most %zu fit in one datagram",
-                      static_cast<unsigned long long>(count), max_fds_per_datagram);
-        raise_arg_error_text(L, unixdgram::error::too_many_fds, arg, detail);
-    }
-    for (lua_Unsigned at = 1; at <= count; ++at) {
-        lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
-        auto* fd = static_cast<fd_object*>(test_object(L, -1, fd_type_name));
-        if (!fd)
-            raise_arg_error(L, arg, "file_descriptor expected at index %I, got %s",
-                            static_cast<lua_Integer>(at), type_name(L, -1));
-        if (fd->fd < 0)
-            raise_arg_error_as(L, std::errc::device_or_resource_busy, arg,
-                               "file_descriptor at index %I is closed",
-                               static_cast<lua_Integer>(at));
-        request.fds[at - 1] = fd->fd;
-        lua_pop(L, 1);
-    }
-    request.fd_count = static_cast<std::size_t>(count);
+    request.fd_count = check_fd_table(L, arg, request.fds);
     request.fd_list_arg = arg;
 }
 
@@ -1118,6 +1095,34 @@ int socket_tostring(lua_State* L)
 }
 
 } // namespace
+
+std::size_t check_fd_table(lua_State* L, int arg, int (&out)[max_fds_per_datagram])
+{
+    if (lua_type(L, arg) != LUA_TTABLE)
+        raise_type_error(L, arg, "table of file_descriptor");
+    lua_Unsigned count = lua_rawlen(L, arg);
+    if (count > max_fds_per_datagram) {
+        char detail[96];
+        std::snprintf(detail, sizeof detail,
+                      "%llu file descriptors, at most %zu fit in one datagram",
+                      static_cast<unsigned long long>(count), max_fds_per_datagram);
+        raise_arg_error_text(L, unixdgram::error::too_many_fds, arg, detail);
+    }
+    for (lua_Unsigned at = 1; at <= count; ++at) {
+        lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
+        auto* fd = static_cast<fd_object*>(test_object(L, -1, fd_type_name));
+        if (!fd)
+            raise_arg_error(L, arg, "file_descriptor expected at index %I, got %s",
+                            static_cast<lua_Integer>(at), type_name(L, -1));
+        if (fd->fd < 0)
+            raise_arg_error_as(L, std::errc::device_or_resource_busy, arg,
+                               "file_descriptor at index %I is closed",
+                               static_cast<lua_Integer>(at));
+        out[at - 1] = fd->fd;
+        lua_pop(L, 1);
+    }
+    return static_cast<std::size_t>(count);
+}
 
 void wait_handler::operator()(std::error_code ec, std::size_t bytes)
 {

@@ -60,39 +60,15 @@ bool opt_boolean(lua_State* L, int arg)
 // The descriptor numbers of an optional table of open file_descriptors. The
 // numbers are only used before anything is allocated again.
 struct fd_numbers {
-    std::array<int, max_fds_per_datagram> fds{};
+    int fds[max_fds_per_datagram]{};
     std::size_t count = 0;
 };
 
 fd_numbers check_fds(lua_State* L, int arg)
 {
     fd_numbers numbers;
-    if (lua_isnoneornil(L, arg))
-        return numbers;
-    if (lua_type(L, arg) != LUA_TTABLE)
-        raise_type_error(L, arg, "table of file_descriptor");
-    const lua_Unsigned count = lua_rawlen(L, arg);
-    if (count > max_fds_per_datagram) {
-        // The error datagram_socket's sends give: too_many_fds, naming the argument.
-        char detail[96];
-        std::snprintf(detail, sizeof detail,
-                      "%llu file descriptors, at most %zu fit in one datagram",
-                      static_cast<unsigned long long>(count), max_fds_per_datagram);
-        raise_arg_error_text(L, unixdgram::error::too_many_fds, arg, detail);
-    }
-    for (lua_Unsigned at = 1; at <= count; ++at) {
-        lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
-        auto* fd = static_cast<fd_object*>(test_object(L, -1, fd_type_name));
-        if (!fd)
-            raise_arg_error(L, arg, "file_descriptor expected at index %I, got %s",
-                            static_cast<lua_Integer>(at), type_name(L, -1));
-        if (fd->fd < 0)
-            raise_arg_error(L, arg, "file_descriptor at index %I is closed",
-                            static_cast<lua_Integer>(at));
-        numbers.fds[at - 1] = fd->fd;
-        lua_pop(L, 1);
-    }
-    numbers.count = static_cast<std::size_t>(count);
+    if (!lua_isnoneornil(L, arg))
+        numbers.count = check_fd_table(L, arg, numbers.fds);
     return numbers;
 }
 
@@ -118,9 +94,8 @@ int notify(lua_State* L)
     const fd_numbers fds = check_fds(L, 2);
     const bool unset = opt_boolean(L, 3);
     bool sent = false;
-    const std::error_code ec =
-        notify_once(std::string_view(state, length),
-                    std::span<const int>(fds.fds.data(), fds.count), unset, sent);
+    const std::error_code ec = notify_once(std::string_view(state, length),
+                                           std::span<const int>(fds.fds, fds.count), unset, sent);
     if (ec)
         raise_error(L, ec);
     lua_pushboolean(L, sent);
