@@ -18,7 +18,8 @@
 // and has a fate to check:
 //
 //   - the first min(room, count) SCM_RIGHTS descriptors, in order, are owned by
-//     the returned file_descriptors, and nothing else is;
+//     the returned file_descriptors, the last SCM_PIDFD descriptor by
+//     sender_pidfd, and nothing else is;
 //   - every other delivered descriptor, and every one the slots held before,
 //     is closed (fcntl(F_GETFD) fails with EBADF) — never left open unowned;
 //   - control_truncated is set exactly when SCM_RIGHTS descriptors exceeded room;
@@ -212,7 +213,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t siz
     watch.closable = previous;
     watch.closable.insert(watch.closable.end(), delivered.rights.begin() + expected_handed,
                           delivered.rights.end());
-    watch.closable.insert(watch.closable.end(), delivered.pidfds.begin(), delivered.pidfds.end());
+    // The last pidfd becomes the result's sender_pidfd; earlier ones are closed.
+    const int expected_pidfd = delivered.pidfds.empty() ? -1 : delivered.pidfds.back();
+    if (!delivered.pidfds.empty())
+        watch.closable.insert(watch.closable.end(), delivered.pidfds.begin(),
+                              delivered.pidfds.end() - 1);
     watch.closed.clear();
 
     unixdgram::receive_result result;
@@ -237,6 +242,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t siz
         if (!is_closed(fd))
             fail("a descriptor was left open and unowned", fd);
     }
+    if (result.sender_pidfd.get() != expected_pidfd)
+        fail("sender_pidfd is not the last pidfd delivered", result.sender_pidfd.get());
+    if (expected_pidfd >= 0 && is_closed(expected_pidfd))
+        fail("the kept pidfd was closed", expected_pidfd);
     if (watch.closed.size() != watch.closable.size())
         fail("closed descriptors do not match the unowned ones",
              static_cast<int>(watch.closed.size()));
