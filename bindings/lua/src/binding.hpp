@@ -433,6 +433,10 @@ void cancel_wait(binding_state& state, wait_state& wait) noexcept;
 // if the fiber was resumed before the wait completed.
 wait_state* completed_wait(lua_State* L, lua_KContext context);
 
+// completed_wait for a wait that gives no results: raises `interrupted` or
+// its error, if any.
+wait_state* completed_wait_or_raise(lua_State* L, lua_KContext context);
+
 // `interrupted` if the completion was the calling fiber's interruption (and
 // the request is taken), else `ec`.
 std::error_code interruption_or(binding_state& state, const std::error_code& ec) noexcept;

@@ -457,11 +457,8 @@ int spawn(lua_State* L)
 
 int finish_join(lua_State* L, int, lua_KContext context)
 {
-    wait_state* wait = completed_wait(L, context);
+    wait_state* wait = completed_wait_or_raise(L, context);
     binding_state& state = state_of(L);
-    raise_if_interrupted(L, state, wait->outcome.ec);
-    if (wait->outcome.ec)
-        raise_error(L, wait->outcome.ec);
     // Argument 1, the target's object, is still on this call's stack.
     if (test_object(L, 1, fiber_type_name) != wait->join_target)
         raise_error(L, make_error_code(binding_error::internal));
@@ -623,11 +620,7 @@ std::error_code start_sleep(binding_state& state, wait_state& wait, lua_Number s
 
 int finish_sleep(lua_State* L, int, lua_KContext context)
 {
-    wait_state* wait = completed_wait(L, context);
-    binding_state& state = state_of(L);
-    raise_if_interrupted(L, state, wait->outcome.ec);
-    if (wait->outcome.ec)
-        raise_error(L, wait->outcome.ec);
+    completed_wait_or_raise(L, context);
     return 0;
 }
 
@@ -660,11 +653,8 @@ int finish_run_now(lua_State* L, binding_state& state)
 
 int finish_run(lua_State* L, int, lua_KContext context)
 {
-    wait_state* wait = completed_wait(L, context);
+    completed_wait_or_raise(L, context);
     binding_state& state = state_of(L);
-    raise_if_interrupted(L, state, wait->outcome.ec);
-    if (wait->outcome.ec)
-        raise_error(L, wait->outcome.ec);
     return finish_run_now(L, state);
 }
 
@@ -996,6 +986,15 @@ wait_state* completed_wait(lua_State* L, lua_KContext context)
         luaL_error(L, "a fiber waiting in a blocking call was resumed by coroutine.resume");
     if (wait->fiber)
         release_call_values(L, *wait->fiber, *wait);
+    return wait;
+}
+
+wait_state* completed_wait_or_raise(lua_State* L, lua_KContext context)
+{
+    wait_state* wait = completed_wait(L, context);
+    raise_if_interrupted(L, state_of(L), wait->outcome.ec);
+    if (wait->outcome.ec)
+        raise_error(L, wait->outcome.ec);
     return wait;
 }
 

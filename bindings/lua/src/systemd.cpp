@@ -265,11 +265,7 @@ std::error_code start_barrier_wait(binding_state& state, barrier_object& object,
 
 int finish_barrier(lua_State* L, int, lua_KContext context)
 {
-    wait_state* wait = completed_wait(L, context);
-    binding_state& state = state_of(L);
-    raise_if_interrupted(L, state, wait->outcome.ec);
-    if (wait->outcome.ec)
-        raise_error(L, wait->outcome.ec);
+    completed_wait_or_raise(L, context);
     lua_pushboolean(L, 1);
     return 1;
 }
