@@ -32,8 +32,8 @@ namespace {
 constexpr int receive_flags_allowed = MSG_PEEK;
 
 constexpr const char* option_names =
-    "'debug', 'send_buffer_size', 'receive_buffer_size', 'pass_credentials', "
-    "'peer_credentials' (read only)";
+    "'debug', 'send_buffer_size', 'receive_buffer_size', 'pass_credentials', 'pass_pidfd', "
+    "'peer_credentials' and 'peer_pidfd' (read only)";
 
 // Runs one C++ socket call in its std::error_code& form; exceptions become codes.
 template <typename F>
@@ -366,6 +366,68 @@ int socket_send_any(lua_State* L)
 }
 
 
+// The integer field `key` of the credentials table at `index`, in [0, high];
+// errors name argument `arg`, the options.
+lua_Integer check_credentials_field(lua_State* L, int index, int arg, const char* key,
+                                    lua_Integer high)
+{
+    lua_getfield(L, index, key);
+    int is_integer = 0;
+    lua_Integer value = lua_tointegerx(L, -1, &is_integer);
+    if (!is_integer || value < 0 || value > high)
+        raise_arg_error(L, arg, "field 'credentials.%s' must be an integer from 0 to %I", key,
+                        high);
+    lua_pop(L, 1);
+    return value;
+}
+
+// sock:send_message(data[, {to = path, fds = {...}, credentials = {pid =, uid =,
+// gid =}, flags = n}]): the general send, of which the four named sends are
+// the cases without credentials. The options' values stay on the stack, where
+// perform reads the descriptors again after allocating.
+int socket_send_message(lua_State* L)
+{
+    constexpr int options_arg = 3;
+    io_request request;
+    request.is_send = true;
+    request.object = check_socket(L, 1);
+    check_send_buffer(L, 2, request);
+    if (lua_isnoneornil(L, options_arg)) {
+        lua_settop(L, 2);
+        return perform(L, request);
+    }
+    if (lua_type(L, options_arg) != LUA_TTABLE)
+        raise_type_error(L, options_arg, "table of send options");
+    lua_settop(L, options_arg);
+    const int to_index = options_arg + 1;
+    const int fds_index = options_arg + 2;
+    lua_getfield(L, options_arg, "to");
+    lua_getfield(L, options_arg, "fds");
+    if (!lua_isnil(L, to_index)) {
+        request.has_address = true;
+        request.destination = check_endpoint(L, to_index);
+    }
+    if (!lua_isnil(L, fds_index))
+        check_fd_list(L, fds_index, request);
+    if (lua_getfield(L, options_arg, "credentials") != LUA_TNIL) {
+        const int credentials_index = lua_gettop(L);
+        if (!lua_istable(L, credentials_index))
+            raise_arg_error(L, options_arg, "field 'credentials' must be a table {pid, uid, gid}");
+        request.sender_credentials = credentials{
+            static_cast<pid_t>(
+                check_credentials_field(L, credentials_index, options_arg, "pid", INT_MAX)),
+            static_cast<uid_t>(
+                check_credentials_field(L, credentials_index, options_arg, "uid", UINT_MAX)),
+            static_cast<gid_t>(
+                check_credentials_field(L, credentials_index, options_arg, "gid", UINT_MAX))};
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, options_arg, "flags");
+    request.flags = check_flags(L, lua_gettop(L), 0);
+    lua_pop(L, 1);
+    return perform(L, request);
+}
+
 // Batches ------------------------------------------------------------------------
 
 // recvmmsg and sendmmsg take at most UIO_MAXIOV entries; a longer table is
@@ -425,7 +487,9 @@ receive_entry receive_entry_at(lua_State* L, int index, int metatable, int arg, 
     if (!span)
         raise_arg_error(L, arg, "byte_span expected at index %I, got %s",
                         static_cast<lua_Integer>(at + 1), type_name(L, index));
-    return receive_entry{asio::mutable_buffer(span->data, span->size)};
+    receive_entry entry;
+    entry.buffer = asio::mutable_buffer(span->data, span->size);
+    return entry;
 }
 
 send_entry send_entry_at(lua_State* L, int index, int metatable, int arg, std::size_t at)
@@ -830,14 +894,16 @@ enum class option {
     send_buffer_size,
     receive_buffer_size,
     pass_credentials,
-    peer_credentials
+    peer_credentials,
+    pass_pidfd,
+    peer_pidfd
 };
 
 option check_option(lua_State* L, int arg)
 {
     static const char* const names[] = {
-        "debug", "send_buffer_size", "receive_buffer_size", "pass_credentials", "peer_credentials",
-        nullptr};
+        "debug",           "send_buffer_size", "receive_buffer_size", "pass_credentials",
+        "peer_credentials", "pass_pidfd",      "peer_pidfd",          nullptr};
     if (lua_type(L, arg) != LUA_TSTRING)
         raise_type_error(L, arg, "string");
     const char* name = lua_tostring(L, arg);
@@ -866,6 +932,7 @@ int socket_set_option(lua_State* L)
     switch (which) {
     case option::debug:
     case option::pass_credentials:
+    case option::pass_pidfd:
         flag = check_boolean(L, 3);
         break;
     case option::send_buffer_size:
@@ -873,7 +940,8 @@ int socket_set_option(lua_State* L)
         size = static_cast<int>(check_integer(L, 3, 0, INT_MAX));
         break;
     case option::peer_credentials:
-        raise_arg_error(L, 2, "option 'peer_credentials' is read only");
+    case option::peer_pidfd:
+        raise_arg_error(L, 2, "option '%s' is read only", lua_tostring(L, 2));
     }
     socket_type& socket = live_socket(L, object);
     std::error_code ec = call([&](std::error_code& ec) {
@@ -884,6 +952,9 @@ int socket_set_option(lua_State* L)
         case option::pass_credentials:
             socket.set_option(socket_type::pass_credentials(flag), ec);
             break;
+        case option::pass_pidfd:
+            socket.set_option(socket_type::pass_pidfd(flag), ec);
+            break;
         case option::send_buffer_size:
             socket.set_option(socket_type::send_buffer_size(size), ec);
             break;
@@ -891,6 +962,7 @@ int socket_set_option(lua_State* L)
             socket.set_option(socket_type::receive_buffer_size(size), ec);
             break;
         case option::peer_credentials:
+        case option::peer_pidfd:
             break;
         }
     });
@@ -907,6 +979,7 @@ int socket_get_option(lua_State* L)
     bool flag = false;
     int size = 0;
     credentials peer;
+    int peer_pidfd = -1; // owned here until a Lua object holds it
     std::error_code ec = call([&](std::error_code& ec) {
         switch (which) {
         case option::debug: {
@@ -917,6 +990,12 @@ int socket_get_option(lua_State* L)
         }
         case option::pass_credentials: {
             socket_type::pass_credentials value;
+            socket.get_option(value, ec);
+            flag = value.value();
+            break;
+        }
+        case option::pass_pidfd: {
+            socket_type::pass_pidfd value;
             socket.get_option(value, ec);
             flag = value.value();
             break;
@@ -936,6 +1015,9 @@ int socket_get_option(lua_State* L)
         case option::peer_credentials:
             peer = socket.peer_credentials(ec);
             break;
+        case option::peer_pidfd:
+            peer_pidfd = socket.peer_pidfd(ec).release();
+            break;
         }
     });
     if (ec)
@@ -943,6 +1025,7 @@ int socket_get_option(lua_State* L)
     switch (which) {
     case option::debug:
     case option::pass_credentials:
+    case option::pass_pidfd:
         lua_pushboolean(L, flag);
         break;
     case option::send_buffer_size:
@@ -952,6 +1035,12 @@ int socket_get_option(lua_State* L)
     case option::peer_credentials:
         push_credentials(L, peer);
         break;
+    case option::peer_pidfd: {
+        fd_delivery delivery;
+        delivery.pidfd = peer_pidfd;
+        push_delivery(L, delivery);
+        break;
+    }
     }
     return 1;
 }
@@ -1096,6 +1185,7 @@ void open_datagram_socket(lua_State* L, binding_state& state)
         {"receive_from_with_fds", boundary<socket_receive_any<true, true>>},
         {"send_with_fds", boundary<socket_send_any<false, true>>},
         {"send_to_with_fds", boundary<socket_send_any<true, true>>},
+        {"send_message", boundary<socket_send_message>},
         {"receive_many", boundary<socket_receive_many>},
         {"send_many", boundary<socket_send_many>},
         {"set_option", boundary<socket_set_option>},
