@@ -9,8 +9,6 @@
 
 #include <unixdgram/batch.hpp>
 #include <unixdgram/credentials.hpp>
-#include <unixdgram/detail/destination_wait.hpp>
-#include <unixdgram/detail/message_ops.hpp>
 #include <unixdgram/error.hpp>
 #include <unixdgram/file_descriptor.hpp>
 #include <unixdgram/message.hpp>
@@ -22,6 +20,7 @@
 #include <asio/local/datagram_protocol.hpp>
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -34,11 +33,8 @@
 namespace unixdgram {
 
 namespace detail {
-template <typename Executor, message_operation Operation>
-class reactive_op;
-template <typename Executor, typename Signature>
-class reactive_initiation;
-struct iovec_array;
+template <typename Executor>
+struct socket_impl;
 } // namespace detail
 
 /// The protocol of every socket here: AF_UNIX, SOCK_DGRAM.
@@ -86,9 +82,11 @@ endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 ///
 /// Closing, cancelling or releasing the socket makes its pending operations
 /// complete with `asio::error::operation_aborted`; each also honours a
-/// per-operation cancellation slot (any cancellation type). The socket must
-/// outlive the completion of its asynchronous operations and must not be
-/// moved while any is pending.
+/// per-operation cancellation slot (any cancellation type). Moving the socket
+/// (construction or assignment) hands its pending operations over with it;
+/// destroying it, or assigning another over it, ends them with
+/// `operation_aborted`. Buffers, `fds` spans and `sender` endpoints given to
+/// an operation must outlive its completion.
 ///
 /// The batch of sends is the exception: it honours terminal and partial
 /// cancellation only (see `send_many`).
@@ -630,32 +628,17 @@ public:
     /// @}
 
 private:
-    template <typename, detail::message_operation>
-    friend class detail::reactive_op;
-    template <typename, typename>
-    friend class detail::reactive_initiation;
-
-    using asio_socket_type = asio::basic_datagram_socket<protocol_type, executor_type>;
-
     template <typename Signature, typename Operation, typename Token>
     auto start(Operation&& operation, Token&& token);
 
     template <typename Operation>
     void run_blocking(Operation& operation, std::error_code& ec);
     int descriptor() const noexcept;
-    bool register_with_reactor(std::error_code& ec);
+    bool make_impl(std::error_code& ec);
 
-    // The open descriptor lives here until the first wait for readiness,
-    // then in `socket_`. Asio registers a socket with epoll when it gets its
-    // descriptor, and from then on the kernel runs epoll's wakeup callback
-    // for every datagram queued or freed, waited for or not; a socket whose
-    // calls never block need not pay for that.
-    file_descriptor unregistered_;
-    asio_socket_type socket_;
-    // Where sends wait for room (see detail/destination_wait.hpp), so that
-    // cancel() and close() reach those waits too.
-    detail::destination_wait<Executor> destination_wait_;
-    bool user_non_blocking_ = false;
+    executor_type executor_;
+    // Null until the socket is first opened, and after a move took it.
+    std::unique_ptr<detail::socket_impl<Executor>> impl_;
 };
 
 /// Connects two closed sockets to each other (socketpair(2)).

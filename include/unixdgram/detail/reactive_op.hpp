@@ -10,6 +10,7 @@
 #include <unixdgram/detail/completion_queue.hpp>
 #include <unixdgram/detail/destination_wait.hpp>
 #include <unixdgram/detail/message_ops.hpp>
+#include <unixdgram/detail/socket_impl.hpp>
 
 #include <asio/async_result.hpp>
 #include <asio/cancellation_state.hpp>
@@ -35,36 +36,40 @@ class reactive_initiation {
 public:
     using executor_type = Executor;
 
-    explicit reactive_initiation(datagram_socket<Executor>& socket) noexcept : socket_(socket) {}
+    // `impl` is null for a socket that was never opened, or moved from.
+    reactive_initiation(const Executor& executor, socket_impl<Executor>* impl) noexcept
+        : executor_(executor), impl_(impl)
+    {
+    }
 
-    executor_type get_executor() const noexcept { return socket_.get_executor(); }
+    executor_type get_executor() const noexcept { return executor_; }
 
     template <typename Handler, typename Operation>
     void operator()(Handler&& handler, Operation&& operation) const
     {
         std::error_code ec;
-        operation.attempt(socket_.native_handle(), ec);
-        executor_type io_executor = socket_.get_executor();
+        operation.attempt(impl_ ? impl_->descriptor() : -1, ec);
         // The socket joins the reactor only once a call of it would block.
         if (is_would_block(ec)) {
             std::error_code registration;
-            if (!socket_.register_with_reactor(registration))
+            if (!impl_->register_with_reactor(registration))
                 ec = registration;
         }
         if (!is_would_block(ec)) {
             immediate_completion<std::decay_t<Handler>, executor_type> completion{handler,
-                                                                                  io_executor};
+                                                                                  executor_};
             return operation.complete(completion, ec);
         }
         // async_compose takes the handler by reference and moves from it.
         asio::async_compose<std::decay_t<Handler>, Signature>(
-            reactive_op<Executor, std::decay_t<Operation>>(socket_,
+            reactive_op<Executor, std::decay_t<Operation>>(*impl_,
                                                            std::forward<Operation>(operation)),
-            handler, io_executor);
+            handler, executor_);
     }
 
 private:
-    datagram_socket<Executor>& socket_;
+    Executor executor_;
+    socket_impl<Executor>* impl_;
 };
 
 // The waiting half of an async send or receive, run by asio::async_compose
@@ -73,7 +78,7 @@ private:
 template <typename Executor, message_operation Operation>
 class reactive_op {
 public:
-    reactive_op(datagram_socket<Executor>& socket, Operation operation)
+    reactive_op(socket_impl<Executor>& socket, Operation operation)
         : socket_(socket), operation_(std::move(operation))
     {
     }
@@ -93,14 +98,14 @@ public:
                 self.get_cancellation_state().cancelled() != asio::cancellation_type::none;
             if (cancelled_here) {
                 if constexpr (!Operation::is_receive)
-                    socket_.destination_wait_.wait_abandoned(waiter_);
+                    socket_.waits.wait_abandoned(waiter_);
                 return finish(self, wait_error ? wait_error : asio::error::operation_aborted);
             }
             if (wait_error)
                 return finish(self, wait_error);
             const bool done = attempt();
             if constexpr (!Operation::is_receive)
-                socket_.destination_wait_.wait_ended(waiter_, !done);
+                socket_.waits.wait_ended(waiter_, !done);
             if (!done)
                 return wait(self);
             return finish(self);
@@ -124,7 +129,7 @@ private:
 
     bool attempt() noexcept
     {
-        operation_.attempt(socket_.native_handle(), error_);
+        operation_.attempt(socket_.descriptor(), error_);
         return !is_would_block(error_);
     }
 
@@ -145,13 +150,13 @@ private:
     {
         step_ = step::waiting;
         if constexpr (Operation::is_receive)
-            socket_.socket_.async_wait(asio::socket_base::wait_read, std::move(self));
+            socket_.socket.async_wait(asio::socket_base::wait_read, std::move(self));
         else
-            socket_.destination_wait_.async_wait_for_room(
-                socket_.socket_, operation_.destination_address(), waiter_, std::move(self));
+            socket_.waits.async_wait_for_room(
+                socket_.socket, operation_.destination_address(), waiter_, std::move(self));
     }
 
-    datagram_socket<Executor>& socket_;
+    socket_impl<Executor>& socket_;
     Operation operation_;
     std::error_code error_;
     step step_ = step::starting;

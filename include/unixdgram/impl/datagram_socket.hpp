@@ -8,12 +8,15 @@
 
 #include <unixdgram/detail/batch_ops.hpp>
 #include <unixdgram/detail/reactive_op.hpp>
+#include <unixdgram/detail/socket_impl.hpp>
 #include <unixdgram/detail/socket_ops.hpp>
 
 #include <asio/compose.hpp>
 #include <asio/detail/socket_ops.hpp>
 
 #include <algorithm>
+#include <memory>
+#include <new>
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -56,8 +59,7 @@ inline endpoint make_endpoint(std::string_view path, std::error_code& ec) noexce
 // Construction and lifetime ------------------------------------------------
 
 template <typename Executor>
-datagram_socket<Executor>::datagram_socket(const executor_type& ex)
-    : socket_(ex), destination_wait_(ex)
+datagram_socket<Executor>::datagram_socket(const executor_type& ex) : executor_(ex)
 {
 }
 
@@ -85,11 +87,20 @@ datagram_socket<Executor>::datagram_socket(ExecutionContext& context, native_han
 }
 
 template <typename Executor>
-datagram_socket<Executor>::datagram_socket(datagram_socket&& other) noexcept = default;
+datagram_socket<Executor>::datagram_socket(datagram_socket&& other) noexcept
+    : executor_(other.executor_), impl_(std::move(other.impl_))
+{
+}
 
 template <typename Executor>
-datagram_socket<Executor>& datagram_socket<Executor>::operator=(datagram_socket&& other) noexcept =
-    default;
+datagram_socket<Executor>& datagram_socket<Executor>::operator=(datagram_socket&& other) noexcept
+{
+    if (this != &other) {
+        impl_ = std::move(other.impl_);
+        executor_ = other.executor_;
+    }
+    return *this;
+}
 
 template <typename Executor>
 datagram_socket<Executor>::~datagram_socket() = default;
@@ -97,7 +108,23 @@ datagram_socket<Executor>::~datagram_socket() = default;
 template <typename Executor>
 typename datagram_socket<Executor>::executor_type datagram_socket<Executor>::get_executor() noexcept
 {
-    return socket_.get_executor();
+    return executor_;
+}
+
+// A socket gets its state when first opened (and again after a move took it
+// away); reopening a closed socket reuses it.
+template <typename Executor>
+bool datagram_socket<Executor>::make_impl(std::error_code& ec)
+{
+    if (impl_)
+        return true;
+    try {
+        impl_ = std::make_unique<detail::socket_impl<Executor>>(executor_);
+        return true;
+    } catch (const std::bad_alloc&) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+        return false;
+    }
 }
 
 template <typename Executor>
@@ -115,12 +142,14 @@ void datagram_socket<Executor>::open(std::error_code& ec)
         ec = asio::error::already_open;
         return;
     }
+    if (!make_impl(ec))
+        return;
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         ec = detail::last_error();
         return;
     }
-    unregistered_.reset(fd);
+    impl_->unregistered.reset(fd);
     ec.clear();
 }
 
@@ -149,29 +178,16 @@ void datagram_socket<Executor>::assign(native_handle_type fd, std::error_code& e
         ec = detail::last_error();
         return;
     }
-    unregistered_.reset(fd);
+    if (!make_impl(ec))
+        return;
+    impl_->unregistered.reset(fd);
     ec.clear();
 }
 
 template <typename Executor>
 bool datagram_socket<Executor>::is_open() const noexcept
 {
-    return unregistered_ || socket_.is_open();
-}
-
-// Before the first wait: the reactor learns of the descriptor once, as it
-// would have at open() (epoll reports readiness that is already there).
-template <typename Executor>
-bool datagram_socket<Executor>::register_with_reactor(std::error_code& ec)
-{
-    ec.clear();
-    if (!unregistered_)
-        return true;
-    socket_.assign(protocol_type(), unregistered_.get(), ec);
-    if (ec)
-        return false;
-    unregistered_.release();
-    return true;
+    return impl_ && impl_->is_open();
 }
 
 template <typename Executor>
@@ -185,11 +201,14 @@ void datagram_socket<Executor>::close()
 template <typename Executor>
 void datagram_socket<Executor>::close(std::error_code& ec)
 {
-    destination_wait_.close();
-    if (unregistered_)
-        unregistered_.close(ec);
+    ec.clear();
+    if (!impl_)
+        return;
+    impl_->waits.close();
+    if (impl_->unregistered)
+        impl_->unregistered.close(ec);
     else
-        socket_.close(ec);
+        impl_->socket.close(ec);
 }
 
 template <typename Executor>
@@ -209,12 +228,12 @@ datagram_socket<Executor>::release(std::error_code& ec)
         ec = asio::error::bad_descriptor;
         return -1;
     }
-    destination_wait_.close();
-    if (unregistered_) {
+    impl_->waits.close();
+    if (impl_->unregistered) {
         ec.clear();
-        return unregistered_.release();
+        return impl_->unregistered.release();
     }
-    return socket_.release(ec);
+    return impl_->socket.release(ec);
 }
 
 template <typename Executor>
@@ -239,11 +258,11 @@ void datagram_socket<Executor>::cancel(std::error_code& ec)
         ec = asio::error::bad_descriptor;
         return;
     }
-    destination_wait_.cancel();
-    if (unregistered_)
+    impl_->waits.cancel();
+    if (impl_->unregistered)
         ec.clear(); // nothing can be waiting on a descriptor the reactor never saw
     else
-        socket_.cancel(ec);
+        impl_->socket.cancel(ec);
 }
 
 // Addresses ----------------------------------------------------------------
@@ -434,10 +453,7 @@ void datagram_socket<Executor>::get_option(GettableSocketOption& option,
 template <typename Executor>
 int datagram_socket<Executor>::descriptor() const noexcept
 {
-    if (unregistered_)
-        return unregistered_.get();
-    // Asio offers native_handle() only on non-const sockets.
-    return const_cast<asio_socket_type&>(socket_).native_handle();
+    return impl_ ? impl_->descriptor() : -1;
 }
 
 template <typename Executor>
@@ -514,7 +530,7 @@ file_descriptor datagram_socket<Executor>::peer_pidfd(std::error_code& ec) const
 template <typename Executor>
 bool datagram_socket<Executor>::non_blocking() const noexcept
 {
-    return user_non_blocking_;
+    return impl_ && impl_->user_non_blocking;
 }
 
 template <typename Executor>
@@ -532,7 +548,7 @@ void datagram_socket<Executor>::non_blocking(bool mode, std::error_code& ec)
         ec = asio::error::bad_descriptor;
         return;
     }
-    user_non_blocking_ = mode;
+    impl_->user_non_blocking = mode;
     ec.clear();
 }
 
@@ -545,20 +561,25 @@ template <typename Executor>
 template <typename Operation>
 void datagram_socket<Executor>::run_blocking(Operation& operation, std::error_code& ec)
 {
+    if (!impl_) {
+        ec = asio::error::bad_descriptor;
+        return;
+    }
+    detail::socket_impl<Executor>& impl = *impl_;
     typename detail::destination_wait<Executor>::ticket waiter;
     for (;;) {
-        operation.attempt(native_handle(), ec);
+        operation.attempt(impl.descriptor(), ec);
         const bool would_block = detail::is_would_block(ec);
         if constexpr (!Operation::is_receive)
-            destination_wait_.wait_ended(waiter, would_block);
-        if (!would_block || user_non_blocking_)
+            impl.waits.wait_ended(waiter, would_block);
+        if (!would_block || impl.user_non_blocking)
             return;
         if constexpr (Operation::is_receive) {
-            if (!detail::poll_for(native_handle(), POLLIN, -1, ec) && ec)
+            if (!detail::poll_for(impl.descriptor(), POLLIN, -1, ec) && ec)
                 return;
         } else {
-            destination_wait_.wait_for_room(native_handle(), operation.destination_address(),
-                                            waiter, ec);
+            impl.waits.wait_for_room(impl.descriptor(), operation.destination_address(), waiter,
+                                     ec);
             if (ec)
                 return;
         }
@@ -1020,7 +1041,7 @@ template <typename Signature, typename Operation, typename Token>
 auto datagram_socket<Executor>::start(Operation&& operation, Token&& token)
 {
     return asio::async_initiate<Token, Signature>(
-        detail::reactive_initiation<Executor, Signature>(*this), token,
+        detail::reactive_initiation<Executor, Signature>(executor_, impl_.get()), token,
         std::forward<Operation>(operation));
 }
 
@@ -1028,11 +1049,13 @@ template <typename Executor>
 template <asio::completion_token_for<void(std::error_code)> Token>
 auto datagram_socket<Executor>::async_wait(wait_type what, Token&& token)
 {
-    // A failed registration leaves the descriptor out of socket_, whose wait
-    // then completes with bad_descriptor, as on a closed socket.
+    // A failed registration leaves the descriptor out of the Asio socket,
+    // whose wait then completes with bad_descriptor, as on a closed socket.
     std::error_code ignored;
-    register_with_reactor(ignored);
-    return socket_.async_wait(what, std::forward<Token>(token));
+    if (!make_impl(ignored))
+        throw std::bad_alloc();
+    impl_->register_with_reactor(ignored);
+    return impl_->socket.async_wait(what, std::forward<Token>(token));
 }
 
 // Pairs --------------------------------------------------------------------
