@@ -1,0 +1,331 @@
+//
+// test_interop_programs.cpp — credentials, pidfds and descriptors as real
+// programs from Debian send them to our sockets: logger (bsdutils 2.38) in
+// RFC 3164 and RFC 5424 formats, received with receive_many; systemd-notify
+// (systemd 252) with pidfds; CPython sending SCM_CREDENTIALS by hand
+// (test/interop/credentials_peer.py); python3-systemd's notify and journal
+// calls (test/interop/libsystemd_peer.py), the journal's in a private mount
+// namespace (unshare, test/interop/journal_namespace.sh).
+//
+// meson sets UNIXDGRAM_SYSTEM_PYTHON3 (Debian's /usr/bin/python3, the one
+// python3-systemd is installed for) and UNIXDGRAM_INTEROP_DIR. A program
+// that scripts/test installs and is missing fails its test, naming it. What
+// the machine may lack says so and the test stops there, passing: pidfds
+// (SO_PASSPIDFD, Linux 6.5), an unprivileged user (setpriv and nobody), and
+// mount namespaces (unshare). Privilege changes what the kernel lets a sender
+// claim; the tests expect what their user gets, root or not.
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+#include "interop_program.hpp"
+#include "unixdgram_test.hpp"
+
+#include <unixdgram/batch.hpp>
+#include <unixdgram/datagram_socket.hpp>
+#include <unixdgram/systemd.hpp>
+
+#include <asio/buffer.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+using namespace unixdgram_test;
+using unixdgram::file_descriptor;
+namespace systemd = unixdgram::systemd;
+
+namespace {
+
+using socket_type = unixdgram::datagram_socket<>;
+
+std::string system_python()
+{
+    return environment_or("UNIXDGRAM_SYSTEM_PYTHON3", "/usr/bin/python3");
+}
+
+/// Whether `name` is an executable file in a directory of PATH.
+bool on_path(std::string_view name)
+{
+    std::istringstream directories(environment_or("PATH", "/usr/bin:/bin"));
+    std::string directory;
+    while (std::getline(directories, directory, ':'))
+        if (!directory.empty() && ::access((directory + "/" + std::string(name)).c_str(), X_OK) == 0)
+            return true;
+    return false;
+}
+
+/// The command that runs what follows it as nobody:nogroup without
+/// supplementary groups when this test is root (setpriv), nothing when it
+/// is not; empty, with a message saying why, when that cannot be done.
+std::optional<std::vector<std::string>> unprivileged_prefix()
+{
+    if (::geteuid() != 0)
+        return std::vector<std::string>{};
+    if (!on_path("setpriv") || ::getpwnam("nobody") == nullptr || ::getgrnam("nogroup") == nullptr) {
+        MESSAGE("skipped: running as root, and setpriv or the user nobody or the group nogroup "
+                "is missing, so there is no unprivileged sender");
+        return std::nullopt;
+    }
+    return std::vector<std::string>{"setpriv", "--reuid=nobody", "--regid=nogroup",
+                                    "--clear-groups", "--"};
+}
+
+/// The uid and gid an unprivileged_prefix() command runs with.
+unixdgram::credentials unprivileged_identity()
+{
+    if (::geteuid() != 0)
+        return {0, ::getuid(), ::getgid()};
+    return {0, ::getpwnam("nobody")->pw_uid, ::getgrnam("nogroup")->gr_gid};
+}
+
+std::vector<std::string> joined(std::vector<std::string> first, const std::vector<std::string>& then)
+{
+    first.insert(first.end(), then.begin(), then.end());
+    return first;
+}
+
+/// This machine's name, as gethostname(2) gives it.
+std::string host_name()
+{
+    std::array<char, 256> name{};
+    REQUIRE(::gethostname(name.data(), name.size() - 1) == 0);
+    return name.data();
+}
+
+/// Whether a pidfd can still signal its process: a live pidfd of a live
+/// process (pidfd_send_signal with signal 0).
+bool pidfd_reaches_process(int pidfd)
+{
+    return ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0;
+}
+
+/// One datagram as the tests see it, with everything the kernel attached.
+struct arrival {
+    std::string payload;
+    std::array<file_descriptor, 4> fds;
+    std::size_t fd_count = 0;
+    std::optional<unixdgram::credentials> sender;
+    file_descriptor pidfd;
+    unixdgram::endpoint from;
+    bool truncated = false;
+    bool control_truncated = false;
+};
+
+/// A socket that receives with credentials, and with pidfds where the kernel
+/// has them.
+struct receiver_fixture : io_fixture {
+    socket_type receiver{io};
+    bool pidfds = false;
+
+    void listen_at(const unixdgram::endpoint& address)
+    {
+        receiver.open();
+        receiver.bind(address);
+        receiver.set_option(socket_type::pass_credentials(true));
+        std::error_code ec;
+        receiver.set_option(socket_type::pass_pidfd(true), ec);
+        if (ec == errno_is{ENOPROTOOPT}) {
+            MESSAGE("SO_PASSPIDFD: " << describe(ec)
+                                     << "; this kernel gives no pidfds, which are not checked");
+            return;
+        }
+        REQUIRE_FALSE(ec);
+        pidfds = true;
+    }
+
+    /// The next datagram, with up to 4 descriptors; REQUIREs one within
+    /// `timeout`.
+    arrival receive_one(std::size_t buffer_size = 65536,
+                        std::chrono::milliseconds timeout = program_timeout)
+    {
+        REQUIRE(readable_within(receiver.native_handle(), timeout));
+        arrival received;
+        std::string storage(buffer_size, '\0');
+        unixdgram::receive_result result =
+            receiver.receive_from_with_fds(asio::buffer(storage), received.fds, received.from);
+        received.payload = storage.substr(0, result.bytes);
+        received.fd_count = result.fds.size();
+        received.sender = result.sender_credentials;
+        received.pidfd = std::move(result.sender_pidfd);
+        received.truncated = result.truncated;
+        received.control_truncated = result.control_truncated;
+        return received;
+    }
+
+    /// Checks that `received` names `pid` in its credentials and, with
+    /// pidfds, in its pidfd.
+    void check_sender_pid(const arrival& received, pid_t pid) const
+    {
+        REQUIRE(received.sender);
+        CHECK(received.sender->pid == pid);
+        if (!pidfds)
+            return;
+        REQUIRE(received.pidfd);
+        CHECK(is_cloexec(received.pidfd.get()));
+        CHECK(pidfd_pid(received.pidfd.get()) == pid);
+    }
+};
+
+// ---------------------------------------------------------------------------
+// logger
+// ---------------------------------------------------------------------------
+
+/// A line logger was given, with the priority its --prio-prefix sets.
+struct logged_line {
+    int priority;
+    std::string text;
+};
+
+// user.notice (logger's default), user.err, local4.notice.
+const std::vector<logged_line> logger_lines{
+    {13, "first message from logger"},
+    {11, "second message, at user.err"},
+    {165, "third message, at local4.notice"},
+};
+
+/// What arrived from one logger run, its pid and the payloads in order.
+struct logger_run {
+    pid_t pid = 0;
+    std::vector<std::string> payloads;
+};
+
+struct logger_fixture : receiver_fixture {
+    temp_dir dir;
+
+    /// Runs `logger -u <socket> -d` with the format options, writes
+    /// logger_lines to its stdin (each line is one message), and receives
+    /// the datagrams with receive_many while logger is still running, so
+    /// that the pidfds name a live process. Checks, for every entry, what
+    /// any format gives: the credentials and pidfd name logger, an unnamed
+    /// sender, no truncation; and that the pidfds say so no more once logger
+    /// is reaped.
+    logger_run run_logger(const std::vector<std::string>& format)
+    {
+        const std::string path = (dir.path / "log").string();
+        listen_at(unixdgram::make_endpoint(path));
+        program logger(joined({"logger", "--socket-errors=on", "-u", path, "-d", "-i", "-t",
+                               "unixdgram-test", "--prio-prefix"},
+                              format),
+                       {}, true);
+        logger_run run{logger.pid(), {}};
+        for (const logged_line& line : logger_lines)
+            logger.write_line(
+                (line.priority == 13 ? "" : "<" + std::to_string(line.priority) + ">") + line.text);
+
+        std::vector<file_descriptor> logger_pidfds;
+        int calls = 0;
+        while (run.payloads.size() < logger_lines.size()) {
+            INFO("received " << run.payloads.size() << " of " << logger_lines.size());
+            REQUIRE(readable_within(receiver.native_handle(), program_timeout));
+            std::array<std::array<char, 1024>, 8> storage{};
+            std::array<unixdgram::endpoint, 8> senders;
+            std::array<unixdgram::receive_entry, 8> entries;
+            for (std::size_t index = 0; index < entries.size(); ++index) {
+                entries[index].buffer = asio::buffer(storage[index]);
+                entries[index].sender = &senders[index];
+            }
+            const std::size_t count = receiver.receive_many(entries);
+            ++calls;
+            REQUIRE(count >= 1);
+            for (std::size_t index = 0; index < count; ++index) {
+                unixdgram::receive_entry& entry = entries[index];
+                CAPTURE(index);
+                run.payloads.emplace_back(storage[index].data(), entry.bytes);
+                MESSAGE("logger sent: " << run.payloads.back());
+                CHECK_FALSE(entry.truncated);
+                CHECK_FALSE(entry.control_truncated);
+                CHECK_FALSE(entry.sender_too_long);
+                CHECK(senders[index].path().empty());
+                REQUIRE(entry.sender_credentials);
+                CHECK(entry.sender_credentials->pid == logger.pid());
+                CHECK(entry.sender_credentials->uid == ::getuid());
+                CHECK(entry.sender_credentials->gid == ::getgid());
+                if (pidfds) {
+                    REQUIRE(entry.sender_pidfd);
+                    CHECK(is_cloexec(entry.sender_pidfd.get()));
+                    CHECK(pidfd_pid(entry.sender_pidfd.get()) == logger.pid());
+                    CHECK(pidfd_reaches_process(entry.sender_pidfd.get()));
+                    logger_pidfds.push_back(std::move(entry.sender_pidfd));
+                } else {
+                    CHECK_FALSE(entry.sender_pidfd);
+                }
+            }
+        }
+        MESSAGE("logger " << logger.pid() << ": " << run.payloads.size()
+                          << " datagrams in " << calls << " receive_many call(s)");
+        CHECK(run.payloads.size() == logger_lines.size());
+        logger.close_stdin();
+        CHECK(logger.wait() == 0);
+        CHECK_FALSE(readable_within(receiver.native_handle(), 0ms));
+        // Reaped, logger is gone from every pidfd that named it.
+        for (const file_descriptor& pidfd : logger_pidfds)
+            CHECK(pidfd_pid(pidfd.get()) == -1);
+        return run;
+    }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(logger_fixture,
+                  "logger --rfc3164 -u sends one datagram per line, which receive_many takes "
+                  "with logger's credentials and pidfd")
+{
+    const logger_run run = run_logger({"--rfc3164"});
+    REQUIRE(run.payloads.size() == logger_lines.size());
+    // <PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG, the host up to its first dot.
+    const std::regex rfc3164(R"(<(\d+)>[A-Z][a-z]{2} [ 1-3]\d \d{2}:\d{2}:\d{2} (\S+) )"
+                             R"(unixdgram-test\[(\d+)\]: (.*))");
+    const std::string host = host_name().substr(0, host_name().find('.'));
+    for (std::size_t index = 0; index < logger_lines.size(); ++index) {
+        const std::string& payload = run.payloads[index];
+        CAPTURE(payload);
+        std::smatch fields;
+        REQUIRE(std::regex_match(payload, fields, rfc3164));
+        CHECK(std::stoi(fields[1]) == logger_lines[index].priority);
+        CHECK(fields[2] == host);
+        CHECK(std::stol(fields[3]) == run.pid);
+        CHECK(fields[4] == logger_lines[index].text);
+    }
+    CHECK(run.payloads[0].starts_with("<13>"));
+}
+
+TEST_CASE_FIXTURE(logger_fixture,
+                  "logger --rfc5424 -u sends one datagram per line, which receive_many takes "
+                  "with logger's credentials and pidfd")
+{
+    const logger_run run = run_logger({"--rfc5424", "--msgid=batch"});
+    REQUIRE(run.payloads.size() == logger_lines.size());
+    // <PRI>1 TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA MSG
+    const std::regex rfc5424(
+        R"(<(\d+)>1 \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}[+-]\d{2}:\d{2} (\S+) )"
+        R"(unixdgram-test (\d+) batch \[timeQuality tzKnown="[01]" isSynced="[01]"[^\]]*\] (.*))");
+    for (std::size_t index = 0; index < logger_lines.size(); ++index) {
+        const std::string& payload = run.payloads[index];
+        CAPTURE(payload);
+        std::smatch fields;
+        REQUIRE(std::regex_match(payload, fields, rfc5424));
+        CHECK(std::stoi(fields[1]) == logger_lines[index].priority);
+        CHECK(fields[2] == host_name());
+        CHECK(std::stol(fields[3]) == run.pid);
+        CHECK(fields[4] == logger_lines[index].text);
+    }
+    CHECK(run.payloads[2].starts_with("<165>1 "));
+}
