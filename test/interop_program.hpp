@@ -28,6 +28,7 @@
 
 #include <poll.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -153,6 +154,15 @@ public:
 
     /// Closes its stdin: it reads end of file.
     void close_stdin() { stdin_.reset(); }
+
+    /// Bytes written to its stdin that it has not read yet (FIONREAD, which
+    /// a pipe answers at either end).
+    std::size_t stdin_unread() const
+    {
+        int unread = 0;
+        REQUIRE(::ioctl(stdin_.get(), FIONREAD, &unread) == 0);
+        return static_cast<std::size_t>(unread);
+    }
 
     /// The next line it writes to stdout, without the newline; REQUIREs one
     /// within program_timeout.
