@@ -365,3 +365,79 @@ TEST_CASE_FIXTURE(logger_fixture,
     }
     CHECK(run.payloads[2].starts_with("<165>1 "));
 }
+
+// ---------------------------------------------------------------------------
+// systemd-notify (systemd 252) with pidfds
+// ---------------------------------------------------------------------------
+
+TEST_CASE_FIXTURE(receiver_fixture,
+                  "systemd-notify's datagrams carry pidfds naming the pid their credentials "
+                  "claim: its parent's for the state, its own for the barrier")
+{
+    const std::string name = unique_at_name("notify-pidfd");
+    listen_at(systemd::parse_address(name));
+    if (!pidfds)
+        return;
+    program notifier({"systemd-notify", "--ready", "--status=pidfd check"},
+                     {"NOTIFY_SOCKET=" + name});
+    // systemd-notify speaks for its parent, this test, with SCM_CREDENTIALS
+    // the kernel lets root send; SCM_PIDFD then names the pid they claim.
+    // Without the privilege libsystemd sends its own.
+    const pid_t claimed = ::geteuid() == 0 ? ::getpid() : notifier.pid();
+    const arrival state = receive_one();
+    CHECK(state.payload == "READY=1\nSTATUS=pidfd check");
+    CHECK(state.fd_count == 0);
+    CHECK_FALSE(state.control_truncated);
+    check_sender_pid(state, claimed);
+    REQUIRE(state.sender);
+    CHECK(state.sender->uid == ::getuid());
+    CHECK(state.sender->gid == ::getgid());
+    CHECK(pidfd_reaches_process(state.pidfd.get()));
+
+    // The barrier, a pipe's write end and systemd-notify's own pidfd in one
+    // datagram, with room for both.
+    arrival barrier = receive_one();
+    CHECK(barrier.payload == "BARRIER=1");
+    CHECK_FALSE(barrier.control_truncated);
+    REQUIRE(barrier.fd_count == 1);
+    struct stat status {};
+    REQUIRE(::fstat(barrier.fds[0].get(), &status) == 0);
+    CHECK(S_ISFIFO(status.st_mode));
+    check_sender_pid(barrier, notifier.pid());
+    MESSAGE("systemd-notify " << notifier.pid() << " sent " << state.payload.size()
+                              << " bytes claiming pid " << state.sender->pid
+                              << " (this test: " << ::getpid() << "), then BARRIER=1 as itself");
+    barrier.fds[0].reset();
+    CHECK(notifier.wait() == 0);
+    CHECK(pidfd_pid(barrier.pidfd.get()) == -1);
+    CHECK(pidfd_pid(state.pidfd.get()) == ::getpid());
+}
+
+TEST_CASE_FIXTURE(receiver_fixture,
+                  "systemd-notify --pid names another process as MAINPID, and as root its "
+                  "credentials and pidfd name that process")
+{
+    temp_dir dir;
+    const std::string path = (dir.path / "notify").string();
+    listen_at(unixdgram::make_endpoint(path));
+    program main_process({"sleep", "60"});
+    program notifier({"systemd-notify", "--pid=" + std::to_string(main_process.pid()),
+                      "--status=main elsewhere"},
+                     {"NOTIFY_SOCKET=" + path});
+    const arrival state = receive_one();
+    CHECK(state.payload == "STATUS=main elsewhere\nMAINPID=" + std::to_string(main_process.pid()));
+    check_sender_pid(state, ::geteuid() == 0 ? main_process.pid() : notifier.pid());
+    arrival barrier = receive_one();
+    CHECK(barrier.payload == "BARRIER=1");
+    REQUIRE(barrier.fd_count == 1);
+    check_sender_pid(barrier, notifier.pid());
+    barrier.fds[0].reset();
+    CHECK(notifier.wait() == 0);
+    // The pidfd follows the main process, not systemd-notify.
+    if (pidfds && ::geteuid() == 0) {
+        CHECK(pidfd_pid(state.pidfd.get()) == main_process.pid());
+        ::kill(main_process.pid(), SIGTERM);
+        CHECK(main_process.wait() == -1);
+        CHECK(pidfd_pid(state.pidfd.get()) == -1);
+    }
+}
