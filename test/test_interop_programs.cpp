@@ -441,3 +441,94 @@ TEST_CASE_FIXTURE(receiver_fixture,
         CHECK(pidfd_pid(state.pidfd.get()) == -1);
     }
 }
+
+// ---------------------------------------------------------------------------
+// CPython sending SCM_CREDENTIALS by hand (socket.sendmsg)
+// ---------------------------------------------------------------------------
+
+namespace {
+
+/// `credentials_peer.py send ADDRESS PID UID GID TEXT`, after `prefix`.
+std::vector<std::string> credentials_peer(const std::vector<std::string>& prefix,
+                                          const std::string& address,
+                                          std::vector<std::string> claimed, std::string text)
+{
+    std::vector<std::string> arguments =
+        joined(prefix, {system_python(), interop_file("credentials_peer.py"), "send", address});
+    arguments.insert(arguments.end(), claimed.begin(), claimed.end());
+    arguments.push_back(std::move(text));
+    return arguments;
+}
+
+std::string numbers(const unixdgram::credentials& credentials)
+{
+    return std::to_string(credentials.pid) + " " + std::to_string(credentials.uid) + " " +
+           std::to_string(credentials.gid);
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(receiver_fixture,
+                  "a python peer running as root sends credentials naming another process and "
+                  "user, and our receiver sees exactly those")
+{
+    if (::geteuid() != 0) {
+        MESSAGE("skipped: not root, so the kernel lets no sender claim another pid");
+        return;
+    }
+    const std::string name = unique_at_name("python-credentials");
+    listen_at(systemd::parse_address(name));
+    const unixdgram::credentials nobody = unprivileged_identity();
+    // The python peer's parent is this test; nobody's ids are not root's.
+    const unixdgram::credentials claimed{::getpid(), nobody.uid, nobody.gid};
+    program peer(credentials_peer(
+                     {}, name, {"parent", std::to_string(claimed.uid), std::to_string(claimed.gid)},
+                     "on behalf of my parent"),
+                 {}, true);
+    CHECK(peer.read_line() == "sent " + numbers(claimed));
+    const arrival received = receive_one();
+    CHECK(received.payload == "on behalf of my parent");
+    REQUIRE(received.sender);
+    CHECK(*received.sender == claimed);
+    CHECK(received.sender->pid != peer.pid());
+    check_sender_pid(received, ::getpid());
+    CHECK_FALSE(received.control_truncated);
+    CHECK(peer.wait() == 0);
+}
+
+TEST_CASE_FIXTURE(receiver_fixture,
+                  "a python peer without privilege is refused EPERM for another pid or uid, and "
+                  "its own credentials arrive")
+{
+    const std::optional<std::vector<std::string>> prefix = unprivileged_prefix();
+    if (!prefix)
+        return;
+    const std::string name = unique_at_name("python-unprivileged");
+    listen_at(systemd::parse_address(name));
+    const unixdgram::credentials identity = unprivileged_identity();
+    const std::string uid = std::to_string(identity.uid);
+    const std::string gid = std::to_string(identity.gid);
+    {
+        program peer(credentials_peer(*prefix, name, {"parent", "self", "self"}, "not mine"), {},
+                     true);
+        CHECK(peer.read_line() ==
+              "refused EPERM " + std::to_string(::getpid()) + " " + uid + " " + gid);
+        CHECK(peer.wait() == 0);
+    }
+    if (identity.uid != 0) {
+        program peer(credentials_peer(*prefix, name, {"self", "0", "self"}, "root's"), {}, true);
+        CHECK(peer.read_line() == "refused EPERM " + std::to_string(peer.pid()) + " 0 " + gid);
+        CHECK(peer.wait() == 0);
+    }
+    // Refused, nothing was sent; what follows is the first datagram.
+    CHECK_FALSE(readable_within(receiver.native_handle(), 0ms));
+    program peer(credentials_peer(*prefix, name, {"self", "self", "self"}, "my own"), {}, true);
+    const unixdgram::credentials own{peer.pid(), identity.uid, identity.gid};
+    CHECK(peer.read_line() == "sent " + numbers(own));
+    const arrival received = receive_one();
+    CHECK(received.payload == "my own");
+    REQUIRE(received.sender);
+    CHECK(*received.sender == own);
+    check_sender_pid(received, peer.pid());
+    CHECK(peer.wait() == 0);
+}
