@@ -532,3 +532,82 @@ TEST_CASE_FIXTURE(receiver_fixture,
     check_sender_pid(received, peer.pid());
     CHECK(peer.wait() == 0);
 }
+
+// ---------------------------------------------------------------------------
+// python3-systemd: systemd.daemon.notify (sd_pid_notify_with_fds)
+// ---------------------------------------------------------------------------
+
+namespace {
+
+/// `libsystemd_peer.py ARGUMENTS...` on Debian's python, after `prefix`.
+std::vector<std::string> libsystemd_peer(const std::vector<std::string>& prefix,
+                                         const std::vector<std::string>& arguments)
+{
+    return joined(joined(prefix, {system_python(), interop_file("libsystemd_peer.py")}), arguments);
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(receiver_fixture,
+                  "python3-systemd's notify with a pid and descriptors reaches a path and an "
+                  "@abstract NOTIFY_SOCKET with them and credentials naming that pid")
+{
+    temp_dir dir;
+    for (const std::string& address :
+         {(dir.path / "notify").string(), unique_at_name("python-systemd")}) {
+        CAPTURE(address);
+        listen_at(systemd::parse_address(address));
+        const std::string state = "READY=1\nSTATUS=python-systemd at " + address;
+        program peer(libsystemd_peer({}, {"notify", state, "parent", "first file", "second file"}),
+                     {"NOTIFY_SOCKET=" + address}, true);
+        // sd_pid_notify_with_fds for its parent, this test: as root the
+        // kernel takes the claim, else libsystemd sends its own credentials.
+        const pid_t claimed = ::geteuid() == 0 ? ::getpid() : peer.pid();
+        CHECK(peer.read_line() == "notify " + std::to_string(::getpid()) + " True");
+        const arrival received = receive_one();
+        CHECK(received.payload == state);
+        CHECK_FALSE(received.truncated);
+        CHECK_FALSE(received.control_truncated);
+        // Sent from an unnamed socket.
+        CHECK(received.from.path().empty());
+        REQUIRE(received.fd_count == 2);
+        CHECK(is_cloexec(received.fds[0].get()));
+        std::array<char, 64> content{};
+        CHECK(std::string_view(content.data(), static_cast<std::size_t>(
+                                                   ::pread(received.fds[0].get(), content.data(),
+                                                           content.size(), 0))) == "first file");
+        CHECK(std::string_view(content.data(), static_cast<std::size_t>(
+                                                   ::pread(received.fds[1].get(), content.data(),
+                                                           content.size(), 0))) == "second file");
+        check_sender_pid(received, claimed);
+        REQUIRE(received.sender);
+        CHECK(received.sender->uid == ::getuid());
+        CHECK(received.sender->gid == ::getgid());
+        CHECK(peer.wait() == 0);
+        receiver.close();
+    }
+}
+
+TEST_CASE_FIXTURE(receiver_fixture,
+                  "python3-systemd's notify for another pid without privilege falls back to the "
+                  "sender's own credentials")
+{
+    const std::optional<std::vector<std::string>> prefix = unprivileged_prefix();
+    if (!prefix)
+        return;
+    const std::string name = unique_at_name("python-systemd-unprivileged");
+    listen_at(systemd::parse_address(name));
+    program peer(libsystemd_peer(*prefix, {"notify", "STATUS=on behalf of my parent", "parent"}),
+                 {"NOTIFY_SOCKET=" + name}, true);
+    CHECK(peer.read_line() == "notify " + std::to_string(::getpid()) + " True");
+    const arrival received = receive_one();
+    CHECK(received.payload == "STATUS=on behalf of my parent");
+    CHECK(received.fd_count == 0);
+    const unixdgram::credentials identity = unprivileged_identity();
+    REQUIRE(received.sender);
+    CHECK(*received.sender == unixdgram::credentials{peer.pid(), identity.uid, identity.gid});
+    check_sender_pid(received, peer.pid());
+    CHECK(peer.wait() == 0);
+    // One datagram: the refused try sent nothing.
+    CHECK_FALSE(readable_within(receiver.native_handle(), 0ms));
+}
