@@ -611,3 +611,193 @@ TEST_CASE_FIXTURE(receiver_fixture,
     // One datagram: the refused try sent nothing.
     CHECK_FALSE(readable_within(receiver.native_handle(), 0ms));
 }
+
+// ---------------------------------------------------------------------------
+// python3-systemd: systemd.journal.send (sd_journal_sendv), in a private
+// mount namespace where /run/systemd/journal/socket leads to our receiver
+// ---------------------------------------------------------------------------
+
+namespace {
+
+using journal_entry = std::vector<std::pair<std::string, std::string>>;
+
+/// The fields of an entry in journald's native protocol: "NAME=value\n",
+/// or, for a value that may hold newlines, "NAME\n", the value's length as
+/// a 64-bit little-endian number, the value and "\n". Nothing when `text`
+/// is not in that form.
+std::optional<journal_entry> journal_fields(std::string_view text)
+{
+    journal_entry fields;
+    while (!text.empty()) {
+        const std::size_t end_of_name = text.find_first_of("=\n");
+        if (end_of_name == std::string_view::npos || end_of_name == 0)
+            return std::nullopt;
+        std::string name(text.substr(0, end_of_name));
+        const bool binary = text[end_of_name] == '\n';
+        text.remove_prefix(end_of_name + 1);
+        if (!binary) {
+            const std::size_t end_of_value = text.find('\n');
+            if (end_of_value == std::string_view::npos)
+                return std::nullopt;
+            fields.emplace_back(std::move(name), std::string(text.substr(0, end_of_value)));
+            text.remove_prefix(end_of_value + 1);
+            continue;
+        }
+        if (text.size() < 8)
+            return std::nullopt;
+        std::uint64_t length = 0;
+        for (int byte = 7; byte >= 0; --byte)
+            length =
+                (length << 8) | static_cast<unsigned char>(text[static_cast<std::size_t>(byte)]);
+        text.remove_prefix(8);
+        if (text.size() < length + 1 || text[length] != '\n')
+            return std::nullopt;
+        fields.emplace_back(std::move(name), std::string(text.substr(0, length)));
+        text.remove_prefix(length + 1);
+    }
+    return fields;
+}
+
+/// The value of the first field called `name`, if there is one.
+std::optional<std::string> field(const journal_entry& fields, std::string_view name)
+{
+    for (const auto& [field_name, value] : fields)
+        if (field_name == name)
+            return value;
+    return std::nullopt;
+}
+
+/// `text` on one line: newlines as \n, other control bytes as \xNN.
+std::string printable(std::string_view text)
+{
+    std::ostringstream out;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (c == '\n')
+            out << "\\n";
+        else if (byte < 0x20 || byte == 0x7f)
+            out << "\\x" << std::hex << (byte >> 4) << (byte & 0xf) << std::dec;
+        else
+            out << c;
+    }
+    return out.str();
+}
+
+/// Everything in the file, read from offset 0 whatever the file's offset.
+std::string read_from_start(int fd)
+{
+    struct stat status {};
+    REQUIRE(::fstat(fd, &status) == 0);
+    std::string content(static_cast<std::size_t>(status.st_size), '\0');
+    std::size_t done = 0;
+    while (done < content.size()) {
+        const ssize_t length =
+            ::pread(fd, content.data() + done, content.size() - done, static_cast<off_t>(done));
+        REQUIRE(length > 0);
+        done += static_cast<std::size_t>(length);
+    }
+    return content;
+}
+
+/// Whether `unshare --mount` works here; says why not when it does not.
+bool private_mount_namespaces()
+{
+    if (!on_path("unshare")) {
+        MESSAGE("skipped: unshare (util-linux) is not on the PATH, so there is no private mount "
+                "namespace for journald's fixed socket path");
+        return false;
+    }
+    program probe({"unshare", "--mount", "true"});
+    if (probe.wait() != 0) {
+        MESSAGE("skipped: unshare --mount fails here (no CAP_SYS_ADMIN, or namespaces are "
+                "disabled), so there is no private mount namespace for journald's fixed path");
+        return false;
+    }
+    return true;
+}
+
+bool host_has(const std::filesystem::path& path)
+{
+    std::error_code ec;
+    return std::filesystem::exists(std::filesystem::symlink_status(path, ec));
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(receiver_fixture,
+                  "python3-systemd's journal.send reaches our receiver at journald's socket in the "
+                  "native format, a large entry as a sealed memfd read from offset 0")
+{
+    if (!private_mount_namespaces())
+        return;
+    const std::filesystem::path fixed_socket = "/run/systemd/journal/socket";
+    const bool host_had_socket = host_has(fixed_socket);
+    temp_dir dir;
+    const std::string path = (dir.path / "journal").string();
+    listen_at(unixdgram::make_endpoint(path));
+    // Beyond the largest datagram libsystemd's socket ever sends: it asks
+    // for an 8 MiB SO_SNDBUF, which the kernel doubles, forced as root.
+    constexpr std::size_t large = 17 * 1024 * 1024;
+    program journal({"unshare", "--mount", "--propagation", "private", "--", "sh",
+                     interop_file("journal_namespace.sh"),
+                     std::filesystem::read_symlink("/proc/self/ns/mnt").string(), path,
+                     system_python(), interop_file("libsystemd_peer.py"), "journal",
+                     std::to_string(large)},
+                    {}, true);
+    const std::string pid_line = journal.read_line();
+    REQUIRE(pid_line.starts_with("pid "));
+    const pid_t python_pid = std::stoi(pid_line.substr(4));
+
+    const arrival small = receive_one();
+    CHECK_FALSE(small.truncated);
+    CHECK_FALSE(small.control_truncated);
+    CHECK(small.fd_count == 0);
+    check_sender_pid(small, python_pid);
+    MESSAGE("journal.send sent " << small.payload.size() << " bytes: " << printable(small.payload));
+    const std::optional<journal_entry> fields = journal_fields(small.payload);
+    REQUIRE(fields);
+    CHECK(field(*fields, "MESSAGE") == "hello from python-systemd");
+    CHECK(field(*fields, "FOO") == "bar");
+    CHECK(field(*fields, "MULTI") == "two\nlines");
+    CHECK(small.payload.find(std::string("\nMULTI\n\x09\0\0\0\0\0\0\0two\nlines\n", 25)) !=
+          std::string::npos);
+    CHECK(field(*fields, "CODE_FILE") == "libsystemd_peer.py");
+    CHECK(field(*fields, "CODE_LINE") == "1");
+    CHECK(field(*fields, "CODE_FUNC") == "main");
+    CHECK(field(*fields, "SYSLOG_IDENTIFIER") == "unixdgram-test");
+
+    // Too large for a datagram: an empty one carrying a memfd, sealed so
+    // that the sender can change it no more.
+    const arrival big = receive_one();
+    CHECK(big.payload.empty());
+    CHECK_FALSE(big.truncated);
+    CHECK_FALSE(big.control_truncated);
+    check_sender_pid(big, python_pid);
+    REQUIRE(big.fd_count == 1);
+    const int memfd = big.fds[0].get();
+    CHECK(is_cloexec(memfd));
+    CHECK(::fcntl(memfd, F_GET_SEALS) ==
+          (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE));
+    struct stat status {};
+    REQUIRE(::fstat(memfd, &status) == 0);
+    CHECK(S_ISREG(status.st_mode));
+    // libsystemd leaves the offset where its writes ended, at the end.
+    CHECK(::lseek(memfd, 0, SEEK_CUR) == status.st_size);
+    const std::string content = read_from_start(memfd);
+    MESSAGE("journal.send sent a memfd of " << content.size() << " bytes, seals "
+                                            << ::fcntl(memfd, F_GET_SEALS));
+    const std::optional<journal_entry> big_fields = journal_fields(content);
+    REQUIRE(big_fields);
+    const std::optional<std::string> message = field(*big_fields, "MESSAGE");
+    REQUIRE(message);
+    CHECK(message->size() == large);
+    CHECK(std::all_of(message->begin(), message->end(), [](char c) { return c == 'x'; }));
+    CHECK(field(*big_fields, "BIG") == "yes");
+    CHECK(field(*big_fields, "SYSLOG_IDENTIFIER") == "unixdgram-test");
+
+    CHECK(journal.read_line() == "sent");
+    CHECK(journal.wait() == 0);
+    CHECK_FALSE(readable_within(receiver.native_handle(), 0ms));
+    // The host saw nothing of it.
+    CHECK(host_has(fixed_socket) == host_had_socket);
+}
