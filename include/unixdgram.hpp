@@ -11,6 +11,7 @@
 #include <unixdgram/datagram_socket.hpp>
 #include <unixdgram/error.hpp>
 #include <unixdgram/file_descriptor.hpp>
+#include <unixdgram/message.hpp>
 #include <unixdgram/receive_result.hpp>
 #include <unixdgram/systemd.hpp>
 #include <unixdgram/version.hpp>

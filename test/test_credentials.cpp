@@ -171,7 +171,7 @@ TEST_CASE_FIXTURE(pair_fixture, "with pass_credentials on, receive_with_fds repo
     SUBCASE("receive_from_with_fds")
     {
         unixdgram::endpoint sender;
-        result = b.receive_from_with_fds(asio::buffer(storage), fds, sender);
+        result = b.receive_from_with_fds(asio::buffer(storage), sender, fds);
     }
     CHECK(result.bytes == 8);
     REQUIRE(result.sender_credentials.has_value());

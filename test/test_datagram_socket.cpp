@@ -609,7 +609,7 @@ TEST_CASE_FIXTURE(io_fixture,
 
     peer.send_to_with_fds(asio::buffer(std::string_view("fds")), receiver_endpoint, fds_to_send);
     unixdgram::receive_result result =
-        receiver.receive_from_with_fds(asio::buffer(storage), fds_received, sender);
+        receiver.receive_from_with_fds(asio::buffer(storage), sender, fds_received);
     CHECK(text_of(storage, result.bytes) == "fds");
     REQUIRE(result.fds.size() == 1);
     CHECK(same_file(result.fds[0].get(), null_file.get()));
@@ -630,7 +630,7 @@ TEST_CASE_FIXTURE(io_fixture,
                           fds_to_send);
     completion<unixdgram::receive_result> received_with_fds;
     received_with_fds.start([&](auto handler) {
-        receiver.async_receive_from_with_fds(asio::buffer(storage), fds_received, sender, handler);
+        receiver.async_receive_from_with_fds(asio::buffer(storage), sender, fds_received, handler);
     });
     io.restart();
     io.run_for(safety_timeout);
@@ -1317,7 +1317,7 @@ TEST_CASE_FIXTURE(
     SUBCASE("throwing form")
     {
         sent = client.send_to_with_fds(asio::buffer(message), server_endpoint, fds_to_send);
-        result = server.receive_from_with_fds(asio::buffer(storage), fds, sender);
+        result = server.receive_from_with_fds(asio::buffer(storage), sender, fds);
     }
     SUBCASE("error_code form")
     {
@@ -1325,7 +1325,7 @@ TEST_CASE_FIXTURE(
         std::error_code receive_ec = std::make_error_code(std::errc::io_error);
         sent = client.send_to_with_fds(asio::buffer(message), server_endpoint, fds_to_send, 0,
                                        send_ec);
-        result = server.receive_from_with_fds(asio::buffer(storage), fds, sender, 0, receive_ec);
+        result = server.receive_from_with_fds(asio::buffer(storage), sender, fds, 0, receive_ec);
         CHECK_FALSE(send_ec);
         CHECK_FALSE(receive_ec);
     }
@@ -1334,7 +1334,7 @@ TEST_CASE_FIXTURE(
         completion<std::size_t> sending;
         completion<unixdgram::receive_result> receiving;
         receiving.start([&](auto handler) {
-            server.async_receive_from_with_fds(asio::buffer(storage), fds, sender, handler);
+            server.async_receive_from_with_fds(asio::buffer(storage), sender, fds, handler);
         });
         sending.start([&](auto handler) {
             client.async_send_to_with_fds(asio::buffer(message), server_endpoint, fds_to_send,
@@ -1352,7 +1352,7 @@ TEST_CASE_FIXTURE(
     {
         background_io runner(io);
         std::future<unixdgram::receive_result> receiving = server.async_receive_from_with_fds(
-            asio::buffer(storage), fds, sender, asio::use_future);
+            asio::buffer(storage), sender, fds, asio::use_future);
         std::future<std::size_t> sending = client.async_send_to_with_fds(
             asio::buffer(message), server_endpoint, fds_to_send, asio::use_future);
         sent = wait_for_result(sending);
@@ -1368,7 +1368,7 @@ TEST_CASE_FIXTURE(
             sent_bytes = co_await from.async_send_to_with_fds(asio::buffer(text), destination,
                                                               descriptors, asio::use_awaitable);
             received =
-                co_await to.async_receive_from_with_fds(into, room, source, asio::use_awaitable);
+                co_await to.async_receive_from_with_fds(into, source, room, asio::use_awaitable);
         };
         run_coroutine(io, exchange(client, server, server_endpoint, message, fds_to_send,
                                    asio::buffer(storage), fds, sender, sent, result));
@@ -1615,7 +1615,7 @@ TEST_CASE_FIXTURE(
     b.receive_with_fds(asio::buffer(storage), fds, 0, ec);
     CHECK(ec == errno_is{EAGAIN});
     ec.clear();
-    b.receive_from_with_fds(asio::buffer(storage), fds, sender, 0, ec);
+    b.receive_from_with_fds(asio::buffer(storage), sender, fds, 0, ec);
     CHECK(ec == errno_is{EAGAIN});
     CHECK(thrown_by([&] { b.receive(asio::buffer(storage)); }) == errno_is{EAGAIN});
     CHECK(std::chrono::steady_clock::now() - started < 1s);
@@ -1754,7 +1754,7 @@ TEST_CASE_FIXTURE(io_fixture, "every operation on a closed socket fails with bad
         check_fails("receive_from");
         closed.receive_with_fds(asio::buffer(storage), fds, 0, ec);
         check_fails("receive_with_fds");
-        closed.receive_from_with_fds(asio::buffer(storage), fds, sender, 0, ec);
+        closed.receive_from_with_fds(asio::buffer(storage), sender, fds, 0, ec);
         check_fails("receive_from_with_fds");
     }
     SUBCASE("throwing forms")
@@ -1790,7 +1790,7 @@ TEST_CASE_FIXTURE(io_fixture, "every operation on a closed socket fails with bad
         CHECK(thrown_by([&] { closed.receive_with_fds(asio::buffer(storage), fds); }) ==
               bad_descriptor);
         CHECK(thrown_by([&] {
-                  closed.receive_from_with_fds(asio::buffer(storage), fds, sender);
+                  closed.receive_from_with_fds(asio::buffer(storage), sender, fds);
               }) == bad_descriptor);
     }
     SUBCASE("asynchronous forms")
@@ -1822,7 +1822,7 @@ TEST_CASE_FIXTURE(io_fixture, "every operation on a closed socket fails with bad
             closed.async_receive_with_fds(asio::buffer(storage), fds, handler);
         });
         receiving_fds_from.start([&](auto handler) {
-            closed.async_receive_from_with_fds(asio::buffer(storage), fds, sender, handler);
+            closed.async_receive_from_with_fds(asio::buffer(storage), sender, fds, handler);
         });
         waiting.start(
             [&](auto handler) { closed.async_wait(socket_type::wait_type::wait_read, handler); });
@@ -2093,7 +2093,7 @@ TEST_CASE_FIXTURE(pair_fixture, "receive_with_fds reports truncation in its resu
     SUBCASE("receive_from_with_fds")
     {
         unixdgram::endpoint sender;
-        result = b.receive_from_with_fds(asio::buffer(storage), fds, sender);
+        result = b.receive_from_with_fds(asio::buffer(storage), sender, fds);
     }
     CHECK(result.truncated);
     CHECK_FALSE(result.control_truncated);
@@ -2429,7 +2429,7 @@ TEST_CASE_FIXTURE(named_fixture,
     receiving_fds.start(
         [&](auto handler) { server.async_receive_with_fds(asio::buffer(storage), fds, handler); });
     receiving_fds_from.start([&](auto handler) {
-        server.async_receive_from_with_fds(asio::buffer(storage), fds_from, sender, handler);
+        server.async_receive_from_with_fds(asio::buffer(storage), sender, fds_from, handler);
     });
     waiting.start(
         [&](auto handler) { server.async_wait(socket_type::wait_type::wait_write, handler); });
@@ -2538,7 +2538,7 @@ TEST_CASE_FIXTURE(pair_fixture,
     SUBCASE("async_receive_from_with_fds")
     {
         receiving_fds.start([&](auto handler) {
-            b.async_receive_from_with_fds(asio::buffer(storage), fds, sender,
+            b.async_receive_from_with_fds(asio::buffer(storage), sender, fds,
                                           asio::bind_cancellation_slot(signal.slot(), handler));
         });
     }

@@ -652,7 +652,7 @@ TEST_CASE_FIXTURE(io_fixture,
 
     send_hostile("fds");
     unixdgram::receive_result result =
-        receiver.receive_from_with_fds(asio::buffer(storage), fds, sender, 0, ec);
+        receiver.receive_from_with_fds(asio::buffer(storage), sender, fds, 0, ec);
     CHECK(ec == errno_is{ENAMETOOLONG});
     CHECK(result.bytes == 3);
 
@@ -668,7 +668,7 @@ TEST_CASE_FIXTURE(io_fixture,
     send_hostile("async fds");
     completion<unixdgram::receive_result> received_with_fds;
     received_with_fds.start([&](auto handler) {
-        receiver.async_receive_from_with_fds(asio::buffer(storage), fds, sender, handler);
+        receiver.async_receive_from_with_fds(asio::buffer(storage), sender, fds, handler);
     });
     io.restart();
     io.run_for(safety_timeout);

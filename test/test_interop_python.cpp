@@ -216,7 +216,7 @@ TEST_CASE_FIXTURE(
     int calls = 0;
     std::error_code receive_ec;
     unixdgram::receive_result result;
-    server.async_receive_from_with_fds(asio::buffer(storage), fds, python_endpoint,
+    server.async_receive_from_with_fds(asio::buffer(storage), python_endpoint, fds,
                                        [&](std::error_code ec, unixdgram::receive_result received) {
                                            ++calls;
                                            receive_ec = ec;

@@ -353,8 +353,8 @@ private:
             entry.socket.async_receive_with_fds(asio::buffer(entry.storage), entry.room, on_result);
             break;
         default:
-            entry.socket.async_receive_from_with_fds(asio::buffer(entry.storage), entry.room,
-                                                     entry.sender, on_result);
+            entry.socket.async_receive_from_with_fds(asio::buffer(entry.storage), entry.sender,
+                                                     entry.room, on_result);
             break;
         }
     }

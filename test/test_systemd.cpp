@@ -185,7 +185,7 @@ struct manager_fixture : io_fixture {
         notification received;
         std::array<char, 4096> storage{};
         const unixdgram::receive_result result =
-            manager.receive_from_with_fds(asio::buffer(storage), received.fds, received.from);
+            manager.receive_from_with_fds(asio::buffer(storage), received.from, received.fds);
         received.payload.assign(storage.data(), result.bytes);
         received.fd_count = result.fds.size();
         received.sender = result.sender_credentials;

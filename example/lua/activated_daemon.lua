@@ -34,6 +34,23 @@ end
 -- records a sender only when someone asked for it at send time (a systemd
 -- socket unit can, with PassCredentials=yes; systemd-socket-activate cannot).
 requests:set_option("pass_credentials", true)
+-- And, on Linux 6.5 and later, a pidfd of its sender: the identity systemd
+-- itself trusts, since a pid can be reused once its process is gone and a
+-- pidfd cannot.
+local with_pidfds = pcall(requests.set_option, requests, "pass_pidfd", true)
+
+-- The pid a pidfd names, as /proc/self/fdinfo reports it (0 or -1 once that
+-- process has exited, so it never names another one).
+local function pid_of(pidfd)
+    local number = tostring(pidfd):match("^/dev/fd/(%d+)$")
+    local info = number and io.open("/proc/self/fdinfo/" .. number)
+    if not info then
+        return nil
+    end
+    local pid = info:read("a"):match("\nPid:%s+(%-?%d+)")
+    info:close()
+    return pid
+end
 
 systemd.notify("READY=1\nSTATUS=waiting for requests on '" .. names[1] .. "'")
 
@@ -50,14 +67,21 @@ local served = 0
 while true do
     -- Descriptors a client sends along are not wanted: the one the receive
     -- may take is closed at once.
-    local n, sender, passed, flags, credentials = requests:receive_from_with_fds(buffer, 1)
+    local n, sender, passed, flags, credentials, pidfd = requests:receive_from_with_fds(buffer, 1)
     for _, fd in ipairs(passed) do
         fd:close()
     end
     local request = tostring(buffer:slice(1, n))
     local pid = credentials and credentials.pid or "unknown"
-    io.stderr:write(string.format("activated_daemon.lua: request %q from pid %s\n", request,
-        tostring(pid)))
+    local identity = ""
+    if pidfd then
+        identity = string.format(", pidfd %s naming pid %s", tostring(pidfd), pid_of(pidfd))
+        pidfd:close()
+    elseif with_pidfds then
+        identity = ", no pidfd"
+    end
+    io.stderr:write(string.format("activated_daemon.lua: request %q from pid %s%s\n", request,
+        tostring(pid), identity))
     if request == "quit" then
         break
     end

@@ -10,8 +10,10 @@
 #include <unixdgram/batch.hpp>
 #include <unixdgram/credentials.hpp>
 #include <unixdgram/detail/destination_wait.hpp>
+#include <unixdgram/detail/message_ops.hpp>
 #include <unixdgram/error.hpp>
 #include <unixdgram/file_descriptor.hpp>
+#include <unixdgram/message.hpp>
 #include <unixdgram/receive_result.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -32,7 +34,7 @@
 namespace unixdgram {
 
 namespace detail {
-template <typename Executor, typename Operation>
+template <typename Executor, message_operation Operation>
 class reactive_op;
 template <typename Executor, typename Signature>
 class reactive_initiation;
@@ -250,6 +252,91 @@ public:
     void non_blocking(bool mode, std::error_code& ec);
     /// @}
 
+    /// @name Messages: the general send and receive
+    /// Every named send and receive below is one of these with parts left
+    /// out. Each comes in four forms: throwing, `std::error_code&`, async,
+    /// and `try_`, a single attempt that never waits (EAGAIN when it would
+    /// have to, whatever `non_blocking()` says).
+    /// @{
+
+    /// Sends one datagram: `buffers`, to `destination` (null: the connected
+    /// peer), carrying `control`'s descriptors and credentials. When the
+    /// destination's queue is full this waits without spinning until it has
+    /// room (unless `non_blocking()`). A datagram is sent whole or not at
+    /// all; the result is its length.
+    /// @throws std::system_error `error::too_many_fds` for more than
+    /// `max_fds_per_datagram` descriptors (before any system call); EPERM
+    /// for credentials the kernel does not let this process send.
+    template <typename ConstBufferSequence>
+    std::size_t send_message(const ConstBufferSequence& buffers, const endpoint_type* destination,
+                             const send_control& control = {}, message_flags flags = 0);
+    /// @copydoc send_message(const ConstBufferSequence&, const endpoint_type*, const send_control&, message_flags)
+    template <typename ConstBufferSequence>
+    std::size_t send_message(const ConstBufferSequence& buffers, const endpoint_type* destination,
+                             const send_control& control, message_flags flags,
+                             std::error_code& ec);
+
+    /// Starts `send_message` in the background. `buffers`, the descriptors
+    /// `control` names and their numbers must stay valid until completion;
+    /// `destination` and the credentials are copied.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t bytes_sent)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled send has sent nothing.
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_message(const ConstBufferSequence& buffers, const endpoint_type* destination,
+                            const send_control& control, message_flags flags,
+                            Token&& token = asio::default_completion_token_t<executor_type>());
+
+    /// One attempt at `send_message`, which never waits.
+    template <typename ConstBufferSequence>
+    std::size_t try_send_message(const ConstBufferSequence& buffers,
+                                 const endpoint_type* destination, const send_control& control,
+                                 message_flags flags, std::error_code& ec) noexcept;
+
+    /// Receives one datagram and all that came with it: its bytes into
+    /// `buffers`, the sender's address into `*sender` (unless null), the
+    /// descriptors it carries into the leading entries of `fds` (earlier
+    /// contents closed; any beyond `fds.size()` closed, and
+    /// `control_truncated` set), and the sender's credentials and pidfd when
+    /// `pass_credentials` and `pass_pidfd` are on. Truncation is reported in
+    /// the result, never as an error. A sender address no endpoint holds
+    /// gives ENAMETOOLONG, as `receive_from` says, after the rest is stored.
+    template <typename MutableBufferSequence>
+    receive_result receive_message(const MutableBufferSequence& buffers, endpoint_type* sender,
+                                   std::span<file_descriptor> fds = {}, message_flags flags = 0);
+    /// @copydoc receive_message(const MutableBufferSequence&, endpoint_type*, std::span<file_descriptor>, message_flags)
+    template <typename MutableBufferSequence>
+    receive_result receive_message(const MutableBufferSequence& buffers, endpoint_type* sender,
+                                   std::span<file_descriptor> fds, message_flags flags,
+                                   std::error_code& ec);
+
+    /// Starts `receive_message` in the background. `buffers`, `*sender`
+    /// and `fds` must stay valid until completion.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, receive_result result)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled receive has taken nothing.
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, receive_result)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_message(const MutableBufferSequence& buffers, endpoint_type* sender,
+                               std::span<file_descriptor> fds, message_flags flags,
+                               Token&& token = asio::default_completion_token_t<executor_type>());
+
+    /// One attempt at `receive_message`, which never waits.
+    template <typename MutableBufferSequence>
+    receive_result try_receive_message(const MutableBufferSequence& buffers,
+                                       endpoint_type* sender, std::span<file_descriptor> fds,
+                                       message_flags flags, std::error_code& ec) noexcept;
+    /// @}
+
     /// @name Sending
     /// Sends return the bytes sent; a datagram is sent whole or not at all.
     /// @{
@@ -330,14 +417,15 @@ public:
                                     std::span<file_descriptor> fds, message_flags flags,
                                     std::error_code& ec);
 
-    /// `receive_with_fds`, also storing the sender's address.
+    /// `receive_with_fds`, also storing the sender's address. The arguments
+    /// come in the order `send_to_with_fds` takes them.
     template <typename MutableBufferSequence>
     receive_result receive_from_with_fds(const MutableBufferSequence& buffers,
-                                         std::span<file_descriptor> fds, endpoint_type& sender,
+                                         endpoint_type& sender, std::span<file_descriptor> fds,
                                          message_flags flags = 0);
     template <typename MutableBufferSequence>
     receive_result receive_from_with_fds(const MutableBufferSequence& buffers,
-                                         std::span<file_descriptor> fds, endpoint_type& sender,
+                                         endpoint_type& sender, std::span<file_descriptor> fds,
                                          message_flags flags, std::error_code& ec);
     /// @}
 
@@ -522,16 +610,16 @@ public:
               asio::completion_token_for<void(std::error_code, receive_result)> Token =
                   asio::default_completion_token_t<executor_type>>
     auto async_receive_from_with_fds(
-        const MutableBufferSequence& buffers, std::span<file_descriptor> fds,
-        endpoint_type& sender, message_flags flags,
+        const MutableBufferSequence& buffers, endpoint_type& sender,
+        std::span<file_descriptor> fds, message_flags flags,
         Token&& token = asio::default_completion_token_t<executor_type>());
 
     template <typename MutableBufferSequence,
               asio::completion_token_for<void(std::error_code, receive_result)> Token =
                   asio::default_completion_token_t<executor_type>>
     auto async_receive_from_with_fds(
-        const MutableBufferSequence& buffers, std::span<file_descriptor> fds,
-        endpoint_type& sender,
+        const MutableBufferSequence& buffers, endpoint_type& sender,
+        std::span<file_descriptor> fds,
         Token&& token = asio::default_completion_token_t<executor_type>());
 
     /// Waits until the socket is readable, writable or has an error pending.
@@ -542,7 +630,7 @@ public:
     /// @}
 
 private:
-    template <typename, typename>
+    template <typename, detail::message_operation>
     friend class detail::reactive_op;
     template <typename, typename>
     friend class detail::reactive_initiation;
@@ -552,12 +640,6 @@ private:
     template <typename Signature, typename Operation, typename Token>
     auto start(Operation&& operation, Token&& token);
 
-    std::size_t send_blocking(const detail::iovec_array& iov, const endpoint_type* destination,
-                              std::span<const int> fds, message_flags flags,
-                              std::error_code& ec);
-    void receive_blocking(const detail::iovec_array& iov, endpoint_type* sender,
-                          std::span<file_descriptor> fds, bool want_control,
-                          message_flags flags, receive_result& result, std::error_code& ec);
     template <typename Operation>
     void run_blocking(Operation& operation, std::error_code& ec);
     int descriptor() const noexcept;

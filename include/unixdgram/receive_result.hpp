@@ -8,15 +8,13 @@
 
 #include <unixdgram/credentials.hpp>
 #include <unixdgram/file_descriptor.hpp>
+#include <unixdgram/message.hpp>
 
 #include <cstddef>
 #include <optional>
 #include <span>
 
 namespace unixdgram {
-
-/// The most descriptors one datagram may carry (Linux's SCM_MAX_FD).
-inline constexpr std::size_t max_fds_per_datagram = 253;
 
 /// What one receive said: everything the kernel reported about a datagram.
 struct receive_result {

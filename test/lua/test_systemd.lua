@@ -607,11 +607,20 @@ else
     tap.ok(activator:close(), "the daemon exits successfully once the barrier is passed", log)
     -- "hello" was queued before the daemon turned pass_credentials on: the
     -- kernel recorded no sender for it, and the receive gives no credentials.
-    tap.like(log, 'request "hello" from pid unknown\n',
-        "the daemon logs no pid for the request queued before it asked for credentials")
+    local probe = unix.datagram_socket.new()
+    probe:open()
+    local pidfds = pcall(probe.set_option, probe, "pass_pidfd", true)
+    probe:close()
+    tap.like(log, 'request "hello" from pid unknown' .. (pidfds and ", no pidfd" or "") .. "\n",
+        "the daemon logs no pid (nor pidfd) for the request queued before it asked for them")
     for _, text in ipairs({"second", "quit"}) do
-        tap.like(log, string.format("request %q from pid %d\n", text, pid),
-            "the daemon logs " .. text .. "'s sender pid, from its credentials")
+        local line = string.format("request %q from pid %d", text, pid)
+        if pidfds then
+            line = line .. string.format(", pidfd /dev/fd/%%d+ naming pid %d", pid)
+        end
+        tap.like(log, line:gsub("[%.%-]", "%%%0") .. "\n",
+            "the daemon logs " .. text .. "'s sender pid, from its credentials" ..
+            (pidfds and " and from its pidfd" or ""))
     end
     client:close()
     sock:close()

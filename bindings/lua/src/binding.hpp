@@ -100,20 +100,10 @@ struct fd_object {
 
 // Waits -------------------------------------------------------------------------
 
-enum class io_kind : unsigned char {
-    receive,
-    receive_from,
-    receive_with_fds,
-    receive_from_with_fds,
-    send,
-    send_to,
-    send_with_fds,
-    send_to_with_fds,
-};
-
 // A send or receive, checked into plain values.
 struct io_request {
-    io_kind kind = io_kind::receive;
+    bool is_send = false;
+    bool has_address = false; // a send's destination, or a receive that reports its sender
     socket_object* object = nullptr;
     void* data = nullptr;
     std::size_t size = 0;
@@ -123,6 +113,7 @@ struct io_request {
     int fd_list_arg = 0; // where a send's file_descriptors are, to read again after allocating
     std::size_t fd_count = 0;
     int fds[max_fds_per_datagram];
+    std::optional<credentials> sender_credentials; // a send's own (SCM_CREDENTIALS)
 };
 
 // What the kernel said.
@@ -133,6 +124,7 @@ struct io_outcome {
     bool control_truncated = false;
     std::optional<credentials> sender_credentials;
     std::size_t fd_count = 0;
+    bool has_pidfd = false; // owned by the storage entry after the descriptors' room
     endpoint sender;
 };
 

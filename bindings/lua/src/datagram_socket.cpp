@@ -32,8 +32,8 @@ namespace {
 constexpr int receive_flags_allowed = MSG_PEEK;
 
 constexpr const char* option_names =
-    "'debug', 'send_buffer_size', 'receive_buffer_size', 'pass_credentials', "
-    "'peer_credentials' (read only)";
+    "'debug', 'send_buffer_size', 'receive_buffer_size', 'pass_credentials', 'pass_pidfd', "
+    "'peer_credentials' and 'peer_pidfd' (read only)";
 
 // Runs one C++ socket call in its std::error_code& form; exceptions become codes.
 template <typename F>
@@ -106,119 +106,77 @@ void check_fd_list(lua_State* L, int arg, io_request& request)
     request.fd_list_arg = arg;
 }
 
-void take_result(const receive_result& result, io_outcome& outcome) noexcept
+// Takes what a receive reported into `outcome`; the sender's pidfd goes to the
+// storage entry after the descriptors' room, which owns it until delivery.
+void take_result(receive_result& result, io_outcome& outcome,
+                 std::span<file_descriptor> storage, std::size_t max_fds) noexcept
 {
     outcome.bytes = result.bytes;
     outcome.truncated = result.truncated;
     outcome.control_truncated = result.control_truncated;
     outcome.fd_count = result.fds.size();
     outcome.sender_credentials = result.sender_credentials;
+    outcome.has_pidfd = static_cast<bool>(result.sender_pidfd);
+    if (outcome.has_pidfd)
+        storage[max_fds] = std::move(result.sender_pidfd);
 }
 
-// The syscall, once, without waiting.
+// The descriptors of a send, as send_control takes them.
+send_control control_of(const io_request& request) noexcept
+{
+    return {std::span<const int>(request.fds, request.fd_count), request.sender_credentials};
+}
+
+// The system call, once, without waiting.
 void attempt_now(binding_state& state, socket_type& socket, const io_request& request,
                  io_outcome& outcome) noexcept
 {
-    outcome.ec = call([&](std::error_code& ec) {
-        if (!socket.non_blocking()) {
-            socket.non_blocking(true, ec);
-            if (ec)
-                return;
-        }
-        asio::mutable_buffer buffer(request.data, request.size);
-        asio::const_buffer bytes(request.data, request.size);
-        std::span<file_descriptor> fds(state.fd_scratch.data(), request.max_fds);
-        std::span<const int> sent_fds(request.fds, request.fd_count);
-        switch (request.kind) {
-        case io_kind::receive:
-            outcome.bytes = socket.receive(buffer, request.flags, ec);
-            break;
-        case io_kind::receive_from:
-            outcome.bytes = socket.receive_from(buffer, outcome.sender, request.flags, ec);
-            break;
-        case io_kind::receive_with_fds:
-            take_result(socket.receive_with_fds(buffer, fds, request.flags, ec), outcome);
-            break;
-        case io_kind::receive_from_with_fds:
-            take_result(
-                socket.receive_from_with_fds(buffer, fds, outcome.sender, request.flags, ec),
-                outcome);
-            break;
-        case io_kind::send:
-            outcome.bytes = socket.send(bytes, request.flags, ec);
-            break;
-        case io_kind::send_to:
-            outcome.bytes = socket.send_to(bytes, request.destination, request.flags, ec);
-            break;
-        case io_kind::send_with_fds:
-            outcome.bytes = socket.send_with_fds(bytes, sent_fds, request.flags, ec);
-            break;
-        case io_kind::send_to_with_fds:
-            outcome.bytes =
-                socket.send_to_with_fds(bytes, request.destination, sent_fds, request.flags, ec);
-            break;
-        }
-        if (ec == unixdgram::error::message_truncated) {
-            ec.clear();
-            outcome.truncated = true;
-        }
-    });
+    std::error_code& ec = outcome.ec;
+    if (request.is_send) {
+        const endpoint* destination = request.has_address ? &request.destination : nullptr;
+        outcome.bytes = socket.try_send_message(asio::const_buffer(request.data, request.size),
+                                                destination, control_of(request), request.flags,
+                                                ec);
+        return;
+    }
+    std::span<file_descriptor> storage(state.fd_scratch);
+    receive_result result = socket.try_receive_message(
+        asio::mutable_buffer(request.data, request.size),
+        request.has_address ? &outcome.sender : nullptr, storage.first(request.max_fds),
+        request.flags, ec);
+    take_result(result, outcome, storage, request.max_fds);
 }
 
-// Starts the async_* form; the wait owns copies of everything it reads.
+// Starts the async form; the wait owns copies of everything it reads.
 std::error_code start_io(binding_state& state, socket_type& socket, wait_state& wait,
                          const io_request& request) noexcept
 {
     wait.request = request;
     std::error_code ec = guarded([&] {
-        const io_request& held = wait.request;
+        io_request& held = wait.request;
         auto handler = bind_wait_handler(state, wait);
-        asio::mutable_buffer buffer(held.data, held.size);
-        asio::const_buffer bytes(held.data, held.size);
-        if (held.kind == io_kind::receive_with_fds || held.kind == io_kind::receive_from_with_fds) {
-            if (wait.received_fds.size() < held.max_fds)
-                wait.received_fds.resize(held.max_fds);
+        if (!held.is_send) {
+            if (wait.received_fds.size() < held.max_fds + 1)
+                wait.received_fds.resize(held.max_fds + 1);
+            socket.async_receive_message(asio::mutable_buffer(held.data, held.size),
+                                         held.has_address ? &wait.outcome.sender : nullptr,
+                                         std::span(wait.received_fds).first(held.max_fds),
+                                         held.flags, std::move(handler));
+            return;
         }
-        std::span<file_descriptor> fds(wait.received_fds.data(), held.max_fds);
         // A waiting send holds its own copies of the descriptors, so closing
         // the caller's objects meanwhile cannot send some other file.
         wait.sent_fds.clear();
         for (std::size_t at = 0; at < held.fd_count; ++at) {
             int copy = ::fcntl(held.fds[at], F_DUPFD_CLOEXEC, 0);
             if (copy < 0)
-                throw std::system_error(unixdgram::detail::last_error(), "dup");
+                throw std::system_error(std::error_code(errno, std::system_category()), "dup");
             wait.sent_fds.emplace_back(copy);
-            wait.request.fds[at] = copy;
+            held.fds[at] = copy;
         }
-        std::span<const int> sent_fds(held.fds, held.fd_count);
-        switch (held.kind) {
-        case io_kind::receive:
-            socket.async_receive(buffer, held.flags, std::move(handler));
-            break;
-        case io_kind::receive_from:
-            socket.async_receive_from(buffer, wait.outcome.sender, held.flags, std::move(handler));
-            break;
-        case io_kind::receive_with_fds:
-            socket.async_receive_with_fds(buffer, fds, held.flags, std::move(handler));
-            break;
-        case io_kind::receive_from_with_fds:
-            socket.async_receive_from_with_fds(buffer, fds, wait.outcome.sender, held.flags,
-                                               std::move(handler));
-            break;
-        case io_kind::send:
-            socket.async_send(bytes, held.flags, std::move(handler));
-            break;
-        case io_kind::send_to:
-            socket.async_send_to(bytes, held.destination, held.flags, std::move(handler));
-            break;
-        case io_kind::send_with_fds:
-            socket.async_send_with_fds(bytes, sent_fds, held.flags, std::move(handler));
-            break;
-        case io_kind::send_to_with_fds:
-            socket.async_send_to_with_fds(bytes, held.destination, sent_fds, held.flags,
-                                          std::move(handler));
-            break;
-        }
+        socket.async_send_message(asio::const_buffer(held.data, held.size),
+                                  held.has_address ? &held.destination : nullptr,
+                                  control_of(held), held.flags, std::move(handler));
     });
     if (ec)
         wait.sent_fds.clear();
@@ -242,33 +200,49 @@ void push_credentials(lua_State* L, const credentials& who)
 struct fd_delivery {
     int fds[max_fds_per_datagram];
     std::size_t count = 0;
+    bool as_table = false; // the descriptors as a table (the _with_fds receives)
+    int pidfd = -1;
 };
 
 // Run protected: a memory error here must not lose the descriptors not yet
-// owned by a Lua object.
-int push_fd_table(lua_State* L)
+// owned by a Lua object. Pushes the table of descriptors (if asked for),
+// then the pidfd object (if any).
+int push_delivered(lua_State* L)
 {
     auto* delivery = static_cast<fd_delivery*>(lua_touserdata(L, 1));
-    lua_createtable(L, static_cast<int>(delivery->count), 0);
-    for (std::size_t at = 0; at < delivery->count; ++at) {
-        fd_object* object = new_object<fd_object>(L, fd_type_name);
-        object->fd = std::exchange(delivery->fds[at], -1);
-        lua_rawseti(L, -2, static_cast<lua_Integer>(at + 1));
+    int results = 0;
+    if (delivery->as_table) {
+        lua_createtable(L, static_cast<int>(delivery->count), 0);
+        for (std::size_t at = 0; at < delivery->count; ++at) {
+            fd_object* object = new_object<fd_object>(L, fd_type_name);
+            object->fd = std::exchange(delivery->fds[at], -1);
+            lua_rawseti(L, -2, static_cast<lua_Integer>(at + 1));
+        }
+        ++results;
     }
-    return 1;
+    if (delivery->pidfd >= 0) {
+        fd_object* object = new_object<fd_object>(L, fd_type_name);
+        object->fd = std::exchange(delivery->pidfd, -1);
+        ++results;
+    }
+    return results;
 }
 
-void push_delivered_fds(lua_State* L, fd_delivery& delivery)
+int push_delivery(lua_State* L, fd_delivery& delivery)
 {
-    lua_pushcfunction(L, push_fd_table);
+    const int expected = (delivery.as_table ? 1 : 0) + (delivery.pidfd >= 0 ? 1 : 0);
+    lua_pushcfunction(L, push_delivered);
     lua_pushlightuserdata(L, &delivery);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    if (lua_pcall(L, 1, expected, 0) != LUA_OK) {
         for (std::size_t at = 0; at < delivery.count; ++at) {
             if (delivery.fds[at] >= 0)
                 ::close(delivery.fds[at]);
         }
+        if (delivery.pidfd >= 0)
+            ::close(delivery.pidfd);
         lua_error(L);
     }
+    return expected;
 }
 
 // A sender with no address (a socketpair peer, or an unbound socket).
@@ -277,50 +251,54 @@ bool is_unnamed(const endpoint& address) noexcept
     return address.size() <= offsetof(sockaddr_un, sun_path);
 }
 
-// The results of a completed send or receive, or its error.
+// The results of a completed send or receive, or its error: the count,
+// then for receive_from* the sender's path, for *_with_fds the table of
+// descriptors, then the message flags, the sender's credentials (nil when
+// none came) and its pidfd, those two only when they came.
 int push_outcome(lua_State* L, const io_request& request, io_outcome& outcome,
-                 std::span<file_descriptor> fds)
+                 std::span<file_descriptor> storage)
 {
     if (outcome.ec)
         raise_error(L, outcome.ec);
-    const bool with_fds =
-        request.kind == io_kind::receive_with_fds || request.kind == io_kind::receive_from_with_fds;
-    fd_delivery delivery;
-    if (with_fds) {
-        for (std::size_t at = 0; at < outcome.fd_count; ++at)
-            delivery.fds[at] = fds[at].release();
-        delivery.count = outcome.fd_count;
-    }
-    lua_pushinteger(L, static_cast<lua_Integer>(outcome.bytes));
-    if (request.kind >= io_kind::send)
+    if (request.is_send) {
+        lua_pushinteger(L, static_cast<lua_Integer>(outcome.bytes));
         return 1;
-    int results = 1;
-    const bool with_sender =
-        request.kind == io_kind::receive_from || request.kind == io_kind::receive_from_with_fds;
+    }
+    fd_delivery delivery;
+    delivery.as_table = request.max_fds > 0;
+    for (std::size_t at = 0; at < outcome.fd_count; ++at)
+        delivery.fds[at] = storage[at].release();
+    delivery.count = outcome.fd_count;
+    if (outcome.has_pidfd)
+        delivery.pidfd = storage[request.max_fds].release();
+    const std::optional<credentials> sender_credentials = outcome.sender_credentials;
+    const bool with_pidfd = delivery.pidfd >= 0;
+    const int base = lua_gettop(L);
+    lua_pushinteger(L, static_cast<lua_Integer>(outcome.bytes));
     // The descriptors become Lua objects first; the sender's path, which
     // comes before them among the results, is allocated afterwards.
-    if (with_sender) {
+    int sender_index = 0;
+    if (request.has_address) {
         lua_pushnil(L);
-        ++results;
+        sender_index = lua_gettop(L);
     }
-    if (with_fds) {
-        push_delivered_fds(L, delivery);
-        ++results;
-    }
+    push_delivery(L, delivery);
+    const int pidfd_index = with_pidfd ? lua_gettop(L) : 0;
     // An unnamed sender's path is empty from receive_from and nil (left
     // in place) from receive_from_with_fds, as in Emilua.
-    if (with_sender && !(with_fds && is_unnamed(outcome.sender))) {
+    if (sender_index && !(delivery.as_table && is_unnamed(outcome.sender))) {
         push_endpoint_path(L, outcome.sender);
-        lua_replace(L, -1 - (with_fds ? 2 : 1));
+        lua_replace(L, sender_index);
     }
     lua_pushinteger(L, (outcome.truncated ? MSG_TRUNC : 0) |
                            (outcome.control_truncated ? MSG_CTRUNC : 0));
-    ++results;
-    if (outcome.sender_credentials) {
-        push_credentials(L, *outcome.sender_credentials);
-        ++results;
-    }
-    return results;
+    if (sender_credentials)
+        push_credentials(L, *sender_credentials);
+    else if (with_pidfd)
+        lua_pushnil(L);
+    if (with_pidfd)
+        lua_rotate(L, pidfd_index, -1); // last among the results
+    return lua_gettop(L) - base;
 }
 
 int finish_io(lua_State* L, int, lua_KContext context)
@@ -336,7 +314,7 @@ int perform(lua_State* L, io_request& request)
     binding_state& state = state_of(L);
     io_outcome outcome;
     attempt_now(state, live_socket(L, request.object), request, outcome);
-    if (!unixdgram::detail::is_would_block(outcome.ec))
+    if (outcome.ec != asio::error::would_block)
         return push_outcome(L, request, outcome, state.fd_scratch);
     wait_state& wait = begin_wait(L, state, wait_kind::io);
     // begin_wait allocates, and a finalizer may have run any Lua there: the
@@ -352,89 +330,101 @@ int perform(lua_State* L, io_request& request)
     return suspend(L, state, wait, kboundary<finish_io>);
 }
 
-int socket_receive(lua_State* L)
+// The receives: receive(buffer[, flags]), receive_from(buffer[, flags]),
+// receive_with_fds(buffer, maxfds[, flags]), receive_from_with_fds(...).
+template <bool WithSender, bool WithFds>
+int socket_receive_any(lua_State* L)
 {
     io_request request;
-    request.kind = io_kind::receive;
+    request.has_address = WithSender;
     request.object = check_socket(L, 1);
     check_receive_buffer(L, 2, request);
-    request.flags = check_flags(L, 3, receive_flags_allowed);
+    if constexpr (WithFds)
+        request.max_fds = check_max_fds(L, 3);
+    request.flags = check_flags(L, WithFds ? 4 : 3, receive_flags_allowed);
     return perform(L, request);
 }
 
-int socket_receive_from(lua_State* L)
+// The sends: send(data[, flags]), send_to(data, path[, flags]),
+// send_with_fds(data, fds[, flags]), send_to_with_fds(data, path, fds[, flags]).
+template <bool WithDestination, bool WithFds>
+int socket_send_any(lua_State* L)
 {
     io_request request;
-    request.kind = io_kind::receive_from;
-    request.object = check_socket(L, 1);
-    check_receive_buffer(L, 2, request);
-    request.flags = check_flags(L, 3, receive_flags_allowed);
-    return perform(L, request);
-}
-
-int socket_receive_with_fds(lua_State* L)
-{
-    io_request request;
-    request.kind = io_kind::receive_with_fds;
-    request.object = check_socket(L, 1);
-    check_receive_buffer(L, 2, request);
-    request.max_fds = check_max_fds(L, 3);
-    request.flags = check_flags(L, 4, receive_flags_allowed);
-    return perform(L, request);
-}
-
-int socket_receive_from_with_fds(lua_State* L)
-{
-    io_request request;
-    request.kind = io_kind::receive_from_with_fds;
-    request.object = check_socket(L, 1);
-    check_receive_buffer(L, 2, request);
-    request.max_fds = check_max_fds(L, 3);
-    request.flags = check_flags(L, 4, receive_flags_allowed);
-    return perform(L, request);
-}
-
-int socket_send(lua_State* L)
-{
-    io_request request;
-    request.kind = io_kind::send;
+    request.is_send = true;
     request.object = check_socket(L, 1);
     check_send_buffer(L, 2, request);
-    request.flags = check_flags(L, 3, 0);
+    int arg = 3;
+    if constexpr (WithDestination) {
+        request.has_address = true;
+        request.destination = check_endpoint(L, arg++);
+    }
+    if constexpr (WithFds)
+        check_fd_list(L, arg++, request);
+    request.flags = check_flags(L, arg, 0);
     return perform(L, request);
 }
 
-int socket_send_to(lua_State* L)
+
+// The integer field `key` of the credentials table at `index`, in [0, high];
+// errors name argument `arg`, the options.
+lua_Integer check_credentials_field(lua_State* L, int index, int arg, const char* key,
+                                    lua_Integer high)
 {
-    io_request request;
-    request.kind = io_kind::send_to;
-    request.object = check_socket(L, 1);
-    check_send_buffer(L, 2, request);
-    request.destination = check_endpoint(L, 3);
-    request.flags = check_flags(L, 4, 0);
-    return perform(L, request);
+    lua_getfield(L, index, key);
+    int is_integer = 0;
+    lua_Integer value = lua_tointegerx(L, -1, &is_integer);
+    if (!is_integer || value < 0 || value > high)
+        raise_arg_error(L, arg, "field 'credentials.%s' must be an integer from 0 to %I", key,
+                        high);
+    lua_pop(L, 1);
+    return value;
 }
 
-int socket_send_with_fds(lua_State* L)
+// sock:send_message(data[, {to = path, fds = {...}, credentials = {pid =, uid =,
+// gid =}, flags = n}]): the general send, of which the four named sends are
+// the cases without credentials. The options' values stay on the stack, where
+// perform reads the descriptors again after allocating.
+int socket_send_message(lua_State* L)
 {
+    constexpr int options_arg = 3;
     io_request request;
-    request.kind = io_kind::send_with_fds;
+    request.is_send = true;
     request.object = check_socket(L, 1);
     check_send_buffer(L, 2, request);
-    check_fd_list(L, 3, request);
-    request.flags = check_flags(L, 4, 0);
-    return perform(L, request);
-}
-
-int socket_send_to_with_fds(lua_State* L)
-{
-    io_request request;
-    request.kind = io_kind::send_to_with_fds;
-    request.object = check_socket(L, 1);
-    check_send_buffer(L, 2, request);
-    request.destination = check_endpoint(L, 3);
-    check_fd_list(L, 4, request);
-    request.flags = check_flags(L, 5, 0);
+    if (lua_isnoneornil(L, options_arg)) {
+        lua_settop(L, 2);
+        return perform(L, request);
+    }
+    if (lua_type(L, options_arg) != LUA_TTABLE)
+        raise_type_error(L, options_arg, "table of send options");
+    lua_settop(L, options_arg);
+    const int to_index = options_arg + 1;
+    const int fds_index = options_arg + 2;
+    lua_getfield(L, options_arg, "to");
+    lua_getfield(L, options_arg, "fds");
+    if (!lua_isnil(L, to_index)) {
+        request.has_address = true;
+        request.destination = check_endpoint(L, to_index);
+    }
+    if (!lua_isnil(L, fds_index))
+        check_fd_list(L, fds_index, request);
+    if (lua_getfield(L, options_arg, "credentials") != LUA_TNIL) {
+        const int credentials_index = lua_gettop(L);
+        if (!lua_istable(L, credentials_index))
+            raise_arg_error(L, options_arg, "field 'credentials' must be a table {pid, uid, gid}");
+        request.sender_credentials = credentials{
+            static_cast<pid_t>(
+                check_credentials_field(L, credentials_index, options_arg, "pid", INT_MAX)),
+            static_cast<uid_t>(
+                check_credentials_field(L, credentials_index, options_arg, "uid", UINT_MAX)),
+            static_cast<gid_t>(
+                check_credentials_field(L, credentials_index, options_arg, "gid", UINT_MAX))};
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, options_arg, "flags");
+    request.flags = check_flags(L, lua_gettop(L), 0);
+    lua_pop(L, 1);
     return perform(L, request);
 }
 
@@ -497,7 +487,9 @@ receive_entry receive_entry_at(lua_State* L, int index, int metatable, int arg, 
     if (!span)
         raise_arg_error(L, arg, "byte_span expected at index %I, got %s",
                         static_cast<lua_Integer>(at + 1), type_name(L, index));
-    return receive_entry{asio::mutable_buffer(span->data, span->size)};
+    receive_entry entry;
+    entry.buffer = asio::mutable_buffer(span->data, span->size);
+    return entry;
 }
 
 send_entry send_entry_at(lua_State* L, int index, int metatable, int arg, std::size_t at)
@@ -902,14 +894,16 @@ enum class option {
     send_buffer_size,
     receive_buffer_size,
     pass_credentials,
-    peer_credentials
+    peer_credentials,
+    pass_pidfd,
+    peer_pidfd
 };
 
 option check_option(lua_State* L, int arg)
 {
     static const char* const names[] = {
-        "debug", "send_buffer_size", "receive_buffer_size", "pass_credentials", "peer_credentials",
-        nullptr};
+        "debug",           "send_buffer_size", "receive_buffer_size", "pass_credentials",
+        "peer_credentials", "pass_pidfd",      "peer_pidfd",          nullptr};
     if (lua_type(L, arg) != LUA_TSTRING)
         raise_type_error(L, arg, "string");
     const char* name = lua_tostring(L, arg);
@@ -938,6 +932,7 @@ int socket_set_option(lua_State* L)
     switch (which) {
     case option::debug:
     case option::pass_credentials:
+    case option::pass_pidfd:
         flag = check_boolean(L, 3);
         break;
     case option::send_buffer_size:
@@ -945,7 +940,8 @@ int socket_set_option(lua_State* L)
         size = static_cast<int>(check_integer(L, 3, 0, INT_MAX));
         break;
     case option::peer_credentials:
-        raise_arg_error(L, 2, "option 'peer_credentials' is read only");
+    case option::peer_pidfd:
+        raise_arg_error(L, 2, "option '%s' is read only", lua_tostring(L, 2));
     }
     socket_type& socket = live_socket(L, object);
     std::error_code ec = call([&](std::error_code& ec) {
@@ -956,6 +952,9 @@ int socket_set_option(lua_State* L)
         case option::pass_credentials:
             socket.set_option(socket_type::pass_credentials(flag), ec);
             break;
+        case option::pass_pidfd:
+            socket.set_option(socket_type::pass_pidfd(flag), ec);
+            break;
         case option::send_buffer_size:
             socket.set_option(socket_type::send_buffer_size(size), ec);
             break;
@@ -963,6 +962,7 @@ int socket_set_option(lua_State* L)
             socket.set_option(socket_type::receive_buffer_size(size), ec);
             break;
         case option::peer_credentials:
+        case option::peer_pidfd:
             break;
         }
     });
@@ -979,6 +979,7 @@ int socket_get_option(lua_State* L)
     bool flag = false;
     int size = 0;
     credentials peer;
+    int peer_pidfd = -1; // owned here until a Lua object holds it
     std::error_code ec = call([&](std::error_code& ec) {
         switch (which) {
         case option::debug: {
@@ -989,6 +990,12 @@ int socket_get_option(lua_State* L)
         }
         case option::pass_credentials: {
             socket_type::pass_credentials value;
+            socket.get_option(value, ec);
+            flag = value.value();
+            break;
+        }
+        case option::pass_pidfd: {
+            socket_type::pass_pidfd value;
             socket.get_option(value, ec);
             flag = value.value();
             break;
@@ -1008,6 +1015,9 @@ int socket_get_option(lua_State* L)
         case option::peer_credentials:
             peer = socket.peer_credentials(ec);
             break;
+        case option::peer_pidfd:
+            peer_pidfd = socket.peer_pidfd(ec).release();
+            break;
         }
     });
     if (ec)
@@ -1015,6 +1025,7 @@ int socket_get_option(lua_State* L)
     switch (which) {
     case option::debug:
     case option::pass_credentials:
+    case option::pass_pidfd:
         lua_pushboolean(L, flag);
         break;
     case option::send_buffer_size:
@@ -1024,6 +1035,12 @@ int socket_get_option(lua_State* L)
     case option::peer_credentials:
         push_credentials(L, peer);
         break;
+    case option::peer_pidfd: {
+        fd_delivery delivery;
+        delivery.pidfd = peer_pidfd;
+        push_delivery(L, delivery);
+        break;
+    }
     }
     return 1;
 }
@@ -1144,7 +1161,7 @@ void wait_handler::operator()(std::error_code ec, receive_result result)
     if (!life->alive)
         return;
     wait->outcome.ec = ec;
-    take_result(result, wait->outcome);
+    take_result(result, wait->outcome, wait->received_fds, wait->request.max_fds);
     complete_wait(*state, *wait);
 }
 
@@ -1160,14 +1177,15 @@ void open_datagram_socket(lua_State* L, binding_state& state)
         {"cancel", boundary<socket_cancel>},
         {"assign", boundary<socket_assign>},
         {"release", boundary<socket_release>},
-        {"receive", boundary<socket_receive>},
-        {"receive_from", boundary<socket_receive_from>},
-        {"send", boundary<socket_send>},
-        {"send_to", boundary<socket_send_to>},
-        {"receive_with_fds", boundary<socket_receive_with_fds>},
-        {"receive_from_with_fds", boundary<socket_receive_from_with_fds>},
-        {"send_with_fds", boundary<socket_send_with_fds>},
-        {"send_to_with_fds", boundary<socket_send_to_with_fds>},
+        {"receive", boundary<socket_receive_any<false, false>>},
+        {"receive_from", boundary<socket_receive_any<true, false>>},
+        {"send", boundary<socket_send_any<false, false>>},
+        {"send_to", boundary<socket_send_any<true, false>>},
+        {"receive_with_fds", boundary<socket_receive_any<false, true>>},
+        {"receive_from_with_fds", boundary<socket_receive_any<true, true>>},
+        {"send_with_fds", boundary<socket_send_any<false, true>>},
+        {"send_to_with_fds", boundary<socket_send_any<true, true>>},
+        {"send_message", boundary<socket_send_message>},
         {"receive_many", boundary<socket_receive_many>},
         {"send_many", boundary<socket_send_many>},
         {"set_option", boundary<socket_set_option>},

@@ -144,9 +144,8 @@ struct send_many_operation {
     int flags = 0;
     std::size_t sent = 0;
 
-    // Where the next entry goes: reactive_op waits for room there, as it
-    // does for send_to.
-    const endpoint* destination = nullptr;
+    // Where the next entry goes: the wait for room is there, as for send_to.
+    const endpoint* next_destination = nullptr;
 
     static constexpr bool is_receive = false;
 
@@ -157,8 +156,10 @@ struct send_many_operation {
     void attempt(int fd, std::error_code& ec) noexcept
     {
         send_entries(fd, entries, sent, flags, ec);
-        destination = sent < entries.size() ? entries[sent].destination : nullptr;
+        next_destination = sent < entries.size() ? entries[sent].destination : nullptr;
     }
+
+    const endpoint* destination_address() const noexcept { return next_destination; }
 
     template <typename Self>
     void complete(Self& self, std::error_code ec)

@@ -9,6 +9,7 @@
 
 #include <unixdgram/credentials.hpp>
 #include <unixdgram/file_descriptor.hpp>
+#include <unixdgram/message.hpp>
 #include <unixdgram/receive_result.hpp>
 
 #include <algorithm>
@@ -59,19 +60,40 @@ inline std::optional<credentials> sender_credentials_from(const ucred& sender) n
     return credentials{sender.pid, sender.uid, sender.gid};
 }
 
-struct rights_control_buffer {
-    alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(int) * max_fds_in_control)];
+// The control data of a send: descriptors, then credentials, each only when
+// there are some.
+struct send_control_buffer {
+    alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(int) * max_fds_in_control) +
+                                         CMSG_SPACE(sizeof(ucred))];
 
-    // Writes one SCM_RIGHTS message carrying `fds`; returns its length.
-    std::size_t pack(std::span<const int> fds) noexcept
+    // Writes the messages `control` asks for; returns their length, which
+    // the caller has checked fits (at most max_fds_in_control descriptors).
+    std::size_t pack(const send_control& control) noexcept
     {
-        std::memset(bytes, 0, CMSG_SPACE(sizeof(int) * fds.size()));
-        auto* header = reinterpret_cast<cmsghdr*>(bytes);
-        header->cmsg_level = SOL_SOCKET;
-        header->cmsg_type = SCM_RIGHTS;
-        header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-        std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
-        return CMSG_SPACE(sizeof(int) * fds.size());
+        const std::size_t rights_space =
+            control.fds.empty() ? 0 : CMSG_SPACE(sizeof(int) * control.fds.size());
+        const std::size_t credentials_space =
+            control.sender_credentials ? CMSG_SPACE(sizeof(ucred)) : 0;
+        std::memset(bytes, 0, rights_space + credentials_space);
+        unsigned char* at = bytes;
+        if (rights_space) {
+            auto* header = reinterpret_cast<cmsghdr*>(at);
+            header->cmsg_level = SOL_SOCKET;
+            header->cmsg_type = SCM_RIGHTS;
+            header->cmsg_len = CMSG_LEN(sizeof(int) * control.fds.size());
+            std::memcpy(CMSG_DATA(header), control.fds.data(), sizeof(int) * control.fds.size());
+            at += rights_space;
+        }
+        if (credentials_space) {
+            const credentials& sender = *control.sender_credentials;
+            const ucred as_sent{sender.pid, sender.uid, sender.gid};
+            auto* header = reinterpret_cast<cmsghdr*>(at);
+            header->cmsg_level = SOL_SOCKET;
+            header->cmsg_type = SCM_CREDENTIALS;
+            header->cmsg_len = CMSG_LEN(sizeof(ucred));
+            std::memcpy(CMSG_DATA(header), &as_sent, sizeof(as_sent));
+        }
+        return rights_space + credentials_space;
     }
 };
 

@@ -155,17 +155,18 @@ inline endpoint endpoint_from_sockaddr(const sockaddr_un& address, socklen_t len
 }
 
 inline std::size_t send_message(int fd, const iovec_array& iov, const endpoint* destination,
-                                std::span<const int> fds, int flags, std::error_code& ec) noexcept
+                                const send_control& control, int flags,
+                                std::error_code& ec) noexcept
 {
     if (iov.overflow) {
         ec = errno_code(EINVAL);
         return 0;
     }
-    if (fds.size() > max_fds_in_control) {
+    if (control.fds.size() > max_fds_in_control) {
         ec = error::too_many_fds;
         return 0;
     }
-    if (fds.empty() && iov.count <= 1) {
+    if (control.fds.empty() && !control.sender_credentials && iov.count <= 1) {
         // sendto(2) takes one buffer and an address as they are: no msghdr
         // or iovec for the kernel to copy in, which costs more than the rest.
         ssize_t sent = retry_on_eintr([&] {
@@ -189,11 +190,10 @@ inline std::size_t send_message(int fd, const iovec_array& iov, const endpoint* 
     }
     message.msg_iov = const_cast<iovec*>(iov.entries);
     message.msg_iovlen = iov.count;
-    rights_control_buffer control;
-    if (!fds.empty()) {
-        message.msg_control = control.bytes;
-        message.msg_controllen = control.pack(fds);
-    }
+    send_control_buffer control_data;
+    message.msg_controllen = control_data.pack(control);
+    if (message.msg_controllen)
+        message.msg_control = control_data.bytes;
     ssize_t sent = retry_on_eintr(
         [&] { return ::sendmsg(fd, &message, flags | MSG_NOSIGNAL | MSG_DONTWAIT); });
     if (sent < 0) {

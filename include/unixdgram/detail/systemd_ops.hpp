@@ -94,7 +94,7 @@ inline void send_before(const endpoint& destination, std::string_view payload,
     }
     const iovec_array iov(asio::buffer(payload));
     for (;;) {
-        send_message(sender.get(), iov, nullptr, fds, 0, ec);
+        send_message(sender.get(), iov, nullptr, send_control{fds, {}}, 0, ec);
         if (!is_would_block(ec))
             return;
         wait_until(sender.get(), POLLOUT, deadline, ec);

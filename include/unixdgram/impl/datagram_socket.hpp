@@ -536,47 +536,11 @@ void datagram_socket<Executor>::non_blocking(bool mode, std::error_code& ec)
     ec.clear();
 }
 
-// Blocking machinery -------------------------------------------------------
-
-template <typename Executor>
-std::size_t datagram_socket<Executor>::send_blocking(const detail::iovec_array& iov,
-                                                     const endpoint_type* destination,
-                                                     std::span<const int> fds,
-                                                     message_flags flags, std::error_code& ec)
-{
-    typename detail::destination_wait<Executor>::ticket waiter;
-    for (;;) {
-        std::size_t sent =
-            detail::send_message(native_handle(), iov, destination, fds, flags, ec);
-        const bool would_block = detail::is_would_block(ec);
-        destination_wait_.wait_ended(waiter, would_block);
-        if (!would_block || user_non_blocking_)
-            return sent;
-        destination_wait_.wait_for_room(native_handle(), destination, waiter, ec);
-        if (ec)
-            return 0;
-    }
-}
-
-template <typename Executor>
-void datagram_socket<Executor>::receive_blocking(const detail::iovec_array& iov,
-                                                 endpoint_type* sender,
-                                                 std::span<file_descriptor> fds,
-                                                 bool want_control, message_flags flags,
-                                                 receive_result& result, std::error_code& ec)
-{
-    for (;;) {
-        detail::receive_message(native_handle(), iov, sender, fds, want_control, flags, result,
-                                ec);
-        if (!detail::is_would_block(ec) || user_non_blocking_)
-            return;
-        if (!detail::poll_for(native_handle(), POLLIN, -1, ec) && ec)
-            return;
-    }
-}
+// The blocking loop --------------------------------------------------------
 
 // The synchronous form of what reactive_op does: one attempt, and a blocking
-// wait for readiness only on EAGAIN.
+// wait for readiness only on EAGAIN. Every blocking send and receive, batches
+// included, runs here.
 template <typename Executor>
 template <typename Operation>
 void datagram_socket<Executor>::run_blocking(Operation& operation, std::error_code& ec)
@@ -593,148 +557,328 @@ void datagram_socket<Executor>::run_blocking(Operation& operation, std::error_co
             if (!detail::poll_for(native_handle(), POLLIN, -1, ec) && ec)
                 return;
         } else {
-            destination_wait_.wait_for_room(native_handle(), operation.destination, waiter, ec);
+            destination_wait_.wait_for_room(native_handle(), operation.destination_address(),
+                                            waiter, ec);
             if (ec)
                 return;
         }
     }
 }
 
-// Synchronous sends and receives -------------------------------------------
+// Messages -----------------------------------------------------------------
+
+template <typename Executor>
+template <typename ConstBufferSequence>
+std::size_t datagram_socket<Executor>::send_message(const ConstBufferSequence& buffers,
+                                                    const endpoint_type* destination,
+                                                    const send_control& control,
+                                                    message_flags flags)
+{
+    std::error_code ec;
+    std::size_t result = send_message(buffers, destination, control, flags, ec);
+    detail::throw_if(ec, "send_message");
+    return result;
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence>
+std::size_t datagram_socket<Executor>::send_message(const ConstBufferSequence& buffers,
+                                                    const endpoint_type* destination,
+                                                    const send_control& control,
+                                                    message_flags flags, std::error_code& ec)
+{
+    detail::send_operation<ConstBufferSequence, const endpoint_type*> operation(
+        buffers, destination, control, flags);
+    run_blocking(operation, ec);
+    return operation.sent;
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence>
+std::size_t datagram_socket<Executor>::try_send_message(const ConstBufferSequence& buffers,
+                                                        const endpoint_type* destination,
+                                                        const send_control& control,
+                                                        message_flags flags,
+                                                        std::error_code& ec) noexcept
+{
+    detail::send_operation<ConstBufferSequence, const endpoint_type*> operation(
+        buffers, destination, control, flags);
+    operation.attempt(native_handle(), ec);
+    return operation.sent;
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_message(const ConstBufferSequence& buffers,
+                                                   const endpoint_type* destination,
+                                                   const send_control& control,
+                                                   message_flags flags, Token&& token)
+{
+    std::optional<endpoint_type> copied_destination;
+    if (destination)
+        copied_destination.emplace(*destination);
+    return start<void(std::error_code, std::size_t)>(
+        detail::send_operation<ConstBufferSequence, std::optional<endpoint_type>>(
+            buffers, std::move(copied_destination), control, flags),
+        std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence>
+receive_result datagram_socket<Executor>::receive_message(const MutableBufferSequence& buffers,
+                                                          endpoint_type* sender,
+                                                          std::span<file_descriptor> fds,
+                                                          message_flags flags)
+{
+    std::error_code ec;
+    receive_result result = receive_message(buffers, sender, fds, flags, ec);
+    detail::throw_if(ec, "receive_message");
+    return result;
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence>
+receive_result datagram_socket<Executor>::receive_message(const MutableBufferSequence& buffers,
+                                                          endpoint_type* sender,
+                                                          std::span<file_descriptor> fds,
+                                                          message_flags flags,
+                                                          std::error_code& ec)
+{
+    detail::receive_operation<MutableBufferSequence, true> operation(buffers, sender, fds, flags);
+    run_blocking(operation, ec);
+    return std::move(operation.result);
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence>
+receive_result datagram_socket<Executor>::try_receive_message(const MutableBufferSequence& buffers,
+                                                              endpoint_type* sender,
+                                                              std::span<file_descriptor> fds,
+                                                              message_flags flags,
+                                                              std::error_code& ec) noexcept
+{
+    detail::receive_operation<MutableBufferSequence, true> operation(buffers, sender, fds, flags);
+    operation.attempt(native_handle(), ec);
+    return std::move(operation.result);
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, receive_result)> Token>
+auto datagram_socket<Executor>::async_receive_message(const MutableBufferSequence& buffers,
+                                                      endpoint_type* sender,
+                                                      std::span<file_descriptor> fds,
+                                                      message_flags flags, Token&& token)
+{
+    return start<void(std::error_code, receive_result)>(
+        detail::receive_operation<MutableBufferSequence, true>(buffers, sender, fds, flags),
+        std::forward<Token>(token));
+}
+
+// The named sends and receives: messages with parts left out ----------------
 
 template <typename Executor>
 template <typename ConstBufferSequence>
 std::size_t datagram_socket<Executor>::send(const ConstBufferSequence& buffers, message_flags flags)
 {
     std::error_code ec;
-    std::size_t sent = send(buffers, flags, ec);
+    std::size_t result = send(buffers, flags, ec);
     detail::throw_if(ec, "send");
-    return sent;
+    return result;
 }
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send(const ConstBufferSequence& buffers, message_flags flags,
-                                            std::error_code& ec)
+std::size_t datagram_socket<Executor>::send(const ConstBufferSequence& buffers, message_flags flags, std::error_code& ec)
 {
-    return send_blocking(detail::iovec_array(buffers), nullptr, {}, flags, ec);
+    return send_message(buffers, nullptr, {}, flags, ec);
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send(const ConstBufferSequence& buffers, message_flags flags, Token&& token)
+{
+    return async_send_message(buffers, nullptr, {}, flags, std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send(const ConstBufferSequence& buffers, Token&& token)
+{
+    return async_send(buffers, 0, std::forward<Token>(token));
 }
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_to(const ConstBufferSequence& buffers,
-                                               const endpoint_type& destination,
-                                               message_flags flags)
+std::size_t datagram_socket<Executor>::send_to(const ConstBufferSequence& buffers, const endpoint_type& destination, message_flags flags)
 {
     std::error_code ec;
-    std::size_t sent = send_to(buffers, destination, flags, ec);
+    std::size_t result = send_to(buffers, destination, flags, ec);
     detail::throw_if(ec, "send_to");
-    return sent;
+    return result;
 }
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_to(const ConstBufferSequence& buffers,
-                                               const endpoint_type& destination,
-                                               message_flags flags, std::error_code& ec)
+std::size_t datagram_socket<Executor>::send_to(const ConstBufferSequence& buffers, const endpoint_type& destination, message_flags flags, std::error_code& ec)
 {
-    return send_blocking(detail::iovec_array(buffers), &destination, {}, flags, ec);
+    return send_message(buffers, &destination, {}, flags, ec);
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_to(const ConstBufferSequence& buffers, const endpoint_type& destination, message_flags flags, Token&& token)
+{
+    return async_send_message(buffers, &destination, {}, flags, std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_to(const ConstBufferSequence& buffers, const endpoint_type& destination, Token&& token)
+{
+    return async_send_to(buffers, destination, 0, std::forward<Token>(token));
 }
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_with_fds(const ConstBufferSequence& buffers,
-                                                     std::span<const int> fds,
-                                                     message_flags flags)
+std::size_t datagram_socket<Executor>::send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds, message_flags flags)
 {
     std::error_code ec;
-    std::size_t sent = send_with_fds(buffers, fds, flags, ec);
+    std::size_t result = send_with_fds(buffers, fds, flags, ec);
     detail::throw_if(ec, "send_with_fds");
-    return sent;
+    return result;
 }
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_with_fds(const ConstBufferSequence& buffers,
-                                                     std::span<const int> fds,
-                                                     message_flags flags, std::error_code& ec)
+std::size_t datagram_socket<Executor>::send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds, message_flags flags, std::error_code& ec)
 {
-    return send_blocking(detail::iovec_array(buffers), nullptr, fds, flags, ec);
+    return send_message(buffers, nullptr, {.fds = fds}, flags, ec);
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds, message_flags flags, Token&& token)
+{
+    return async_send_message(buffers, nullptr, {.fds = fds}, flags, std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds, Token&& token)
+{
+    return async_send_with_fds(buffers, fds, 0, std::forward<Token>(token));
 }
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_to_with_fds(const ConstBufferSequence& buffers,
-                                                        const endpoint_type& destination,
-                                                        std::span<const int> fds,
-                                                        message_flags flags)
+std::size_t datagram_socket<Executor>::send_to_with_fds(const ConstBufferSequence& buffers, const endpoint_type& destination, std::span<const int> fds, message_flags flags)
 {
     std::error_code ec;
-    std::size_t sent = send_to_with_fds(buffers, destination, fds, flags, ec);
+    std::size_t result = send_to_with_fds(buffers, destination, fds, flags, ec);
     detail::throw_if(ec, "send_to_with_fds");
-    return sent;
+    return result;
 }
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_to_with_fds(const ConstBufferSequence& buffers,
-                                                        const endpoint_type& destination,
-                                                        std::span<const int> fds,
-                                                        message_flags flags, std::error_code& ec)
+std::size_t datagram_socket<Executor>::send_to_with_fds(const ConstBufferSequence& buffers, const endpoint_type& destination, std::span<const int> fds, message_flags flags, std::error_code& ec)
 {
-    return send_blocking(detail::iovec_array(buffers), &destination, fds, flags, ec);
+    return send_message(buffers, &destination, {.fds = fds}, flags, ec);
 }
 
 template <typename Executor>
+template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_to_with_fds(const ConstBufferSequence& buffers, const endpoint_type& destination, std::span<const int> fds, message_flags flags, Token&& token)
+{
+    return async_send_message(buffers, &destination, {.fds = fds}, flags, std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_to_with_fds(const ConstBufferSequence& buffers, const endpoint_type& destination, std::span<const int> fds, Token&& token)
+{
+    return async_send_to_with_fds(buffers, destination, fds, 0, std::forward<Token>(token));
+}
+
+// receive and receive_from take the bytes alone: recvfrom(2), which costs
+// less than recvmsg, and no control data.
+template <typename Executor>
 template <typename MutableBufferSequence>
-std::size_t datagram_socket<Executor>::receive(const MutableBufferSequence& buffers,
-                                               message_flags flags)
+std::size_t datagram_socket<Executor>::receive(const MutableBufferSequence& buffers, message_flags flags)
 {
     std::error_code ec;
-    std::size_t received = receive(buffers, flags, ec);
+    std::size_t result = receive(buffers, flags, ec);
     detail::throw_if(ec, "receive");
-    return received;
+    return result;
 }
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-std::size_t datagram_socket<Executor>::receive(const MutableBufferSequence& buffers,
-                                               message_flags flags, std::error_code& ec)
+std::size_t datagram_socket<Executor>::receive(const MutableBufferSequence& buffers, message_flags flags, std::error_code& ec)
 {
-    receive_result result;
-    receive_blocking(detail::iovec_array(buffers), nullptr, {}, false, flags, result, ec);
-    detail::report_truncation(result, ec);
-    return result.bytes;
+    detail::receive_operation<MutableBufferSequence, false> operation(buffers, nullptr, {},
+                                                                    flags);
+    run_blocking(operation, ec);
+    detail::report_truncation(operation.result, ec);
+    return operation.result.bytes;
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_receive(const MutableBufferSequence& buffers, message_flags flags, Token&& token)
+{
+    return start<void(std::error_code, std::size_t)>(
+        detail::receive_operation<MutableBufferSequence, false>(buffers, nullptr, {}, flags),
+        std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_receive(const MutableBufferSequence& buffers, Token&& token)
+{
+    return async_receive(buffers, 0, std::forward<Token>(token));
 }
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-std::size_t datagram_socket<Executor>::receive_from(const MutableBufferSequence& buffers,
-                                                    endpoint_type& sender, message_flags flags)
+std::size_t datagram_socket<Executor>::receive_from(const MutableBufferSequence& buffers, endpoint_type& sender, message_flags flags)
 {
     std::error_code ec;
-    std::size_t received = receive_from(buffers, sender, flags, ec);
+    std::size_t result = receive_from(buffers, sender, flags, ec);
     detail::throw_if(ec, "receive_from");
-    return received;
+    return result;
 }
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-std::size_t datagram_socket<Executor>::receive_from(const MutableBufferSequence& buffers,
-                                                    endpoint_type& sender, message_flags flags,
-                                                    std::error_code& ec)
+std::size_t datagram_socket<Executor>::receive_from(const MutableBufferSequence& buffers, endpoint_type& sender, message_flags flags, std::error_code& ec)
 {
-    receive_result result;
-    receive_blocking(detail::iovec_array(buffers), &sender, {}, false, flags, result, ec);
-    detail::report_truncation(result, ec);
-    return result.bytes;
+    detail::receive_operation<MutableBufferSequence, false> operation(buffers, &sender, {},
+                                                                    flags);
+    run_blocking(operation, ec);
+    detail::report_truncation(operation.result, ec);
+    return operation.result.bytes;
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_receive_from(const MutableBufferSequence& buffers, endpoint_type& sender, message_flags flags, Token&& token)
+{
+    return start<void(std::error_code, std::size_t)>(
+        detail::receive_operation<MutableBufferSequence, false>(buffers, &sender, {}, flags),
+        std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_receive_from(const MutableBufferSequence& buffers, endpoint_type& sender, Token&& token)
+{
+    return async_receive_from(buffers, sender, 0, std::forward<Token>(token));
 }
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-receive_result datagram_socket<Executor>::receive_with_fds(const MutableBufferSequence& buffers,
-                                                           std::span<file_descriptor> fds,
-                                                           message_flags flags)
+receive_result datagram_socket<Executor>::receive_with_fds(const MutableBufferSequence& buffers, std::span<file_descriptor> fds, message_flags flags)
 {
     std::error_code ec;
     receive_result result = receive_with_fds(buffers, fds, flags, ec);
@@ -744,37 +888,56 @@ receive_result datagram_socket<Executor>::receive_with_fds(const MutableBufferSe
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-receive_result datagram_socket<Executor>::receive_with_fds(const MutableBufferSequence& buffers,
-                                                           std::span<file_descriptor> fds,
-                                                           message_flags flags,
-                                                           std::error_code& ec)
+receive_result datagram_socket<Executor>::receive_with_fds(const MutableBufferSequence& buffers, std::span<file_descriptor> fds, message_flags flags, std::error_code& ec)
 {
-    receive_result result;
-    receive_blocking(detail::iovec_array(buffers), nullptr, fds, true, flags, result, ec);
-    return result;
+    return receive_message(buffers, nullptr, fds, flags, ec);
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, receive_result)> Token>
+auto datagram_socket<Executor>::async_receive_with_fds(const MutableBufferSequence& buffers, std::span<file_descriptor> fds, message_flags flags, Token&& token)
+{
+    return async_receive_message(buffers, nullptr, fds, flags,
+                                 std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, receive_result)> Token>
+auto datagram_socket<Executor>::async_receive_with_fds(const MutableBufferSequence& buffers, std::span<file_descriptor> fds, Token&& token)
+{
+    return async_receive_with_fds(buffers, fds, 0, std::forward<Token>(token));
 }
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-receive_result datagram_socket<Executor>::receive_from_with_fds(
-    const MutableBufferSequence& buffers, std::span<file_descriptor> fds, endpoint_type& sender,
-    message_flags flags)
+receive_result datagram_socket<Executor>::receive_from_with_fds(const MutableBufferSequence& buffers, endpoint_type& sender, std::span<file_descriptor> fds, message_flags flags)
 {
     std::error_code ec;
-    receive_result result = receive_from_with_fds(buffers, fds, sender, flags, ec);
+    receive_result result = receive_from_with_fds(buffers, sender, fds, flags, ec);
     detail::throw_if(ec, "receive_from_with_fds");
     return result;
 }
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-receive_result datagram_socket<Executor>::receive_from_with_fds(
-    const MutableBufferSequence& buffers, std::span<file_descriptor> fds, endpoint_type& sender,
-    message_flags flags, std::error_code& ec)
+receive_result datagram_socket<Executor>::receive_from_with_fds(const MutableBufferSequence& buffers, endpoint_type& sender, std::span<file_descriptor> fds, message_flags flags, std::error_code& ec)
 {
-    receive_result result;
-    receive_blocking(detail::iovec_array(buffers), &sender, fds, true, flags, result, ec);
-    return result;
+    return receive_message(buffers, &sender, fds, flags, ec);
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, receive_result)> Token>
+auto datagram_socket<Executor>::async_receive_from_with_fds(const MutableBufferSequence& buffers, endpoint_type& sender, std::span<file_descriptor> fds, message_flags flags, Token&& token)
+{
+    return async_receive_message(buffers, &sender, fds, flags,
+                                 std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, receive_result)> Token>
+auto datagram_socket<Executor>::async_receive_from_with_fds(const MutableBufferSequence& buffers, endpoint_type& sender, std::span<file_descriptor> fds, Token&& token)
+{
+    return async_receive_from_with_fds(buffers, sender, fds, 0, std::forward<Token>(token));
 }
 
 // Batches ------------------------------------------------------------------
@@ -850,7 +1013,7 @@ auto datagram_socket<Executor>::async_receive_many(std::span<receive_entry> entr
     return async_receive_many(entries, 0, std::forward<Token>(token));
 }
 
-// Asynchronous operations --------------------------------------------------
+// Asynchronous machinery -----------------------------------------------------
 
 template <typename Executor>
 template <typename Signature, typename Operation, typename Token>
@@ -859,175 +1022,6 @@ auto datagram_socket<Executor>::start(Operation&& operation, Token&& token)
     return asio::async_initiate<Token, Signature>(
         detail::reactive_initiation<Executor, Signature>(*this), token,
         std::forward<Operation>(operation));
-}
-
-template <typename Executor>
-template <typename ConstBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send(const ConstBufferSequence& buffers,
-                                           message_flags flags, Token&& token)
-{
-    return start<void(std::error_code, std::size_t)>(
-        detail::send_operation<ConstBufferSequence>(buffers, std::nullopt, {}, flags),
-        std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename ConstBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send(const ConstBufferSequence& buffers, Token&& token)
-{
-    return async_send(buffers, 0, std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename ConstBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_to(const ConstBufferSequence& buffers,
-                                              const endpoint_type& destination,
-                                              message_flags flags, Token&& token)
-{
-    return start<void(std::error_code, std::size_t)>(
-        detail::send_operation<ConstBufferSequence>(buffers, destination, {}, flags),
-        std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename ConstBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_to(const ConstBufferSequence& buffers,
-                                              const endpoint_type& destination, Token&& token)
-{
-    return async_send_to(buffers, destination, 0, std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename ConstBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_with_fds(const ConstBufferSequence& buffers,
-                                                    std::span<const int> fds,
-                                                    message_flags flags, Token&& token)
-{
-    return start<void(std::error_code, std::size_t)>(
-        detail::send_operation<ConstBufferSequence>(buffers, std::nullopt, fds, flags),
-        std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename ConstBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_with_fds(const ConstBufferSequence& buffers,
-                                                    std::span<const int> fds, Token&& token)
-{
-    return async_send_with_fds(buffers, fds, 0, std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename ConstBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_to_with_fds(const ConstBufferSequence& buffers,
-                                                       const endpoint_type& destination,
-                                                       std::span<const int> fds,
-                                                       message_flags flags, Token&& token)
-{
-    return start<void(std::error_code, std::size_t)>(
-        detail::send_operation<ConstBufferSequence>(buffers, destination, fds, flags),
-        std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename ConstBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_to_with_fds(const ConstBufferSequence& buffers,
-                                                       const endpoint_type& destination,
-                                                       std::span<const int> fds, Token&& token)
-{
-    return async_send_to_with_fds(buffers, destination, fds, 0, std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename MutableBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_receive(const MutableBufferSequence& buffers,
-                                              message_flags flags, Token&& token)
-{
-    return start<void(std::error_code, std::size_t)>(
-        detail::receive_operation<MutableBufferSequence, false>(buffers, nullptr, {}, flags),
-        std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename MutableBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_receive(const MutableBufferSequence& buffers, Token&& token)
-{
-    return async_receive(buffers, 0, std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename MutableBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_receive_from(const MutableBufferSequence& buffers,
-                                                   endpoint_type& sender, message_flags flags,
-                                                   Token&& token)
-{
-    return start<void(std::error_code, std::size_t)>(
-        detail::receive_operation<MutableBufferSequence, false>(buffers, &sender, {}, flags),
-        std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename MutableBufferSequence,
-          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_receive_from(const MutableBufferSequence& buffers,
-                                                   endpoint_type& sender, Token&& token)
-{
-    return async_receive_from(buffers, sender, 0, std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename MutableBufferSequence,
-          asio::completion_token_for<void(std::error_code, receive_result)> Token>
-auto datagram_socket<Executor>::async_receive_with_fds(const MutableBufferSequence& buffers,
-                                                       std::span<file_descriptor> fds,
-                                                       message_flags flags, Token&& token)
-{
-    return start<void(std::error_code, receive_result)>(
-        detail::receive_operation<MutableBufferSequence, true>(buffers, nullptr, fds, flags),
-        std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename MutableBufferSequence,
-          asio::completion_token_for<void(std::error_code, receive_result)> Token>
-auto datagram_socket<Executor>::async_receive_with_fds(const MutableBufferSequence& buffers,
-                                                       std::span<file_descriptor> fds,
-                                                       Token&& token)
-{
-    return async_receive_with_fds(buffers, fds, 0, std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename MutableBufferSequence,
-          asio::completion_token_for<void(std::error_code, receive_result)> Token>
-auto datagram_socket<Executor>::async_receive_from_with_fds(const MutableBufferSequence& buffers,
-                                                            std::span<file_descriptor> fds,
-                                                            endpoint_type& sender,
-                                                            message_flags flags, Token&& token)
-{
-    return start<void(std::error_code, receive_result)>(
-        detail::receive_operation<MutableBufferSequence, true>(buffers, &sender, fds, flags),
-        std::forward<Token>(token));
-}
-
-template <typename Executor>
-template <typename MutableBufferSequence,
-          asio::completion_token_for<void(std::error_code, receive_result)> Token>
-auto datagram_socket<Executor>::async_receive_from_with_fds(const MutableBufferSequence& buffers,
-                                                            std::span<file_descriptor> fds,
-                                                            endpoint_type& sender, Token&& token)
-{
-    return async_receive_from_with_fds(buffers, fds, sender, 0, std::forward<Token>(token));
 }
 
 template <typename Executor>
