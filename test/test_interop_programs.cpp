@@ -184,7 +184,7 @@ struct receiver_fixture : io_fixture {
         arrival received;
         std::string storage(buffer_size, '\0');
         unixdgram::receive_result result =
-            receiver.receive_from_with_fds(asio::buffer(storage), received.fds, received.from);
+            receiver.receive_from_with_fds(asio::buffer(storage), received.from, received.fds);
         received.payload = storage.substr(0, result.bytes);
         received.fd_count = result.fds.size();
         received.sender = result.sender_credentials;
