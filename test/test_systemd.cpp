@@ -16,6 +16,7 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
+#include "interop_program.hpp"
 #include "unixdgram_test.hpp"
 
 #include <unixdgram/datagram_socket.hpp>
@@ -40,15 +41,11 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 using namespace std::chrono_literals;
 using namespace unixdgram_test;
@@ -59,43 +56,9 @@ namespace {
 
 using socket_type = unixdgram::datagram_socket<>;
 
-/// How long a test waits for a program it started; longer than
-/// safety_timeout, as an interpreter may have to start first.
-constexpr auto program_timeout = 20s;
-
-std::string environment_or(const char* name, std::string fallback)
-{
-    const char* value = std::getenv(name);
-    return value != nullptr && *value != '\0' ? std::string(value) : fallback;
-}
-
-std::string interop_file(std::string_view name)
-{
-    const std::filesystem::path source_dir =
-        std::filesystem::path(__FILE__).parent_path() / "interop";
-    return (std::filesystem::path(environment_or("UNIXDGRAM_INTEROP_DIR", source_dir.string())) /
-            name)
-        .string();
-}
-
 std::string activated_service()
 {
     return environment_or("UNIXDGRAM_ACTIVATED_SERVICE", "activated_service_for_test");
-}
-
-/// Whether `fd` becomes readable within `timeout`.
-bool readable_within(int fd, std::chrono::milliseconds timeout = safety_timeout)
-{
-    pollfd entry{fd, POLLIN, 0};
-    return ::poll(&entry, 1, static_cast<int>(timeout.count())) == 1;
-}
-
-/// An abstract name in systemd's text form ("@..."), unique to this process.
-std::string unique_at_name(std::string_view purpose)
-{
-    std::string name = unique_abstract_name(purpose);
-    name.front() = '@';
-    return name;
 }
 
 /// Whether a task, "<pid>" or "self/task/<tid>", is blocked in poll(2) or
@@ -117,20 +80,6 @@ bool waiting_in_poll(const std::string& task)
         return true;
 #endif
     return number == SYS_ppoll;
-}
-
-/// Waits until `ready()` holds, checking every few milliseconds; a wait for
-/// a condition with a safety net, never a delay.
-template <typename Condition>
-bool eventually(Condition ready)
-{
-    const auto deadline = std::chrono::steady_clock::now() + program_timeout;
-    while (!ready()) {
-        if (std::chrono::steady_clock::now() > deadline)
-            return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
 }
 
 /// notify_barrier running on a thread of its own, so the test can play the
@@ -206,117 +155,6 @@ private:
     std::optional<std::string> previous_;
 };
 
-/// A program the test started, with its stdin and stdout on pipes when
-/// asked. Its environment is this process's without NOTIFY_SOCKET and
-/// LISTEN_*, plus `environment`. Killed, if still running, and reaped when
-/// this object goes.
-class program {
-public:
-    program(std::vector<std::string> arguments, std::vector<std::string> environment = {},
-            bool with_pipes = false)
-        : arguments_(std::move(arguments))
-    {
-        for (char** variable = environ; *variable != nullptr; ++variable) {
-            const std::string_view text(*variable);
-            if (!text.starts_with("NOTIFY_SOCKET=") && !text.starts_with("LISTEN_"))
-                environment_.emplace_back(text);
-        }
-        for (std::string& added : environment)
-            environment_.push_back(std::move(added));
-
-        std::vector<char*> argv;
-        for (std::string& argument : arguments_)
-            argv.push_back(argument.data());
-        argv.push_back(nullptr);
-        std::vector<char*> envp;
-        for (std::string& variable : environment_)
-            envp.push_back(variable.data());
-        envp.push_back(nullptr);
-
-        posix_spawn_file_actions_t actions;
-        REQUIRE(::posix_spawn_file_actions_init(&actions) == 0);
-        pipe_ends input;
-        pipe_ends output;
-        if (with_pipes) {
-            input = make_pipe();
-            output = make_pipe();
-            ::posix_spawn_file_actions_adddup2(&actions, input.read_end.get(), STDIN_FILENO);
-            ::posix_spawn_file_actions_adddup2(&actions, output.write_end.get(), STDOUT_FILENO);
-        } else {
-            // This process's stdout is the TAP stream.
-            ::posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
-        }
-        const int status =
-            ::posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
-        ::posix_spawn_file_actions_destroy(&actions);
-        INFO("spawning " << arguments_[0]);
-        reaped_ = status != 0;
-        REQUIRE(status == 0);
-        stdin_ = std::move(input.write_end);
-        stdout_ = std::move(output.read_end);
-        exited_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
-        REQUIRE(exited_);
-    }
-    program(const program&) = delete;
-    program& operator=(const program&) = delete;
-    ~program()
-    {
-        if (!reaped_) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-
-    pid_t pid() const { return pid_; }
-
-    void write_line(std::string_view line) { write_all(stdin_.get(), std::string(line) + "\n"); }
-
-    /// The next line it writes to stdout, without the newline; REQUIREs one
-    /// within program_timeout.
-    std::string read_line()
-    {
-        for (;;) {
-            const std::size_t newline = buffered_.find('\n');
-            if (newline != std::string::npos) {
-                std::string line = buffered_.substr(0, newline);
-                buffered_.erase(0, newline + 1);
-                return line;
-            }
-            INFO(arguments_[0] << " wrote no line in time; so far: " << buffered_);
-            REQUIRE(readable_within(stdout_.get(), program_timeout));
-            const std::string more = read_some(stdout_.get());
-            REQUIRE_FALSE(more.empty());
-            buffered_ += more;
-        }
-    }
-
-    /// Whether it has exited, now, without waiting.
-    bool has_exited() const { return readable_within(exited_.get(), 0ms); }
-
-    /// Waits, once, for it to exit and returns its exit status; -1 when a signal
-    /// ended it or it had to be killed after program_timeout.
-    int wait()
-    {
-        if (!readable_within(exited_.get(), program_timeout)) {
-            MESSAGE(arguments_[0] << " did not exit in time; killing it");
-            ::kill(pid_, SIGKILL);
-        }
-        int status = 0;
-        REQUIRE(::waitpid(pid_, &status, 0) == pid_);
-        reaped_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-
-private:
-    std::vector<std::string> arguments_;
-    std::vector<std::string> environment_;
-    pid_t pid_ = -1;
-    bool reaped_ = false;
-    file_descriptor stdin_;
-    file_descriptor stdout_;
-    file_descriptor exited_;
-    std::string buffered_;
-};
 
 /// One datagram as a manager sees it.
 struct notification {
