@@ -146,9 +146,8 @@ TEST_CASE_FIXTURE(io_fixture,
     CHECK(last == "waited");
 }
 
-TEST_CASE_FIXTURE(pair_fixture,
-                  "destroying the socket a pending receive moved to ends it with "
-                  "operation_aborted")
+TEST_CASE_FIXTURE(pair_fixture, "destroying the socket a pending receive moved to ends it with "
+                                "operation_aborted")
 {
     std::array<char, 64> storage{};
     completion<std::size_t> received;

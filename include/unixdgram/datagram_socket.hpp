@@ -130,7 +130,7 @@ public:
 
     /// A closed socket whose operations run on `context`'s executor.
     template <typename ExecutionContext>
-        requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
+    requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
     explicit datagram_socket(ExecutionContext& context);
 
     /// Adopts `fd`, which must be an open AF_UNIX SOCK_DGRAM socket.
@@ -140,7 +140,7 @@ public:
 
     /// @copydoc datagram_socket(const executor_type&, native_handle_type)
     template <typename ExecutionContext>
-        requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
+    requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
     datagram_socket(ExecutionContext& context, native_handle_type fd);
 
     datagram_socket(datagram_socket&& other) noexcept;
@@ -268,11 +268,11 @@ public:
     template <typename ConstBufferSequence>
     std::size_t send_message(const ConstBufferSequence& buffers, const endpoint_type* destination,
                              const send_control& control = {}, message_flags flags = 0);
-    /// @copydoc send_message(const ConstBufferSequence&, const endpoint_type*, const send_control&, message_flags)
+    /// @copydoc send_message(const ConstBufferSequence&, const endpoint_type*, const send_control&,
+    /// message_flags)
     template <typename ConstBufferSequence>
     std::size_t send_message(const ConstBufferSequence& buffers, const endpoint_type* destination,
-                             const send_control& control, message_flags flags,
-                             std::error_code& ec);
+                             const send_control& control, message_flags flags, std::error_code& ec);
 
     /// Starts `send_message` in the background. `buffers`, the descriptors
     /// `control` names and their numbers must stay valid until completion;
@@ -307,7 +307,8 @@ public:
     template <typename MutableBufferSequence>
     receive_result receive_message(const MutableBufferSequence& buffers, endpoint_type* sender,
                                    std::span<file_descriptor> fds = {}, message_flags flags = 0);
-    /// @copydoc receive_message(const MutableBufferSequence&, endpoint_type*, std::span<file_descriptor>, message_flags)
+    /// @copydoc receive_message(const MutableBufferSequence&, endpoint_type*,
+    /// std::span<file_descriptor>, message_flags)
     template <typename MutableBufferSequence>
     receive_result receive_message(const MutableBufferSequence& buffers, endpoint_type* sender,
                                    std::span<file_descriptor> fds, message_flags flags,
@@ -330,9 +331,9 @@ public:
 
     /// One attempt at `receive_message`, which never waits.
     template <typename MutableBufferSequence>
-    receive_result try_receive_message(const MutableBufferSequence& buffers,
-                                       endpoint_type* sender, std::span<file_descriptor> fds,
-                                       message_flags flags, std::error_code& ec) noexcept;
+    receive_result try_receive_message(const MutableBufferSequence& buffers, endpoint_type* sender,
+                                       std::span<file_descriptor> fds, message_flags flags,
+                                       std::error_code& ec) noexcept;
     /// @}
 
     /// @name Sending
@@ -345,6 +346,25 @@ public:
     template <typename ConstBufferSequence>
     std::size_t send(const ConstBufferSequence& buffers, message_flags flags, std::error_code& ec);
 
+    /// Starts `send` in the background. `buffers` must stay valid until completion.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t bytes_sent)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled send has sent nothing.
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send(const ConstBufferSequence& buffers, message_flags flags,
+                    Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send(const ConstBufferSequence& buffers,
+                    Token&& token = asio::default_completion_token_t<executor_type>());
+
     /// Sends a datagram to `destination`. When that peer's queue is full this
     /// waits (blocking or asynchronously) without spinning until it has room.
     template <typename ConstBufferSequence>
@@ -353,6 +373,27 @@ public:
     template <typename ConstBufferSequence>
     std::size_t send_to(const ConstBufferSequence& buffers, const endpoint_type& destination,
                         message_flags flags, std::error_code& ec);
+
+    /// Starts `send_to` in the background. `buffers` must stay valid until completion;
+    /// `destination` is copied.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t bytes_sent)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled send has sent nothing.
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_to(const ConstBufferSequence& buffers, const endpoint_type& destination,
+                       message_flags flags,
+                       Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_to(const ConstBufferSequence& buffers, const endpoint_type& destination,
+                       Token&& token = asio::default_completion_token_t<executor_type>());
 
     /// Sends a datagram carrying copies of `fds` (at most `max_fds_per_datagram`,
     /// else `error::too_many_fds` before any system call). The caller keeps
@@ -364,6 +405,27 @@ public:
     std::size_t send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds,
                               message_flags flags, std::error_code& ec);
 
+    /// Starts `send_with_fds` in the background. `buffers` and the descriptors in `fds` (the span
+    /// and the numbers) must stay valid until completion.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t bytes_sent)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled send has sent nothing.
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds,
+                             message_flags flags,
+                             Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds,
+                             Token&& token = asio::default_completion_token_t<executor_type>());
+
     /// `send_with_fds` to `destination`, waiting as `send_to` does.
     template <typename ConstBufferSequence>
     std::size_t send_to_with_fds(const ConstBufferSequence& buffers,
@@ -373,6 +435,29 @@ public:
     std::size_t send_to_with_fds(const ConstBufferSequence& buffers,
                                  const endpoint_type& destination, std::span<const int> fds,
                                  message_flags flags, std::error_code& ec);
+
+    /// Starts `send_to_with_fds` in the background. `buffers` and the descriptors in `fds`
+    /// must stay valid until completion; `destination` is copied.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t bytes_sent)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled send has sent nothing.
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_to_with_fds(const ConstBufferSequence& buffers,
+                                const endpoint_type& destination, std::span<const int> fds,
+                                message_flags flags,
+                                Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_to_with_fds(const ConstBufferSequence& buffers,
+                                const endpoint_type& destination, std::span<const int> fds,
+                                Token&& token = asio::default_completion_token_t<executor_type>());
     /// @}
 
     /// @name Receiving
@@ -387,6 +472,26 @@ public:
     template <typename MutableBufferSequence>
     std::size_t receive(const MutableBufferSequence& buffers, message_flags flags,
                         std::error_code& ec);
+
+    /// Starts `receive` in the background. `buffers` must stay valid until completion. A
+    /// truncated datagram completes with `error::message_truncated`.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t bytes_received)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled receive has taken nothing.
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive(const MutableBufferSequence& buffers, message_flags flags,
+                       Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive(const MutableBufferSequence& buffers,
+                       Token&& token = asio::default_completion_token_t<executor_type>());
 
     /// `receive`, also storing the sender's address (empty when unnamed).
     /// Every address Linux reports is stored exactly, 108-byte ones
@@ -403,6 +508,27 @@ public:
     std::size_t receive_from(const MutableBufferSequence& buffers, endpoint_type& sender,
                              message_flags flags, std::error_code& ec);
 
+    /// Starts `receive_from` in the background. `buffers` and `sender` must stay valid
+    /// until completion.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t bytes_received)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled receive has taken nothing.
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_from(const MutableBufferSequence& buffers, endpoint_type& sender,
+                            message_flags flags,
+                            Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_from(const MutableBufferSequence& buffers, endpoint_type& sender,
+                            Token&& token = asio::default_completion_token_t<executor_type>());
+
     /// Receives one datagram and the descriptors it carries into the leading
     /// entries of `fds` (earlier contents are closed). Descriptors beyond
     /// `fds.size()` are closed and `control_truncated` set. Never fails for
@@ -415,6 +541,28 @@ public:
                                     std::span<file_descriptor> fds, message_flags flags,
                                     std::error_code& ec);
 
+    /// Starts `receive_with_fds` in the background. `buffers` and `fds` must stay valid
+    /// until completion.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, receive_result result)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled receive has taken nothing.
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, receive_result)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_with_fds(const MutableBufferSequence& buffers,
+                                std::span<file_descriptor> fds, message_flags flags,
+                                Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, receive_result)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_with_fds(const MutableBufferSequence& buffers,
+                                std::span<file_descriptor> fds,
+                                Token&& token = asio::default_completion_token_t<executor_type>());
+
     /// `receive_with_fds`, also storing the sender's address. The arguments
     /// come in the order `send_to_with_fds` takes them.
     template <typename MutableBufferSequence>
@@ -425,6 +573,30 @@ public:
     receive_result receive_from_with_fds(const MutableBufferSequence& buffers,
                                          endpoint_type& sender, std::span<file_descriptor> fds,
                                          message_flags flags, std::error_code& ec);
+
+    /// Starts `receive_from_with_fds` in the background. `buffers`, `sender` and `fds`
+    /// must stay valid until completion.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, receive_result result)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled receive has taken nothing.
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, receive_result)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto
+    async_receive_from_with_fds(const MutableBufferSequence& buffers, endpoint_type& sender,
+                                std::span<file_descriptor> fds, message_flags flags,
+                                Token&& token = asio::default_completion_token_t<executor_type>());
+
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, receive_result)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto
+    async_receive_from_with_fds(const MutableBufferSequence& buffers, endpoint_type& sender,
+                                std::span<file_descriptor> fds,
+                                Token&& token = asio::default_completion_token_t<executor_type>());
     /// @}
 
     /// @name Batches
@@ -506,121 +678,16 @@ public:
                             Token&& token = asio::default_completion_token_t<executor_type>());
     /// @}
 
-    /// @name Asynchronous operations
-    /// Buffers, `fds` spans and `sender` must stay valid until completion.
-    /// Completion signature of sends, `receive` and `receive_from`:
-    /// `void(std::error_code, std::size_t)`; of the `_with_fds` receives:
-    /// `void(std::error_code, receive_result)`.
+    /// @name Waiting
     /// @{
-    template <typename ConstBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_send(const ConstBufferSequence& buffers, message_flags flags,
-                    Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename ConstBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_send(const ConstBufferSequence& buffers,
-                    Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename ConstBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_send_to(const ConstBufferSequence& buffers, const endpoint_type& destination,
-                       message_flags flags,
-                       Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename ConstBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_send_to(const ConstBufferSequence& buffers, const endpoint_type& destination,
-                       Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename ConstBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds,
-                             message_flags flags,
-                             Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename ConstBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds,
-                             Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename ConstBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_send_to_with_fds(const ConstBufferSequence& buffers,
-                                const endpoint_type& destination, std::span<const int> fds,
-                                message_flags flags,
-                                Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename ConstBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_send_to_with_fds(const ConstBufferSequence& buffers,
-                                const endpoint_type& destination, std::span<const int> fds,
-                                Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename MutableBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_receive(const MutableBufferSequence& buffers, message_flags flags,
-                       Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename MutableBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_receive(const MutableBufferSequence& buffers,
-                       Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename MutableBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_receive_from(const MutableBufferSequence& buffers, endpoint_type& sender,
-                            message_flags flags,
-                            Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename MutableBufferSequence,
-              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_receive_from(const MutableBufferSequence& buffers, endpoint_type& sender,
-                            Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename MutableBufferSequence,
-              asio::completion_token_for<void(std::error_code, receive_result)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_receive_with_fds(const MutableBufferSequence& buffers,
-                                std::span<file_descriptor> fds, message_flags flags,
-                                Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename MutableBufferSequence,
-              asio::completion_token_for<void(std::error_code, receive_result)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_receive_with_fds(const MutableBufferSequence& buffers,
-                                std::span<file_descriptor> fds,
-                                Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename MutableBufferSequence,
-              asio::completion_token_for<void(std::error_code, receive_result)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_receive_from_with_fds(
-        const MutableBufferSequence& buffers, endpoint_type& sender,
-        std::span<file_descriptor> fds, message_flags flags,
-        Token&& token = asio::default_completion_token_t<executor_type>());
-
-    template <typename MutableBufferSequence,
-              asio::completion_token_for<void(std::error_code, receive_result)> Token =
-                  asio::default_completion_token_t<executor_type>>
-    auto async_receive_from_with_fds(
-        const MutableBufferSequence& buffers, endpoint_type& sender,
-        std::span<file_descriptor> fds,
-        Token&& token = asio::default_completion_token_t<executor_type>());
 
     /// Waits until the socket is readable, writable or has an error pending.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// As Asio's `basic_socket::async_wait`: terminal, partial and total.
     template <asio::completion_token_for<void(std::error_code)> Token =
                   asio::default_completion_token_t<executor_type>>
     auto async_wait(wait_type what,

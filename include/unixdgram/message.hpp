@@ -23,7 +23,8 @@ inline constexpr std::size_t max_fds_per_datagram = 253;
 /// @code
 /// // sd_pid_notify: a notification on behalf of the service's main process.
 /// socket.send_message(asio::buffer(state), &notify_socket,
-///                     {.sender_credentials = unixdgram::credentials{main_pid, ::getuid(), ::getgid()}});
+///                     {.sender_credentials = unixdgram::credentials{main_pid, ::getuid(),
+///                     ::getgid()}});
 /// @endcode
 struct send_control {
     /// Descriptors to pass (SCM_RIGHTS), at most `max_fds_per_datagram`.

@@ -34,11 +34,21 @@ inline void report_truncation(const receive_result& result, std::error_code& ec)
 // given the last attempt's error.
 template <typename Operation>
 concept message_operation = requires(Operation& operation, const Operation& examined, int fd,
-                                     std::error_code& ec) {
-    { Operation::is_receive } -> std::convertible_to<bool>;
-    { operation.attempt(fd, ec) } noexcept;
-} && (Operation::is_receive || requires(const Operation& examined) {
-    { examined.destination_address() } noexcept -> std::same_as<const endpoint*>;
+                                     std::error_code& ec)
+{
+    {
+        Operation::is_receive
+        } -> std::convertible_to<bool>;
+    {
+        operation.attempt(fd, ec)
+    }
+    noexcept;
+}
+&&(Operation::is_receive || requires(const Operation& examined) {
+    {
+        examined.destination_address()
+    }
+    noexcept->std::same_as<const endpoint*>;
 });
 
 // The caller's endpoint, for a blocking send (which returns before the

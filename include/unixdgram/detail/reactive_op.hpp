@@ -152,8 +152,8 @@ private:
         if constexpr (Operation::is_receive)
             socket_.socket.async_wait(asio::socket_base::wait_read, std::move(self));
         else
-            socket_.waits.async_wait_for_room(
-                socket_.socket, operation_.destination_address(), waiter_, std::move(self));
+            socket_.waits.async_wait_for_room(socket_.socket, operation_.destination_address(),
+                                              waiter_, std::move(self));
     }
 
     socket_impl<Executor>& socket_;

@@ -15,9 +15,9 @@
 #include <asio/detail/socket_ops.hpp>
 
 #include <algorithm>
+#include <fcntl.h>
 #include <memory>
 #include <new>
-#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -65,7 +65,7 @@ datagram_socket<Executor>::datagram_socket(const executor_type& ex) : executor_(
 
 template <typename Executor>
 template <typename ExecutionContext>
-    requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
+requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
 datagram_socket<Executor>::datagram_socket(ExecutionContext& context)
     : datagram_socket(executor_type(context.get_executor()))
 {
@@ -80,7 +80,7 @@ datagram_socket<Executor>::datagram_socket(const executor_type& ex, native_handl
 
 template <typename Executor>
 template <typename ExecutionContext>
-    requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
+requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
 datagram_socket<Executor>::datagram_socket(ExecutionContext& context, native_handle_type fd)
     : datagram_socket(executor_type(context.get_executor()), fd)
 {
@@ -364,8 +364,7 @@ datagram_socket<Executor>::local_endpoint(std::error_code& ec) const
 {
     sockaddr_un address{};
     socklen_t length = sizeof(address);
-    if (::getsockname(descriptor(), reinterpret_cast<sockaddr*>(&address), &length) !=
-        0) {
+    if (::getsockname(descriptor(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
         ec = detail::last_error();
         return endpoint_type();
     }
@@ -373,8 +372,7 @@ datagram_socket<Executor>::local_endpoint(std::error_code& ec) const
 }
 
 template <typename Executor>
-typename datagram_socket<Executor>::endpoint_type
-datagram_socket<Executor>::remote_endpoint() const
+typename datagram_socket<Executor>::endpoint_type datagram_socket<Executor>::remote_endpoint() const
 {
     std::error_code ec;
     endpoint_type remote = remote_endpoint(ec);
@@ -388,8 +386,7 @@ datagram_socket<Executor>::remote_endpoint(std::error_code& ec) const
 {
     sockaddr_un address{};
     socklen_t length = sizeof(address);
-    if (::getpeername(descriptor(), reinterpret_cast<sockaddr*>(&address), &length) !=
-        0) {
+    if (::getpeername(descriptor(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
         ec = detail::last_error();
         return endpoint_type();
     }
@@ -433,8 +430,7 @@ void datagram_socket<Executor>::get_option(GettableSocketOption& option) const
 
 template <typename Executor>
 template <typename GettableSocketOption>
-void datagram_socket<Executor>::get_option(GettableSocketOption& option,
-                                           std::error_code& ec) const
+void datagram_socket<Executor>::get_option(GettableSocketOption& option, std::error_code& ec) const
 {
     if (!is_open()) {
         ec = asio::error::bad_descriptor;
@@ -629,11 +625,12 @@ std::size_t datagram_socket<Executor>::try_send_message(const ConstBufferSequenc
 }
 
 template <typename Executor>
-template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+template <typename ConstBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
 auto datagram_socket<Executor>::async_send_message(const ConstBufferSequence& buffers,
                                                    const endpoint_type* destination,
-                                                   const send_control& control,
-                                                   message_flags flags, Token&& token)
+                                                   const send_control& control, message_flags flags,
+                                                   Token&& token)
 {
     std::optional<endpoint_type> copied_destination;
     if (destination)
@@ -662,8 +659,7 @@ template <typename MutableBufferSequence>
 receive_result datagram_socket<Executor>::receive_message(const MutableBufferSequence& buffers,
                                                           endpoint_type* sender,
                                                           std::span<file_descriptor> fds,
-                                                          message_flags flags,
-                                                          std::error_code& ec)
+                                                          message_flags flags, std::error_code& ec)
 {
     detail::receive_operation<MutableBufferSequence, true> operation(buffers, sender, fds, flags);
     run_blocking(operation, ec);
@@ -684,7 +680,8 @@ receive_result datagram_socket<Executor>::try_receive_message(const MutableBuffe
 }
 
 template <typename Executor>
-template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, receive_result)> Token>
+template <typename MutableBufferSequence,
+          asio::completion_token_for<void(std::error_code, receive_result)> Token>
 auto datagram_socket<Executor>::async_receive_message(const MutableBufferSequence& buffers,
                                                       endpoint_type* sender,
                                                       std::span<file_descriptor> fds,
@@ -709,20 +706,24 @@ std::size_t datagram_socket<Executor>::send(const ConstBufferSequence& buffers, 
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send(const ConstBufferSequence& buffers, message_flags flags, std::error_code& ec)
+std::size_t datagram_socket<Executor>::send(const ConstBufferSequence& buffers, message_flags flags,
+                                            std::error_code& ec)
 {
     return send_message(buffers, nullptr, {}, flags, ec);
 }
 
 template <typename Executor>
-template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send(const ConstBufferSequence& buffers, message_flags flags, Token&& token)
+template <typename ConstBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send(const ConstBufferSequence& buffers, message_flags flags,
+                                           Token&& token)
 {
     return async_send_message(buffers, nullptr, {}, flags, std::forward<Token>(token));
 }
 
 template <typename Executor>
-template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+template <typename ConstBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
 auto datagram_socket<Executor>::async_send(const ConstBufferSequence& buffers, Token&& token)
 {
     return async_send(buffers, 0, std::forward<Token>(token));
@@ -730,7 +731,9 @@ auto datagram_socket<Executor>::async_send(const ConstBufferSequence& buffers, T
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_to(const ConstBufferSequence& buffers, const endpoint_type& destination, message_flags flags)
+std::size_t datagram_socket<Executor>::send_to(const ConstBufferSequence& buffers,
+                                               const endpoint_type& destination,
+                                               message_flags flags)
 {
     std::error_code ec;
     std::size_t result = send_to(buffers, destination, flags, ec);
@@ -740,28 +743,36 @@ std::size_t datagram_socket<Executor>::send_to(const ConstBufferSequence& buffer
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_to(const ConstBufferSequence& buffers, const endpoint_type& destination, message_flags flags, std::error_code& ec)
+std::size_t datagram_socket<Executor>::send_to(const ConstBufferSequence& buffers,
+                                               const endpoint_type& destination,
+                                               message_flags flags, std::error_code& ec)
 {
     return send_message(buffers, &destination, {}, flags, ec);
 }
 
 template <typename Executor>
-template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_to(const ConstBufferSequence& buffers, const endpoint_type& destination, message_flags flags, Token&& token)
+template <typename ConstBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_to(const ConstBufferSequence& buffers,
+                                              const endpoint_type& destination, message_flags flags,
+                                              Token&& token)
 {
     return async_send_message(buffers, &destination, {}, flags, std::forward<Token>(token));
 }
 
 template <typename Executor>
-template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_to(const ConstBufferSequence& buffers, const endpoint_type& destination, Token&& token)
+template <typename ConstBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_to(const ConstBufferSequence& buffers,
+                                              const endpoint_type& destination, Token&& token)
 {
     return async_send_to(buffers, destination, 0, std::forward<Token>(token));
 }
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds, message_flags flags)
+std::size_t datagram_socket<Executor>::send_with_fds(const ConstBufferSequence& buffers,
+                                                     std::span<const int> fds, message_flags flags)
 {
     std::error_code ec;
     std::size_t result = send_with_fds(buffers, fds, flags, ec);
@@ -771,28 +782,38 @@ std::size_t datagram_socket<Executor>::send_with_fds(const ConstBufferSequence& 
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds, message_flags flags, std::error_code& ec)
+std::size_t datagram_socket<Executor>::send_with_fds(const ConstBufferSequence& buffers,
+                                                     std::span<const int> fds, message_flags flags,
+                                                     std::error_code& ec)
 {
     return send_message(buffers, nullptr, {.fds = fds}, flags, ec);
 }
 
 template <typename Executor>
-template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds, message_flags flags, Token&& token)
+template <typename ConstBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_with_fds(const ConstBufferSequence& buffers,
+                                                    std::span<const int> fds, message_flags flags,
+                                                    Token&& token)
 {
     return async_send_message(buffers, nullptr, {.fds = fds}, flags, std::forward<Token>(token));
 }
 
 template <typename Executor>
-template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_with_fds(const ConstBufferSequence& buffers, std::span<const int> fds, Token&& token)
+template <typename ConstBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_with_fds(const ConstBufferSequence& buffers,
+                                                    std::span<const int> fds, Token&& token)
 {
     return async_send_with_fds(buffers, fds, 0, std::forward<Token>(token));
 }
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_to_with_fds(const ConstBufferSequence& buffers, const endpoint_type& destination, std::span<const int> fds, message_flags flags)
+std::size_t datagram_socket<Executor>::send_to_with_fds(const ConstBufferSequence& buffers,
+                                                        const endpoint_type& destination,
+                                                        std::span<const int> fds,
+                                                        message_flags flags)
 {
     std::error_code ec;
     std::size_t result = send_to_with_fds(buffers, destination, fds, flags, ec);
@@ -802,21 +823,32 @@ std::size_t datagram_socket<Executor>::send_to_with_fds(const ConstBufferSequenc
 
 template <typename Executor>
 template <typename ConstBufferSequence>
-std::size_t datagram_socket<Executor>::send_to_with_fds(const ConstBufferSequence& buffers, const endpoint_type& destination, std::span<const int> fds, message_flags flags, std::error_code& ec)
+std::size_t datagram_socket<Executor>::send_to_with_fds(const ConstBufferSequence& buffers,
+                                                        const endpoint_type& destination,
+                                                        std::span<const int> fds,
+                                                        message_flags flags, std::error_code& ec)
 {
     return send_message(buffers, &destination, {.fds = fds}, flags, ec);
 }
 
 template <typename Executor>
-template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_to_with_fds(const ConstBufferSequence& buffers, const endpoint_type& destination, std::span<const int> fds, message_flags flags, Token&& token)
+template <typename ConstBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_to_with_fds(const ConstBufferSequence& buffers,
+                                                       const endpoint_type& destination,
+                                                       std::span<const int> fds,
+                                                       message_flags flags, Token&& token)
 {
-    return async_send_message(buffers, &destination, {.fds = fds}, flags, std::forward<Token>(token));
+    return async_send_message(buffers, &destination, {.fds = fds}, flags,
+                              std::forward<Token>(token));
 }
 
 template <typename Executor>
-template <typename ConstBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_to_with_fds(const ConstBufferSequence& buffers, const endpoint_type& destination, std::span<const int> fds, Token&& token)
+template <typename ConstBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_to_with_fds(const ConstBufferSequence& buffers,
+                                                       const endpoint_type& destination,
+                                                       std::span<const int> fds, Token&& token)
 {
     return async_send_to_with_fds(buffers, destination, fds, 0, std::forward<Token>(token));
 }
@@ -825,7 +857,8 @@ auto datagram_socket<Executor>::async_send_to_with_fds(const ConstBufferSequence
 // less than recvmsg, and no control data.
 template <typename Executor>
 template <typename MutableBufferSequence>
-std::size_t datagram_socket<Executor>::receive(const MutableBufferSequence& buffers, message_flags flags)
+std::size_t datagram_socket<Executor>::receive(const MutableBufferSequence& buffers,
+                                               message_flags flags)
 {
     std::error_code ec;
     std::size_t result = receive(buffers, flags, ec);
@@ -835,18 +868,20 @@ std::size_t datagram_socket<Executor>::receive(const MutableBufferSequence& buff
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-std::size_t datagram_socket<Executor>::receive(const MutableBufferSequence& buffers, message_flags flags, std::error_code& ec)
+std::size_t datagram_socket<Executor>::receive(const MutableBufferSequence& buffers,
+                                               message_flags flags, std::error_code& ec)
 {
-    detail::receive_operation<MutableBufferSequence, false> operation(buffers, nullptr, {},
-                                                                    flags);
+    detail::receive_operation<MutableBufferSequence, false> operation(buffers, nullptr, {}, flags);
     run_blocking(operation, ec);
     detail::report_truncation(operation.result, ec);
     return operation.result.bytes;
 }
 
 template <typename Executor>
-template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_receive(const MutableBufferSequence& buffers, message_flags flags, Token&& token)
+template <typename MutableBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_receive(const MutableBufferSequence& buffers,
+                                              message_flags flags, Token&& token)
 {
     return start<void(std::error_code, std::size_t)>(
         detail::receive_operation<MutableBufferSequence, false>(buffers, nullptr, {}, flags),
@@ -854,7 +889,8 @@ auto datagram_socket<Executor>::async_receive(const MutableBufferSequence& buffe
 }
 
 template <typename Executor>
-template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+template <typename MutableBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
 auto datagram_socket<Executor>::async_receive(const MutableBufferSequence& buffers, Token&& token)
 {
     return async_receive(buffers, 0, std::forward<Token>(token));
@@ -862,7 +898,8 @@ auto datagram_socket<Executor>::async_receive(const MutableBufferSequence& buffe
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-std::size_t datagram_socket<Executor>::receive_from(const MutableBufferSequence& buffers, endpoint_type& sender, message_flags flags)
+std::size_t datagram_socket<Executor>::receive_from(const MutableBufferSequence& buffers,
+                                                    endpoint_type& sender, message_flags flags)
 {
     std::error_code ec;
     std::size_t result = receive_from(buffers, sender, flags, ec);
@@ -872,18 +909,22 @@ std::size_t datagram_socket<Executor>::receive_from(const MutableBufferSequence&
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-std::size_t datagram_socket<Executor>::receive_from(const MutableBufferSequence& buffers, endpoint_type& sender, message_flags flags, std::error_code& ec)
+std::size_t datagram_socket<Executor>::receive_from(const MutableBufferSequence& buffers,
+                                                    endpoint_type& sender, message_flags flags,
+                                                    std::error_code& ec)
 {
-    detail::receive_operation<MutableBufferSequence, false> operation(buffers, &sender, {},
-                                                                    flags);
+    detail::receive_operation<MutableBufferSequence, false> operation(buffers, &sender, {}, flags);
     run_blocking(operation, ec);
     detail::report_truncation(operation.result, ec);
     return operation.result.bytes;
 }
 
 template <typename Executor>
-template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_receive_from(const MutableBufferSequence& buffers, endpoint_type& sender, message_flags flags, Token&& token)
+template <typename MutableBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_receive_from(const MutableBufferSequence& buffers,
+                                                   endpoint_type& sender, message_flags flags,
+                                                   Token&& token)
 {
     return start<void(std::error_code, std::size_t)>(
         detail::receive_operation<MutableBufferSequence, false>(buffers, &sender, {}, flags),
@@ -891,15 +932,19 @@ auto datagram_socket<Executor>::async_receive_from(const MutableBufferSequence& 
 }
 
 template <typename Executor>
-template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_receive_from(const MutableBufferSequence& buffers, endpoint_type& sender, Token&& token)
+template <typename MutableBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_receive_from(const MutableBufferSequence& buffers,
+                                                   endpoint_type& sender, Token&& token)
 {
     return async_receive_from(buffers, sender, 0, std::forward<Token>(token));
 }
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-receive_result datagram_socket<Executor>::receive_with_fds(const MutableBufferSequence& buffers, std::span<file_descriptor> fds, message_flags flags)
+receive_result datagram_socket<Executor>::receive_with_fds(const MutableBufferSequence& buffers,
+                                                           std::span<file_descriptor> fds,
+                                                           message_flags flags)
 {
     std::error_code ec;
     receive_result result = receive_with_fds(buffers, fds, flags, ec);
@@ -909,29 +954,38 @@ receive_result datagram_socket<Executor>::receive_with_fds(const MutableBufferSe
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-receive_result datagram_socket<Executor>::receive_with_fds(const MutableBufferSequence& buffers, std::span<file_descriptor> fds, message_flags flags, std::error_code& ec)
+receive_result datagram_socket<Executor>::receive_with_fds(const MutableBufferSequence& buffers,
+                                                           std::span<file_descriptor> fds,
+                                                           message_flags flags, std::error_code& ec)
 {
     return receive_message(buffers, nullptr, fds, flags, ec);
 }
 
 template <typename Executor>
-template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, receive_result)> Token>
-auto datagram_socket<Executor>::async_receive_with_fds(const MutableBufferSequence& buffers, std::span<file_descriptor> fds, message_flags flags, Token&& token)
+template <typename MutableBufferSequence,
+          asio::completion_token_for<void(std::error_code, receive_result)> Token>
+auto datagram_socket<Executor>::async_receive_with_fds(const MutableBufferSequence& buffers,
+                                                       std::span<file_descriptor> fds,
+                                                       message_flags flags, Token&& token)
 {
-    return async_receive_message(buffers, nullptr, fds, flags,
-                                 std::forward<Token>(token));
+    return async_receive_message(buffers, nullptr, fds, flags, std::forward<Token>(token));
 }
 
 template <typename Executor>
-template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, receive_result)> Token>
-auto datagram_socket<Executor>::async_receive_with_fds(const MutableBufferSequence& buffers, std::span<file_descriptor> fds, Token&& token)
+template <typename MutableBufferSequence,
+          asio::completion_token_for<void(std::error_code, receive_result)> Token>
+auto datagram_socket<Executor>::async_receive_with_fds(const MutableBufferSequence& buffers,
+                                                       std::span<file_descriptor> fds,
+                                                       Token&& token)
 {
     return async_receive_with_fds(buffers, fds, 0, std::forward<Token>(token));
 }
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-receive_result datagram_socket<Executor>::receive_from_with_fds(const MutableBufferSequence& buffers, endpoint_type& sender, std::span<file_descriptor> fds, message_flags flags)
+receive_result datagram_socket<Executor>::receive_from_with_fds(
+    const MutableBufferSequence& buffers, endpoint_type& sender, std::span<file_descriptor> fds,
+    message_flags flags)
 {
     std::error_code ec;
     receive_result result = receive_from_with_fds(buffers, sender, fds, flags, ec);
@@ -941,22 +995,31 @@ receive_result datagram_socket<Executor>::receive_from_with_fds(const MutableBuf
 
 template <typename Executor>
 template <typename MutableBufferSequence>
-receive_result datagram_socket<Executor>::receive_from_with_fds(const MutableBufferSequence& buffers, endpoint_type& sender, std::span<file_descriptor> fds, message_flags flags, std::error_code& ec)
+receive_result datagram_socket<Executor>::receive_from_with_fds(
+    const MutableBufferSequence& buffers, endpoint_type& sender, std::span<file_descriptor> fds,
+    message_flags flags, std::error_code& ec)
 {
     return receive_message(buffers, &sender, fds, flags, ec);
 }
 
 template <typename Executor>
-template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, receive_result)> Token>
-auto datagram_socket<Executor>::async_receive_from_with_fds(const MutableBufferSequence& buffers, endpoint_type& sender, std::span<file_descriptor> fds, message_flags flags, Token&& token)
+template <typename MutableBufferSequence,
+          asio::completion_token_for<void(std::error_code, receive_result)> Token>
+auto datagram_socket<Executor>::async_receive_from_with_fds(const MutableBufferSequence& buffers,
+                                                            endpoint_type& sender,
+                                                            std::span<file_descriptor> fds,
+                                                            message_flags flags, Token&& token)
 {
-    return async_receive_message(buffers, &sender, fds, flags,
-                                 std::forward<Token>(token));
+    return async_receive_message(buffers, &sender, fds, flags, std::forward<Token>(token));
 }
 
 template <typename Executor>
-template <typename MutableBufferSequence, asio::completion_token_for<void(std::error_code, receive_result)> Token>
-auto datagram_socket<Executor>::async_receive_from_with_fds(const MutableBufferSequence& buffers, endpoint_type& sender, std::span<file_descriptor> fds, Token&& token)
+template <typename MutableBufferSequence,
+          asio::completion_token_for<void(std::error_code, receive_result)> Token>
+auto datagram_socket<Executor>::async_receive_from_with_fds(const MutableBufferSequence& buffers,
+                                                            endpoint_type& sender,
+                                                            std::span<file_descriptor> fds,
+                                                            Token&& token)
 {
     return async_receive_from_with_fds(buffers, sender, fds, 0, std::forward<Token>(token));
 }
@@ -964,8 +1027,7 @@ auto datagram_socket<Executor>::async_receive_from_with_fds(const MutableBufferS
 // Batches ------------------------------------------------------------------
 
 template <typename Executor>
-std::size_t datagram_socket<Executor>::send_many(std::span<send_entry> entries,
-                                                 message_flags flags)
+std::size_t datagram_socket<Executor>::send_many(std::span<send_entry> entries, message_flags flags)
 {
     std::error_code ec;
     std::size_t sent = send_many(entries, flags, ec);
@@ -974,8 +1036,8 @@ std::size_t datagram_socket<Executor>::send_many(std::span<send_entry> entries,
 }
 
 template <typename Executor>
-std::size_t datagram_socket<Executor>::send_many(std::span<send_entry> entries,
-                                                 message_flags flags, std::error_code& ec)
+std::size_t datagram_socket<Executor>::send_many(std::span<send_entry> entries, message_flags flags,
+                                                 std::error_code& ec)
 {
     detail::send_many_operation operation(entries, flags);
     run_blocking(operation, ec);
@@ -1003,8 +1065,8 @@ std::size_t datagram_socket<Executor>::receive_many(std::span<receive_entry> ent
 
 template <typename Executor>
 template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_send_many(std::span<send_entry> entries,
-                                                message_flags flags, Token&& token)
+auto datagram_socket<Executor>::async_send_many(std::span<send_entry> entries, message_flags flags,
+                                                Token&& token)
 {
     return start<void(std::error_code, std::size_t)>(detail::send_many_operation(entries, flags),
                                                      std::forward<Token>(token));
@@ -1022,14 +1084,13 @@ template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
 auto datagram_socket<Executor>::async_receive_many(std::span<receive_entry> entries,
                                                    message_flags flags, Token&& token)
 {
-    return start<void(std::error_code, std::size_t)>(
-        detail::receive_many_operation(entries, flags), std::forward<Token>(token));
+    return start<void(std::error_code, std::size_t)>(detail::receive_many_operation(entries, flags),
+                                                     std::forward<Token>(token));
 }
 
 template <typename Executor>
 template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
-auto datagram_socket<Executor>::async_receive_many(std::span<receive_entry> entries,
-                                                   Token&& token)
+auto datagram_socket<Executor>::async_receive_many(std::span<receive_entry> entries, Token&& token)
 {
     return async_receive_many(entries, 0, std::forward<Token>(token));
 }
