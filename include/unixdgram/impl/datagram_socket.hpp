@@ -36,6 +36,17 @@ inline void throw_if(const std::error_code& ec, const char* what)
         throw_error(ec, what);
 }
 
+// Runs the std::error_code& form `call` and throws what it reports: the
+// throwing form of every operation.
+template <typename Call>
+auto or_throw(const char* what, Call&& call)
+{
+    std::error_code ec;
+    auto result = call(ec);
+    throw_if(ec, what);
+    return result;
+}
+
 } // namespace detail
 
 inline void post_queued_completions() noexcept
@@ -45,10 +56,8 @@ inline void post_queued_completions() noexcept
 
 inline endpoint make_endpoint(std::string_view path)
 {
-    std::error_code ec;
-    endpoint result = make_endpoint(path, ec);
-    detail::throw_if(ec, "make_endpoint");
-    return result;
+    return detail::or_throw("make_endpoint",
+                            [&](std::error_code& ec) { return make_endpoint(path, ec); });
 }
 
 inline endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept
@@ -214,10 +223,7 @@ void datagram_socket<Executor>::close(std::error_code& ec)
 template <typename Executor>
 typename datagram_socket<Executor>::native_handle_type datagram_socket<Executor>::release()
 {
-    std::error_code ec;
-    native_handle_type fd = release(ec);
-    detail::throw_if(ec, "release");
-    return fd;
+    return detail::or_throw("release", [&](std::error_code& ec) { return release(ec); });
 }
 
 template <typename Executor>
@@ -352,10 +358,8 @@ void datagram_socket<Executor>::shutdown(shutdown_type what, std::error_code& ec
 template <typename Executor>
 typename datagram_socket<Executor>::endpoint_type datagram_socket<Executor>::local_endpoint() const
 {
-    std::error_code ec;
-    endpoint_type local = local_endpoint(ec);
-    detail::throw_if(ec, "local_endpoint");
-    return local;
+    return detail::or_throw("local_endpoint",
+                            [&](std::error_code& ec) { return local_endpoint(ec); });
 }
 
 template <typename Executor>
@@ -374,10 +378,8 @@ datagram_socket<Executor>::local_endpoint(std::error_code& ec) const
 template <typename Executor>
 typename datagram_socket<Executor>::endpoint_type datagram_socket<Executor>::remote_endpoint() const
 {
-    std::error_code ec;
-    endpoint_type remote = remote_endpoint(ec);
-    detail::throw_if(ec, "remote_endpoint");
-    return remote;
+    return detail::or_throw("remote_endpoint",
+                            [&](std::error_code& ec) { return remote_endpoint(ec); });
 }
 
 template <typename Executor>
@@ -455,10 +457,8 @@ int datagram_socket<Executor>::descriptor() const noexcept
 template <typename Executor>
 std::size_t datagram_socket<Executor>::bytes_readable() const
 {
-    std::error_code ec;
-    std::size_t bytes = bytes_readable(ec);
-    detail::throw_if(ec, "bytes_readable");
-    return bytes;
+    return detail::or_throw("bytes_readable",
+                            [&](std::error_code& ec) { return bytes_readable(ec); });
 }
 
 template <typename Executor>
@@ -476,10 +476,8 @@ std::size_t datagram_socket<Executor>::bytes_readable(std::error_code& ec) const
 template <typename Executor>
 credentials datagram_socket<Executor>::peer_credentials() const
 {
-    std::error_code ec;
-    credentials peer = peer_credentials(ec);
-    detail::throw_if(ec, "peer_credentials");
-    return peer;
+    return detail::or_throw("peer_credentials",
+                            [&](std::error_code& ec) { return peer_credentials(ec); });
 }
 
 template <typename Executor>
@@ -504,10 +502,7 @@ credentials datagram_socket<Executor>::peer_credentials(std::error_code& ec) con
 template <typename Executor>
 file_descriptor datagram_socket<Executor>::peer_pidfd() const
 {
-    std::error_code ec;
-    file_descriptor peer = peer_pidfd(ec);
-    detail::throw_if(ec, "peer_pidfd");
-    return peer;
+    return detail::or_throw("peer_pidfd", [&](std::error_code& ec) { return peer_pidfd(ec); });
 }
 
 template <typename Executor>
@@ -591,10 +586,9 @@ std::size_t datagram_socket<Executor>::send_message(const ConstBufferSequence& b
                                                     const send_control& control,
                                                     message_flags flags)
 {
-    std::error_code ec;
-    std::size_t result = send_message(buffers, destination, control, flags, ec);
-    detail::throw_if(ec, "send_message");
-    return result;
+    return detail::or_throw("send_message", [&](std::error_code& ec) {
+        return send_message(buffers, destination, control, flags, ec);
+    });
 }
 
 template <typename Executor>
@@ -648,10 +642,9 @@ receive_result datagram_socket<Executor>::receive_message(const MutableBufferSeq
                                                           std::span<file_descriptor> fds,
                                                           message_flags flags)
 {
-    std::error_code ec;
-    receive_result result = receive_message(buffers, sender, fds, flags, ec);
-    detail::throw_if(ec, "receive_message");
-    return result;
+    return detail::or_throw("receive_message", [&](std::error_code& ec) {
+        return receive_message(buffers, sender, fds, flags, ec);
+    });
 }
 
 template <typename Executor>
@@ -698,10 +691,7 @@ template <typename Executor>
 template <typename ConstBufferSequence>
 std::size_t datagram_socket<Executor>::send(const ConstBufferSequence& buffers, message_flags flags)
 {
-    std::error_code ec;
-    std::size_t result = send(buffers, flags, ec);
-    detail::throw_if(ec, "send");
-    return result;
+    return detail::or_throw("send", [&](std::error_code& ec) { return send(buffers, flags, ec); });
 }
 
 template <typename Executor>
@@ -735,10 +725,8 @@ std::size_t datagram_socket<Executor>::send_to(const ConstBufferSequence& buffer
                                                const endpoint_type& destination,
                                                message_flags flags)
 {
-    std::error_code ec;
-    std::size_t result = send_to(buffers, destination, flags, ec);
-    detail::throw_if(ec, "send_to");
-    return result;
+    return detail::or_throw(
+        "send_to", [&](std::error_code& ec) { return send_to(buffers, destination, flags, ec); });
 }
 
 template <typename Executor>
@@ -774,10 +762,9 @@ template <typename ConstBufferSequence>
 std::size_t datagram_socket<Executor>::send_with_fds(const ConstBufferSequence& buffers,
                                                      std::span<const int> fds, message_flags flags)
 {
-    std::error_code ec;
-    std::size_t result = send_with_fds(buffers, fds, flags, ec);
-    detail::throw_if(ec, "send_with_fds");
-    return result;
+    return detail::or_throw("send_with_fds", [&](std::error_code& ec) {
+        return send_with_fds(buffers, fds, flags, ec);
+    });
 }
 
 template <typename Executor>
@@ -815,10 +802,9 @@ std::size_t datagram_socket<Executor>::send_to_with_fds(const ConstBufferSequenc
                                                         std::span<const int> fds,
                                                         message_flags flags)
 {
-    std::error_code ec;
-    std::size_t result = send_to_with_fds(buffers, destination, fds, flags, ec);
-    detail::throw_if(ec, "send_to_with_fds");
-    return result;
+    return detail::or_throw("send_to_with_fds", [&](std::error_code& ec) {
+        return send_to_with_fds(buffers, destination, fds, flags, ec);
+    });
 }
 
 template <typename Executor>
@@ -860,10 +846,8 @@ template <typename MutableBufferSequence>
 std::size_t datagram_socket<Executor>::receive(const MutableBufferSequence& buffers,
                                                message_flags flags)
 {
-    std::error_code ec;
-    std::size_t result = receive(buffers, flags, ec);
-    detail::throw_if(ec, "receive");
-    return result;
+    return detail::or_throw("receive",
+                            [&](std::error_code& ec) { return receive(buffers, flags, ec); });
 }
 
 template <typename Executor>
@@ -901,10 +885,9 @@ template <typename MutableBufferSequence>
 std::size_t datagram_socket<Executor>::receive_from(const MutableBufferSequence& buffers,
                                                     endpoint_type& sender, message_flags flags)
 {
-    std::error_code ec;
-    std::size_t result = receive_from(buffers, sender, flags, ec);
-    detail::throw_if(ec, "receive_from");
-    return result;
+    return detail::or_throw("receive_from", [&](std::error_code& ec) {
+        return receive_from(buffers, sender, flags, ec);
+    });
 }
 
 template <typename Executor>
@@ -946,10 +929,9 @@ receive_result datagram_socket<Executor>::receive_with_fds(const MutableBufferSe
                                                            std::span<file_descriptor> fds,
                                                            message_flags flags)
 {
-    std::error_code ec;
-    receive_result result = receive_with_fds(buffers, fds, flags, ec);
-    detail::throw_if(ec, "receive_with_fds");
-    return result;
+    return detail::or_throw("receive_with_fds", [&](std::error_code& ec) {
+        return receive_with_fds(buffers, fds, flags, ec);
+    });
 }
 
 template <typename Executor>
@@ -987,10 +969,9 @@ receive_result datagram_socket<Executor>::receive_from_with_fds(
     const MutableBufferSequence& buffers, endpoint_type& sender, std::span<file_descriptor> fds,
     message_flags flags)
 {
-    std::error_code ec;
-    receive_result result = receive_from_with_fds(buffers, sender, fds, flags, ec);
-    detail::throw_if(ec, "receive_from_with_fds");
-    return result;
+    return detail::or_throw("receive_from_with_fds", [&](std::error_code& ec) {
+        return receive_from_with_fds(buffers, sender, fds, flags, ec);
+    });
 }
 
 template <typename Executor>
@@ -1029,10 +1010,8 @@ auto datagram_socket<Executor>::async_receive_from_with_fds(const MutableBufferS
 template <typename Executor>
 std::size_t datagram_socket<Executor>::send_many(std::span<send_entry> entries, message_flags flags)
 {
-    std::error_code ec;
-    std::size_t sent = send_many(entries, flags, ec);
-    detail::throw_if(ec, "send_many");
-    return sent;
+    return detail::or_throw("send_many",
+                            [&](std::error_code& ec) { return send_many(entries, flags, ec); });
 }
 
 template <typename Executor>
@@ -1048,10 +1027,8 @@ template <typename Executor>
 std::size_t datagram_socket<Executor>::receive_many(std::span<receive_entry> entries,
                                                     message_flags flags)
 {
-    std::error_code ec;
-    std::size_t received = receive_many(entries, flags, ec);
-    detail::throw_if(ec, "receive_many");
-    return received;
+    return detail::or_throw("receive_many",
+                            [&](std::error_code& ec) { return receive_many(entries, flags, ec); });
 }
 
 template <typename Executor>
