@@ -261,6 +261,21 @@ std::vector<std::string> drain_all(socket_type& socket)
     }
 }
 
+std::optional<credentials> credentials_last_sent()
+{
+    const std::lock_guard lock(sent_credentials_mutex);
+    if (!last_sent_credentials)
+        return std::nullopt;
+    return credentials{last_sent_credentials->pid, last_sent_credentials->uid,
+                       last_sent_credentials->gid};
+}
+
+void forget_credentials_sent()
+{
+    const std::lock_guard lock(sent_credentials_mutex);
+    last_sent_credentials.reset();
+}
+
 /// Runs the io_context in a thread of its own for asio::use_future.
 class background_io {
 public:
@@ -820,6 +835,173 @@ TEST_CASE_TEMPLATE_DEFINE("send_message refuses more than max_fds_per_datagram d
 }
 TEST_CASE_TEMPLATE_APPLY(refuse_too_many_fds, all_forms);
 
+TEST_CASE_TEMPLATE_DEFINE("a datagram of zero bytes carries descriptors through send_message", Form,
+                          empty_datagram_with_fds)
+{
+    message_fixture f;
+    file_descriptor file = file_with_content("no bytes, one file");
+    const std::array<int, 1> fds_to_send{file.get()};
+    const send_outcome sent =
+        Form::send(f, f.a, asio::const_buffer(), nullptr, {.fds = fds_to_send});
+    REQUIRE_FALSE(sent.ec);
+    CHECK(sent.value == 0);
+    std::array<char, 8> storage{};
+    std::array<file_descriptor, 1> fds;
+    const receive_outcome got = Form::receive(f, f.b, asio::buffer(storage), nullptr, fds);
+    REQUIRE_FALSE(got.ec);
+    CHECK(got.value.bytes == 0);
+    CHECK_FALSE(got.value.truncated);
+    REQUIRE(got.value.fds.size() == 1);
+    CHECK(read_some(fds[0].get()) == "no bytes, one file");
+}
+TEST_CASE_TEMPLATE_APPLY(empty_datagram_with_fds, all_forms);
+
+TEST_CASE_TEMPLATE_DEFINE(
+    "receive_message reports truncated bytes and truncated control data of one datagram together",
+    Form, both_truncations)
+{
+    message_fixture f;
+    pipe_ends first = make_pipe();
+    pipe_ends second = make_pipe();
+    const std::array<int, 2> fds_to_send{first.write_end.get(), second.write_end.get()};
+    REQUIRE_FALSE(Form::send(f, f.a, asio::buffer(std::string_view("longer than room")), nullptr,
+                             {.fds = fds_to_send})
+                      .ec);
+    first.write_end.reset();
+    second.write_end.reset();
+    std::array<char, 6> storage{};
+    std::array<file_descriptor, 1> fds;
+    const receive_outcome got = Form::receive(f, f.b, asio::buffer(storage), nullptr, fds);
+    CHECK_FALSE(got.ec);
+    CHECK(text_of(storage, got.value.bytes) == "longer");
+    CHECK(got.value.truncated);
+    CHECK(got.value.control_truncated);
+    REQUIRE(got.value.fds.size() == 1);
+    write_all(fds[0].get(), "first");
+    CHECK(read_some(first.read_end.get()) == "first");
+    CHECK(all_writers_gone(second.read_end.get()));
+}
+TEST_CASE_TEMPLATE_APPLY(both_truncations, all_forms);
+
+TEST_CASE_FIXTURE(message_fixture,
+                  "receive_message with message_peek leaves the datagram queued, and each look "
+                  "hands over descriptors of its own")
+{
+    file_descriptor file = file_with_content("peeked");
+    const std::array<int, 1> fds_to_send{file.get()};
+    a.send_message(asio::buffer(std::string_view("look")), nullptr, {.fds = fds_to_send});
+    std::array<char, 16> storage{};
+    std::array<file_descriptor, 1> peeked;
+    const receive_result peek =
+        b.receive_message(asio::buffer(storage), nullptr, peeked, socket_type::message_peek);
+    CHECK(text_of(storage, peek.bytes) == "look");
+    REQUIRE(peek.fds.size() == 1);
+    CHECK(same_file(peeked[0].get(), file.get()));
+    CHECK(b.bytes_readable() == 4);
+
+    std::array<file_descriptor, 1> taken;
+    completion<receive_result> receiving;
+    receiving.start([&](auto handler) {
+        b.async_receive_message(asio::buffer(storage), nullptr, taken, 0, handler);
+    });
+    run();
+    REQUIRE(receiving.calls == 1);
+    CHECK_FALSE(receiving.ec);
+    CHECK(text_of(storage, receiving.result.bytes) == "look");
+    REQUIRE(receiving.result.fds.size() == 1);
+    CHECK(same_file(taken[0].get(), file.get()));
+    CHECK(taken[0].get() != peeked[0].get());
+    CHECK(b.bytes_readable() == 0);
+}
+
+TEST_CASE_TEMPLATE_DEFINE(
+    "receive_message from a sender no endpoint can name hands over the datagram and its "
+    "descriptors, then reports ENAMETOOLONG",
+    Form, unnameable_sender)
+{
+    message_fixture f;
+    // An abstract name of all 108 bytes whose last byte is NUL: Linux
+    // reports it whole, and an endpoint cannot hold it.
+    std::string name = full_length_abstract_name("unnameable");
+    name.back() = '\0';
+    file_descriptor raw = raw_socket_bound_to(name);
+    file_descriptor file = file_with_content("from the unnameable");
+    {
+        const std::string_view text = "nameless";
+        iovec piece{const_cast<char*>(text.data()), text.size()};
+        alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(int))] = {};
+        msghdr message{};
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::memcpy(address.sun_path, f.server_name.data(), f.server_name.size());
+        message.msg_name = &address;
+        message.msg_namelen =
+            static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + f.server_name.size());
+        message.msg_iov = &piece;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof(control);
+        cmsghdr* header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int));
+        const int fd = file.get();
+        std::memcpy(CMSG_DATA(header), &fd, sizeof(fd));
+        REQUIRE(::sendmsg(raw.get(), &message, 0) == static_cast<ssize_t>(text.size()));
+    }
+    std::array<char, 16> storage{};
+    std::array<file_descriptor, 1> fds;
+    endpoint sender = unixdgram::make_endpoint("stale");
+    const receive_outcome got = Form::receive(f, f.server, asio::buffer(storage), &sender, fds);
+    CHECK(got.ec == errno_is{ENAMETOOLONG});
+    CHECK(sender == endpoint());
+    // The datagram is taken, whatever form the report took: the bytes are in
+    // the buffer and the descriptor in the caller's span.
+    CHECK(f.server.bytes_readable() == 0);
+    CHECK(text_of(storage, 8) == "nameless");
+    REQUIRE(fds[0]);
+    CHECK(read_some(fds[0].get()) == "from the unnameable");
+    if constexpr (!std::is_same_v<Form, throwing_form> && !std::is_same_v<Form, future_form> &&
+                  !std::is_same_v<Form, awaitable_form>) {
+        // Where the result survives the error, it says what came.
+        CHECK(got.value.bytes == 8);
+        CHECK(got.value.fds.size() == 1);
+    }
+}
+TEST_CASE_TEMPLATE_APPLY(unnameable_sender, all_forms);
+
+TEST_CASE_FIXTURE(message_fixture,
+                  "async_send_message copies its destination and credentials, so the caller's "
+                  "may change while it waits")
+{
+    server.set_option(unixdgram::pass_credentials(true));
+    fill_queue_counted(client, server_endpoint);
+    completion<std::size_t> sending;
+    {
+        endpoint destination = server_endpoint;
+        send_control control{.sender_credentials = own_credentials()};
+        sending.start([&](auto handler) {
+            client.async_send_message(asio::buffer(std::string_view("copied")), &destination,
+                                      control, 0, handler);
+        });
+        io.poll();
+        REQUIRE(sending.calls == 0);
+        // Overwritten, then gone, while the send waits.
+        destination = client_endpoint;
+        control.sender_credentials = credentials{1, 2, 3};
+    }
+    REQUIRE(drain_one(server.native_handle()));
+    forget_credentials_sent();
+    run();
+    REQUIRE(sending.calls == 1);
+    REQUIRE_FALSE(sending.ec);
+    CHECK(credentials_last_sent() == std::optional(own_credentials()));
+    std::vector<std::string> texts = drain_all(server);
+    REQUIRE_FALSE(texts.empty());
+    CHECK(texts.back() == "copied");
+    CHECK(client.bytes_readable() == 0);
+}
+
 // ---------------------------------------------------------------------------
 // try_: one attempt, never a wait
 // ---------------------------------------------------------------------------
@@ -1265,21 +1447,6 @@ struct idle_child {
         ::waitpid(pid, &status, 0);
     }
 };
-
-std::optional<credentials> credentials_last_sent()
-{
-    const std::lock_guard lock(sent_credentials_mutex);
-    if (!last_sent_credentials)
-        return std::nullopt;
-    return credentials{last_sent_credentials->pid, last_sent_credentials->uid,
-                       last_sent_credentials->gid};
-}
-
-void forget_credentials_sent()
-{
-    const std::lock_guard lock(sent_credentials_mutex);
-    last_sent_credentials.reset();
-}
 
 } // namespace
 
