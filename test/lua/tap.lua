@@ -91,16 +91,22 @@ function tap.diag(text)
     print("# " .. tostring(text):gsub("\n", "\n# "))
 end
 
+-- This process's pid, for names no other process running the same test
+-- (the host's and lua5.4's runs, in parallel) can hold at the same time.
+function tap.pid()
+    local stat = assert(io.open("/proc/self/stat"))
+    local pid = stat:read("n")
+    stat:close()
+    return pid
+end
+
 -- The number of descriptors this process has open, pipes aside (entries of
 -- /proc/PID/fd; /proc/self would be the counting process). Pipes are left out
 -- because the pipe to the counting process is in the listing or not depending
 -- on whether popen has closed the child's end yet.
 function tap.fd_count()
     stress.paused = true -- its descriptors come and go while ls lists them
-    local stat = assert(io.open("/proc/self/stat"))
-    local pid = stat:read("n")
-    stat:close()
-    local listing = assert(io.popen("ls -l /proc/" .. pid .. "/fd"))
+    local listing = assert(io.popen("ls -l /proc/" .. tap.pid() .. "/fd"))
     local entries = 0
     for line in listing:lines() do
         if line:find(" -> ") and not line:find("-> pipe:") then

@@ -21,13 +21,19 @@ end
 -- The eager collector really collects at every allocation check: an object
 -- only a weak table refers to is gone after any allocation.
 do
-    tap.collect_at_every_check()
-    local weak = setmetatable({}, {__mode = "v"})
-    local collected, checks = 0, 10000
-    local ballast = {} -- a heap of some size, so that one step is not a cycle by chance
+    -- A heap of some size, so that one step is not a cycle by chance, made
+    -- before the collector turns eager: made after, each of its 20,000
+    -- allocations ran a cycle over what was made so far, which with 10,000
+    -- checks took 10 s of CPU, and past meson's 60 s timeout on a loaded
+    -- machine (42 s at a load average of 24). A check costs a cycle over the
+    -- ballast, under a millisecond.
+    local ballast = {}
     for i = 1, 20000 do
         ballast[i] = {i}
     end
+    tap.collect_at_every_check()
+    local weak = setmetatable({}, {__mode = "v"})
+    local collected, checks = 0, 2000
     for _ = 1, checks do
         weak[1] = {}
         local _ = {} -- an allocation, then its check
