@@ -120,8 +120,8 @@ end
 
 local function measure()
     local workloads = {
-        {id = "fill64", run = fill_drain(64), target = "1.35"},
-        {id = "fd64", run = fd_per_datagram(64), target = "1.35"},
+        {id = "fill64", run = fill_drain(64), target = "1.20"},
+        {id = "fd64", run = fd_per_datagram(64), target = "1.25"},
         {id = "batch64", run = batch_per_call(64)},
     }
     local batches = math.max(datagrams // batch_size, 1)
