@@ -746,10 +746,27 @@ TEST_CASE_TEMPLATE_DEFINE(
     const std::string_view alphabet = "abcdefghijklmnopqrstuvwxyz";
     std::array<char, 4> storage{};
     REQUIRE_FALSE(Form::send(f, f.a, asio::buffer(alphabet), nullptr, {}).ec);
-    const receive_outcome got = Form::receive(f, f.b, asio::buffer(storage), nullptr, {});
+    receive_outcome got;
+    std::string_view expected;
+    SUBCASE("into one buffer")
+    {
+        got = Form::receive(f, f.b, asio::buffer(storage), nullptr, {});
+        expected = "abcd";
+    }
+    SUBCASE("into two buffers")
+    {
+        const std::array<asio::mutable_buffer, 2> halves{asio::buffer(storage.data(), 1),
+                                                         asio::buffer(storage.data() + 1, 3)};
+        got = Form::receive(f, f.b, halves, nullptr, {});
+        expected = "abcd";
+    }
+    SUBCASE("into no room at all")
+    {
+        got = Form::receive(f, f.b, asio::mutable_buffer(), nullptr, {});
+    }
     CHECK_FALSE(got.ec);
-    CHECK(got.value.bytes == storage.size());
-    CHECK(text_of(storage, got.value.bytes) == "abcd");
+    CHECK(got.value.bytes == expected.size());
+    CHECK(text_of(storage, got.value.bytes) == expected);
     CHECK(got.value.truncated);
     CHECK_FALSE(got.value.control_truncated);
     // The rest of the datagram is gone, not left for the next receive.
@@ -1572,6 +1589,10 @@ struct unprivileged_findings {
     int other_gid_errno = -1;
     int own_errno = -1;
     int plain_errno = -1;
+    int async_errno = -1;
+    std::size_t async_bytes = 1;
+    int async_calls = -1;
+    bool async_inside_initiation = true;
     pid_t pid = 0;
 };
 
@@ -1633,6 +1654,25 @@ TEST_CASE_FIXTURE(message_fixture,
                            {.sender_credentials = credentials{::getpid(), nobody_uid, nobody_gid}},
                            0, ec);
             found.own_errno = ec.value();
+            try {
+                // A fresh io_context: the parent's is not the child's to run.
+                asio::io_context child_io;
+                socket_type duplicate(child_io, ::dup(a.native_handle()));
+                int calls = 0;
+                duplicate.async_send_message(
+                    refused, nullptr,
+                    {.sender_credentials = credentials{::getppid(), nobody_uid, nobody_gid}}, 0,
+                    [&](std::error_code error, std::size_t bytes) {
+                        ++calls;
+                        found.async_errno = error.value();
+                        found.async_bytes = bytes;
+                    });
+                found.async_inside_initiation = calls != 0;
+                child_io.run();
+                found.async_calls = calls;
+            } catch (...) {
+                found.threw_something_else = true;
+            }
             a.send_message(asio::buffer(std::string_view("plain")), nullptr, {}, 0, ec);
             found.plain_errno = ec.value();
         }
@@ -1661,6 +1701,10 @@ TEST_CASE_FIXTURE(message_fixture,
     CHECK(found.other_uid_errno == EPERM);
     CHECK(found.other_gid_errno == EPERM);
     CHECK(found.own_errno == 0);
+    CHECK(found.async_calls == 1);
+    CHECK_FALSE(found.async_inside_initiation);
+    CHECK(found.async_errno == EPERM);
+    CHECK(found.async_bytes == 0);
     CHECK(found.plain_errno == 0);
 
     // Of the child's sends only the last two arrived, with its identity.
@@ -1700,6 +1744,28 @@ void check_one_call(message_fixture& fixture, socket_type& socket, Prepare&& pre
     }
     {
         INFO("asynchronous");
+        prepare();
+        call_counter counter(socket.native_handle());
+        int calls = 0;
+        std::error_code ec = unlikely_error();
+        start([&](std::error_code error, auto&&...) {
+            ++calls;
+            ec = error;
+        });
+        CHECK(counter.since().total() == 1);
+        fixture.run();
+        CHECK(calls == 1);
+        CHECK_FALSE(ec);
+        CHECK(counter.since().total() == 1);
+    }
+    {
+        INFO("asynchronous, on a socket that has joined the reactor");
+        // A wait for writability, which is there at once, makes the socket
+        // join the reactor as a wait that blocks would.
+        int waits = 0;
+        socket.async_wait(socket_type::wait_type::wait_write, [&](std::error_code) { ++waits; });
+        fixture.run();
+        REQUIRE(waits == 1);
         prepare();
         call_counter counter(socket.native_handle());
         int calls = 0;
