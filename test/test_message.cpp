@@ -1573,6 +1573,50 @@ TEST_CASE_TEMPLATE_DEFINE(
 }
 TEST_CASE_TEMPLATE_APPLY(root_dead_pid, all_forms);
 
+TEST_CASE_TEMPLATE_DEFINE(
+    "without privileges, send_message naming another pid, uid or gid fails with EPERM and sends "
+    "nothing (run as another user than root)" *
+        doctest::skip(running_as_root()),
+    Form, unprivileged_eperm)
+{
+    message_fixture f;
+    f.b.set_option(unixdgram::pass_credentials(true));
+    credentials claimed = own_credentials();
+    SUBCASE("the parent's pid")
+    {
+        claimed.pid = ::getppid();
+    }
+    SUBCASE("a pid no process has")
+    {
+        // EPERM, not ESRCH: the kernel checks the permission first.
+        claimed.pid = reaped_pid();
+    }
+    SUBCASE("another uid")
+    {
+        claimed.uid = claimed.uid == 0 ? 1 : 0;
+    }
+    SUBCASE("another gid")
+    {
+        claimed.gid = claimed.gid == 0 ? 1 : 0;
+    }
+    const send_outcome refused = Form::send(f, f.a, asio::buffer(std::string_view("refused")),
+                                            nullptr, {.sender_credentials = claimed});
+    CHECK(refused.ec == errno_is{EPERM});
+    CHECK(refused.value == 0);
+    if constexpr (std::is_same_v<Form, throwing_form>)
+        CHECK(refused.what.find("send_message") != std::string::npos);
+    CHECK(f.b.bytes_readable() == 0);
+
+    // The socket is still usable.
+    std::array<char, 16> storage{};
+    REQUIRE_FALSE(Form::send(f, f.a, asio::buffer(std::string_view("fine")), nullptr, {}).ec);
+    const receive_outcome got = Form::receive(f, f.b, asio::buffer(storage), nullptr, {});
+    REQUIRE_FALSE(got.ec);
+    CHECK(text_of(storage, got.value.bytes) == "fine");
+    CHECK(got.value.sender_credentials == std::optional(own_credentials()));
+}
+TEST_CASE_TEMPLATE_APPLY(unprivileged_eperm, all_forms);
+
 namespace {
 
 /// What the unprivileged child found, sent to the parent through a pipe.
