@@ -1437,6 +1437,27 @@ pid_t reaped_pid()
     return child;
 }
 
+/// After a send of credentials the kernel refused with `expected`: the
+/// send reported it (the throwing form naming send_message; use_future and
+/// use_awaitable throw Asio's exceptions, made from the error code alone),
+/// sent nothing, and `f.a` still sends to `f.b`, which passes credentials.
+template <typename Form>
+void check_refused(message_fixture& f, const send_outcome& refused, int expected)
+{
+    CHECK(refused.ec == errno_is{expected});
+    CHECK(refused.value == 0);
+    if constexpr (std::is_same_v<Form, throwing_form>)
+        CHECK(refused.what.find("send_message") != std::string::npos);
+    CHECK(f.b.bytes_readable() == 0);
+
+    std::array<char, 16> storage{};
+    REQUIRE_FALSE(Form::send(f, f.a, asio::buffer(std::string_view("fine")), nullptr, {}).ec);
+    const receive_outcome got = Form::receive(f, f.b, asio::buffer(storage), nullptr, {});
+    REQUIRE_FALSE(got.ec);
+    CHECK(text_of(storage, got.value.bytes) == "fine");
+    CHECK(got.value.sender_credentials == std::optional(own_credentials()));
+}
+
 /// A child that does nothing until released: a live process that is not us.
 struct idle_child {
     pid_t pid = -1;
@@ -1555,21 +1576,7 @@ TEST_CASE_TEMPLATE_DEFINE(
     const send_outcome refused =
         Form::send(f, f.a, asio::buffer(std::string_view("refused")), nullptr,
                    {.sender_credentials = credentials{nobody, ::getuid(), ::getgid()}});
-    CHECK(refused.ec == errno_is{ESRCH});
-    CHECK(refused.value == 0);
-    CHECK(f.b.bytes_readable() == 0);
-    // The library's exception names the function; the ones use_future and
-    // use_awaitable throw are Asio's, made from the error code alone.
-    if constexpr (std::is_same_v<Form, throwing_form>)
-        CHECK(refused.what.find("send_message") != std::string::npos);
-
-    // The socket is still usable.
-    std::array<char, 16> storage{};
-    REQUIRE_FALSE(Form::send(f, f.a, asio::buffer(std::string_view("fine")), nullptr, {}).ec);
-    const receive_outcome got = Form::receive(f, f.b, asio::buffer(storage), nullptr, {});
-    REQUIRE_FALSE(got.ec);
-    CHECK(text_of(storage, got.value.bytes) == "fine");
-    CHECK(got.value.sender_credentials == std::optional(own_credentials()));
+    check_refused<Form>(f, refused, ESRCH);
 }
 TEST_CASE_TEMPLATE_APPLY(root_dead_pid, all_forms);
 
@@ -1601,19 +1608,7 @@ TEST_CASE_TEMPLATE_DEFINE(
     }
     const send_outcome refused = Form::send(f, f.a, asio::buffer(std::string_view("refused")),
                                             nullptr, {.sender_credentials = claimed});
-    CHECK(refused.ec == errno_is{EPERM});
-    CHECK(refused.value == 0);
-    if constexpr (std::is_same_v<Form, throwing_form>)
-        CHECK(refused.what.find("send_message") != std::string::npos);
-    CHECK(f.b.bytes_readable() == 0);
-
-    // The socket is still usable.
-    std::array<char, 16> storage{};
-    REQUIRE_FALSE(Form::send(f, f.a, asio::buffer(std::string_view("fine")), nullptr, {}).ec);
-    const receive_outcome got = Form::receive(f, f.b, asio::buffer(storage), nullptr, {});
-    REQUIRE_FALSE(got.ec);
-    CHECK(text_of(storage, got.value.bytes) == "fine");
-    CHECK(got.value.sender_credentials == std::optional(own_credentials()));
+    check_refused<Form>(f, refused, EPERM);
 }
 TEST_CASE_TEMPLATE_APPLY(unprivileged_eperm, all_forms);
 
@@ -1786,8 +1781,7 @@ void check_one_call(message_fixture& fixture, socket_type& socket, Prepare&& pre
         CHECK_FALSE(ec);
         CHECK(counter.since().total() == 1);
     }
-    {
-        INFO("asynchronous");
+    auto check_async = [&] {
         prepare();
         call_counter counter(socket.native_handle());
         int calls = 0;
@@ -1801,6 +1795,10 @@ void check_one_call(message_fixture& fixture, socket_type& socket, Prepare&& pre
         CHECK(calls == 1);
         CHECK_FALSE(ec);
         CHECK(counter.since().total() == 1);
+    };
+    {
+        INFO("asynchronous");
+        check_async();
     }
     {
         INFO("asynchronous, on a socket that has joined the reactor");
@@ -1810,19 +1808,7 @@ void check_one_call(message_fixture& fixture, socket_type& socket, Prepare&& pre
         socket.async_wait(socket_type::wait_type::wait_write, [&](std::error_code) { ++waits; });
         fixture.run();
         REQUIRE(waits == 1);
-        prepare();
-        call_counter counter(socket.native_handle());
-        int calls = 0;
-        std::error_code ec = unlikely_error();
-        start([&](std::error_code error, auto&&...) {
-            ++calls;
-            ec = error;
-        });
-        CHECK(counter.since().total() == 1);
-        fixture.run();
-        CHECK(calls == 1);
-        CHECK_FALSE(ec);
-        CHECK(counter.since().total() == 1);
+        check_async();
     }
 }
 
@@ -1955,33 +1941,49 @@ TEST_CASE_FIXTURE(message_fixture,
 
 namespace {
 
-/// Checks that a receive on `fixture.b` that finds the queue empty makes
-/// exactly two system calls: `sync(ec)` blocking until another thread
-/// sends, and the async `start(handler)`.
-template <typename Sync, typename Start>
-void check_two_receive_calls(message_fixture& fixture, Sync&& sync, Start&& start)
+/// Whether an operation sends or receives: the calls it is counted by.
+enum class direction { sends, receives };
+
+unsigned calls_made(direction kind, const call_counts& counts)
 {
-    socket_type& receiver = fixture.b;
-    file_descriptor file = file_with_content("late");
-    const std::array<int, 1> fds_to_send{file.get()};
-    auto send_late = [&] {
-        fixture.a.send_with_fds(asio::buffer(std::string_view("late")), fds_to_send);
-    };
+    return kind == direction::sends ? counts.sends() : counts.receives();
+}
+
+unsigned calls_of_the_other_kind(direction kind, const call_counts& counts)
+{
+    return kind == direction::sends ? counts.receives() : counts.sends();
+}
+
+/// Checks that an operation on `socket` that would block makes exactly two
+/// system calls of its kind there, and none of the other: `sync(ec)`
+/// blocking until another thread calls `unblock()`, and the async
+/// `start(handler)` waiting until this thread does. `block()` makes the
+/// operation block, before each. Meanwhile no other descriptor sends but
+/// the one that unblocks a receive: a send makes its two, and the
+/// destination wait's probe socket only connects and is polled.
+template <typename Block, typename Unblock, typename Sync, typename Start>
+void check_two_calls(message_fixture& fixture, socket_type& socket, direction kind, Block&& block,
+                     Unblock&& unblock, Sync&& sync, Start&& start)
+{
+    const unsigned sends_meanwhile = kind == direction::sends ? 2 : 1;
     {
-        INFO("synchronous, blocking until another thread sends");
-        call_counter counter(receiver.native_handle());
-        act_when sender([&] { return counter.since().receives() >= 1; }, send_late);
+        INFO("synchronous, blocking until another thread unblocks it");
+        block();
+        call_counter counter(socket.native_handle());
+        act_when unblocker([&] { return calls_made(kind, counter.since()) >= 1; }, unblock);
         std::error_code ec = unlikely_error();
         sync(ec);
-        sender.finish();
-        CHECK_FALSE(sender.late());
+        unblocker.finish();
+        CHECK_FALSE(unblocker.late());
         CHECK_FALSE(ec);
-        CHECK(counter.since().receives() == 2);
-        CHECK(counter.since().sends() == 0);
+        CHECK(calls_made(kind, counter.since()) == 2);
+        CHECK(calls_of_the_other_kind(kind, counter.since()) == 0);
+        CHECK(counter.sends_on_any() == sends_meanwhile);
     }
     {
         INFO("asynchronous");
-        call_counter counter(receiver.native_handle());
+        block();
+        call_counter counter(socket.native_handle());
         int calls = 0;
         std::error_code ec = unlikely_error();
         start([&](std::error_code error, auto&&...) {
@@ -1991,66 +1993,43 @@ void check_two_receive_calls(message_fixture& fixture, Sync&& sync, Start&& star
         fixture.io.restart();
         fixture.io.poll();
         CHECK(calls == 0);
-        CHECK(counter.since().receives() == 1);
-        send_late();
+        CHECK(calls_made(kind, counter.since()) == 1);
+        unblock();
         fixture.run();
         CHECK(calls == 1);
         CHECK_FALSE(ec);
-        CHECK(counter.since().receives() == 2);
-        CHECK(counter.since().sends() == 0);
+        CHECK(calls_made(kind, counter.since()) == 2);
+        CHECK(calls_of_the_other_kind(kind, counter.since()) == 0);
+        CHECK(counter.sends_on_any() == sends_meanwhile);
     }
 }
 
-/// Checks that a send from `fixture.client` to the full queue of
-/// `fixture.server` makes exactly two system calls on the client's
-/// descriptor, and no other descriptor sends meanwhile (the destination
-/// wait's probe socket only connects and is polled): `sync(ec)` blocking
-/// until another thread takes a datagram from the queue, and the async
-/// `start(handler)`.
+/// check_two_calls for a receive on `fixture.b`, which finds its queue
+/// empty until `fixture.a` sends.
+template <typename Sync, typename Start>
+void check_two_receive_calls(message_fixture& fixture, Sync&& sync, Start&& start)
+{
+    file_descriptor file = file_with_content("late");
+    const std::array<int, 1> fds_to_send{file.get()};
+    check_two_calls(
+        fixture, fixture.b, direction::receives, [] {},
+        [&] { fixture.a.send_with_fds(asio::buffer(std::string_view("late")), fds_to_send); }, sync,
+        start);
+}
+
+/// check_two_calls for a send from `fixture.client`, which finds the queue
+/// of `fixture.server` full until one datagram is taken from it.
 template <typename Sync, typename Start>
 void check_two_send_calls(message_fixture& fixture, Sync&& sync, Start&& start)
 {
-    socket_type& sender = fixture.client;
     const int server_fd = fixture.server.native_handle();
-    {
-        INFO("synchronous, blocking until another thread makes room");
-        fill_queue_counted(sender, fixture.server_endpoint);
-        call_counter counter(sender.native_handle());
-        act_when drainer([&] { return counter.since().sends() >= 1; },
-                         [&] { drain_one(server_fd); });
-        std::error_code ec = unlikely_error();
-        sync(ec);
-        drainer.finish();
-        CHECK_FALSE(drainer.late());
-        CHECK_FALSE(ec);
-        CHECK(counter.since().sends() == 2);
-        CHECK(counter.since().receives() == 0);
-        CHECK(counter.sends_on_any() == 2);
-        static_cast<void>(drain_all(fixture.server));
-    }
-    {
-        INFO("asynchronous");
-        fill_queue_counted(sender, fixture.server_endpoint);
-        call_counter counter(sender.native_handle());
-        int calls = 0;
-        std::error_code ec = unlikely_error();
-        start([&](std::error_code error, auto&&...) {
-            ++calls;
-            ec = error;
-        });
-        fixture.io.restart();
-        fixture.io.poll();
-        CHECK(calls == 0);
-        CHECK(counter.since().sends() == 1);
-        REQUIRE(drain_one(server_fd));
-        fixture.run();
-        CHECK(calls == 1);
-        CHECK_FALSE(ec);
-        CHECK(counter.since().sends() == 2);
-        CHECK(counter.since().receives() == 0);
-        CHECK(counter.sends_on_any() == 2);
-        static_cast<void>(drain_all(fixture.server));
-    }
+    check_two_calls(
+        fixture, fixture.client, direction::sends,
+        [&] {
+            static_cast<void>(drain_all(fixture.server));
+            fill_queue_counted(fixture.client, fixture.server_endpoint);
+        },
+        [server_fd] { drain_one(server_fd); }, sync, start);
 }
 
 } // namespace
