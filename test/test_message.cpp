@@ -746,10 +746,27 @@ TEST_CASE_TEMPLATE_DEFINE(
     const std::string_view alphabet = "abcdefghijklmnopqrstuvwxyz";
     std::array<char, 4> storage{};
     REQUIRE_FALSE(Form::send(f, f.a, asio::buffer(alphabet), nullptr, {}).ec);
-    const receive_outcome got = Form::receive(f, f.b, asio::buffer(storage), nullptr, {});
+    receive_outcome got;
+    std::string_view expected;
+    SUBCASE("into one buffer")
+    {
+        got = Form::receive(f, f.b, asio::buffer(storage), nullptr, {});
+        expected = "abcd";
+    }
+    SUBCASE("into two buffers")
+    {
+        const std::array<asio::mutable_buffer, 2> halves{asio::buffer(storage.data(), 1),
+                                                         asio::buffer(storage.data() + 1, 3)};
+        got = Form::receive(f, f.b, halves, nullptr, {});
+        expected = "abcd";
+    }
+    SUBCASE("into no room at all")
+    {
+        got = Form::receive(f, f.b, asio::mutable_buffer(), nullptr, {});
+    }
     CHECK_FALSE(got.ec);
-    CHECK(got.value.bytes == storage.size());
-    CHECK(text_of(storage, got.value.bytes) == "abcd");
+    CHECK(got.value.bytes == expected.size());
+    CHECK(text_of(storage, got.value.bytes) == expected);
     CHECK(got.value.truncated);
     CHECK_FALSE(got.value.control_truncated);
     // The rest of the datagram is gone, not left for the next receive.
@@ -1420,6 +1437,27 @@ pid_t reaped_pid()
     return child;
 }
 
+/// After a send of credentials the kernel refused with `expected`: the
+/// send reported it (the throwing form naming send_message; use_future and
+/// use_awaitable throw Asio's exceptions, made from the error code alone),
+/// sent nothing, and `f.a` still sends to `f.b`, which passes credentials.
+template <typename Form>
+void check_refused(message_fixture& f, const send_outcome& refused, int expected)
+{
+    CHECK(refused.ec == errno_is{expected});
+    CHECK(refused.value == 0);
+    if constexpr (std::is_same_v<Form, throwing_form>)
+        CHECK(refused.what.find("send_message") != std::string::npos);
+    CHECK(f.b.bytes_readable() == 0);
+
+    std::array<char, 16> storage{};
+    REQUIRE_FALSE(Form::send(f, f.a, asio::buffer(std::string_view("fine")), nullptr, {}).ec);
+    const receive_outcome got = Form::receive(f, f.b, asio::buffer(storage), nullptr, {});
+    REQUIRE_FALSE(got.ec);
+    CHECK(text_of(storage, got.value.bytes) == "fine");
+    CHECK(got.value.sender_credentials == std::optional(own_credentials()));
+}
+
 /// A child that does nothing until released: a live process that is not us.
 struct idle_child {
     pid_t pid = -1;
@@ -1538,23 +1576,41 @@ TEST_CASE_TEMPLATE_DEFINE(
     const send_outcome refused =
         Form::send(f, f.a, asio::buffer(std::string_view("refused")), nullptr,
                    {.sender_credentials = credentials{nobody, ::getuid(), ::getgid()}});
-    CHECK(refused.ec == errno_is{ESRCH});
-    CHECK(refused.value == 0);
-    CHECK(f.b.bytes_readable() == 0);
-    // The library's exception names the function; the ones use_future and
-    // use_awaitable throw are Asio's, made from the error code alone.
-    if constexpr (std::is_same_v<Form, throwing_form>)
-        CHECK(refused.what.find("send_message") != std::string::npos);
-
-    // The socket is still usable.
-    std::array<char, 16> storage{};
-    REQUIRE_FALSE(Form::send(f, f.a, asio::buffer(std::string_view("fine")), nullptr, {}).ec);
-    const receive_outcome got = Form::receive(f, f.b, asio::buffer(storage), nullptr, {});
-    REQUIRE_FALSE(got.ec);
-    CHECK(text_of(storage, got.value.bytes) == "fine");
-    CHECK(got.value.sender_credentials == std::optional(own_credentials()));
+    check_refused<Form>(f, refused, ESRCH);
 }
 TEST_CASE_TEMPLATE_APPLY(root_dead_pid, all_forms);
+
+TEST_CASE_TEMPLATE_DEFINE(
+    "without privileges, send_message naming another pid, uid or gid fails with EPERM and sends "
+    "nothing (run as another user than root)" *
+        doctest::skip(running_as_root()),
+    Form, unprivileged_eperm)
+{
+    message_fixture f;
+    f.b.set_option(unixdgram::pass_credentials(true));
+    credentials claimed = own_credentials();
+    SUBCASE("the parent's pid")
+    {
+        claimed.pid = ::getppid();
+    }
+    SUBCASE("a pid no process has")
+    {
+        // EPERM, not ESRCH: the kernel checks the permission first.
+        claimed.pid = reaped_pid();
+    }
+    SUBCASE("another uid")
+    {
+        claimed.uid = claimed.uid == 0 ? 1 : 0;
+    }
+    SUBCASE("another gid")
+    {
+        claimed.gid = claimed.gid == 0 ? 1 : 0;
+    }
+    const send_outcome refused = Form::send(f, f.a, asio::buffer(std::string_view("refused")),
+                                            nullptr, {.sender_credentials = claimed});
+    check_refused<Form>(f, refused, EPERM);
+}
+TEST_CASE_TEMPLATE_APPLY(unprivileged_eperm, all_forms);
 
 namespace {
 
@@ -1572,6 +1628,10 @@ struct unprivileged_findings {
     int other_gid_errno = -1;
     int own_errno = -1;
     int plain_errno = -1;
+    int async_errno = -1;
+    std::size_t async_bytes = 1;
+    int async_calls = -1;
+    bool async_inside_initiation = true;
     pid_t pid = 0;
 };
 
@@ -1633,6 +1693,25 @@ TEST_CASE_FIXTURE(message_fixture,
                            {.sender_credentials = credentials{::getpid(), nobody_uid, nobody_gid}},
                            0, ec);
             found.own_errno = ec.value();
+            try {
+                // A fresh io_context: the parent's is not the child's to run.
+                asio::io_context child_io;
+                socket_type duplicate(child_io, ::dup(a.native_handle()));
+                int calls = 0;
+                duplicate.async_send_message(
+                    refused, nullptr,
+                    {.sender_credentials = credentials{::getppid(), nobody_uid, nobody_gid}}, 0,
+                    [&](std::error_code error, std::size_t bytes) {
+                        ++calls;
+                        found.async_errno = error.value();
+                        found.async_bytes = bytes;
+                    });
+                found.async_inside_initiation = calls != 0;
+                child_io.run();
+                found.async_calls = calls;
+            } catch (...) {
+                found.threw_something_else = true;
+            }
             a.send_message(asio::buffer(std::string_view("plain")), nullptr, {}, 0, ec);
             found.plain_errno = ec.value();
         }
@@ -1661,6 +1740,10 @@ TEST_CASE_FIXTURE(message_fixture,
     CHECK(found.other_uid_errno == EPERM);
     CHECK(found.other_gid_errno == EPERM);
     CHECK(found.own_errno == 0);
+    CHECK(found.async_calls == 1);
+    CHECK_FALSE(found.async_inside_initiation);
+    CHECK(found.async_errno == EPERM);
+    CHECK(found.async_bytes == 0);
     CHECK(found.plain_errno == 0);
 
     // Of the child's sends only the last two arrived, with its identity.
@@ -1698,8 +1781,7 @@ void check_one_call(message_fixture& fixture, socket_type& socket, Prepare&& pre
         CHECK_FALSE(ec);
         CHECK(counter.since().total() == 1);
     }
-    {
-        INFO("asynchronous");
+    auto check_async = [&] {
         prepare();
         call_counter counter(socket.native_handle());
         int calls = 0;
@@ -1713,6 +1795,20 @@ void check_one_call(message_fixture& fixture, socket_type& socket, Prepare&& pre
         CHECK(calls == 1);
         CHECK_FALSE(ec);
         CHECK(counter.since().total() == 1);
+    };
+    {
+        INFO("asynchronous");
+        check_async();
+    }
+    {
+        INFO("asynchronous, on a socket that has joined the reactor");
+        // A wait for writability, which is there at once, makes the socket
+        // join the reactor as a wait that blocks would.
+        int waits = 0;
+        socket.async_wait(socket_type::wait_type::wait_write, [&](std::error_code) { ++waits; });
+        fixture.run();
+        REQUIRE(waits == 1);
+        check_async();
     }
 }
 
@@ -1845,33 +1941,49 @@ TEST_CASE_FIXTURE(message_fixture,
 
 namespace {
 
-/// Checks that a receive on `fixture.b` that finds the queue empty makes
-/// exactly two system calls: `sync(ec)` blocking until another thread
-/// sends, and the async `start(handler)`.
-template <typename Sync, typename Start>
-void check_two_receive_calls(message_fixture& fixture, Sync&& sync, Start&& start)
+/// Whether an operation sends or receives: the calls it is counted by.
+enum class direction { sends, receives };
+
+unsigned calls_made(direction kind, const call_counts& counts)
 {
-    socket_type& receiver = fixture.b;
-    file_descriptor file = file_with_content("late");
-    const std::array<int, 1> fds_to_send{file.get()};
-    auto send_late = [&] {
-        fixture.a.send_with_fds(asio::buffer(std::string_view("late")), fds_to_send);
-    };
+    return kind == direction::sends ? counts.sends() : counts.receives();
+}
+
+unsigned calls_of_the_other_kind(direction kind, const call_counts& counts)
+{
+    return kind == direction::sends ? counts.receives() : counts.sends();
+}
+
+/// Checks that an operation on `socket` that would block makes exactly two
+/// system calls of its kind there, and none of the other: `sync(ec)`
+/// blocking until another thread calls `unblock()`, and the async
+/// `start(handler)` waiting until this thread does. `block()` makes the
+/// operation block, before each. Meanwhile no other descriptor sends but
+/// the one that unblocks a receive: a send makes its two, and the
+/// destination wait's probe socket only connects and is polled.
+template <typename Block, typename Unblock, typename Sync, typename Start>
+void check_two_calls(message_fixture& fixture, socket_type& socket, direction kind, Block&& block,
+                     Unblock&& unblock, Sync&& sync, Start&& start)
+{
+    const unsigned sends_meanwhile = kind == direction::sends ? 2 : 1;
     {
-        INFO("synchronous, blocking until another thread sends");
-        call_counter counter(receiver.native_handle());
-        act_when sender([&] { return counter.since().receives() >= 1; }, send_late);
+        INFO("synchronous, blocking until another thread unblocks it");
+        block();
+        call_counter counter(socket.native_handle());
+        act_when unblocker([&] { return calls_made(kind, counter.since()) >= 1; }, unblock);
         std::error_code ec = unlikely_error();
         sync(ec);
-        sender.finish();
-        CHECK_FALSE(sender.late());
+        unblocker.finish();
+        CHECK_FALSE(unblocker.late());
         CHECK_FALSE(ec);
-        CHECK(counter.since().receives() == 2);
-        CHECK(counter.since().sends() == 0);
+        CHECK(calls_made(kind, counter.since()) == 2);
+        CHECK(calls_of_the_other_kind(kind, counter.since()) == 0);
+        CHECK(counter.sends_on_any() == sends_meanwhile);
     }
     {
         INFO("asynchronous");
-        call_counter counter(receiver.native_handle());
+        block();
+        call_counter counter(socket.native_handle());
         int calls = 0;
         std::error_code ec = unlikely_error();
         start([&](std::error_code error, auto&&...) {
@@ -1881,66 +1993,43 @@ void check_two_receive_calls(message_fixture& fixture, Sync&& sync, Start&& star
         fixture.io.restart();
         fixture.io.poll();
         CHECK(calls == 0);
-        CHECK(counter.since().receives() == 1);
-        send_late();
+        CHECK(calls_made(kind, counter.since()) == 1);
+        unblock();
         fixture.run();
         CHECK(calls == 1);
         CHECK_FALSE(ec);
-        CHECK(counter.since().receives() == 2);
-        CHECK(counter.since().sends() == 0);
+        CHECK(calls_made(kind, counter.since()) == 2);
+        CHECK(calls_of_the_other_kind(kind, counter.since()) == 0);
+        CHECK(counter.sends_on_any() == sends_meanwhile);
     }
 }
 
-/// Checks that a send from `fixture.client` to the full queue of
-/// `fixture.server` makes exactly two system calls on the client's
-/// descriptor, and no other descriptor sends meanwhile (the destination
-/// wait's probe socket only connects and is polled): `sync(ec)` blocking
-/// until another thread takes a datagram from the queue, and the async
-/// `start(handler)`.
+/// check_two_calls for a receive on `fixture.b`, which finds its queue
+/// empty until `fixture.a` sends.
+template <typename Sync, typename Start>
+void check_two_receive_calls(message_fixture& fixture, Sync&& sync, Start&& start)
+{
+    file_descriptor file = file_with_content("late");
+    const std::array<int, 1> fds_to_send{file.get()};
+    check_two_calls(
+        fixture, fixture.b, direction::receives, [] {},
+        [&] { fixture.a.send_with_fds(asio::buffer(std::string_view("late")), fds_to_send); }, sync,
+        start);
+}
+
+/// check_two_calls for a send from `fixture.client`, which finds the queue
+/// of `fixture.server` full until one datagram is taken from it.
 template <typename Sync, typename Start>
 void check_two_send_calls(message_fixture& fixture, Sync&& sync, Start&& start)
 {
-    socket_type& sender = fixture.client;
     const int server_fd = fixture.server.native_handle();
-    {
-        INFO("synchronous, blocking until another thread makes room");
-        fill_queue_counted(sender, fixture.server_endpoint);
-        call_counter counter(sender.native_handle());
-        act_when drainer([&] { return counter.since().sends() >= 1; },
-                         [&] { drain_one(server_fd); });
-        std::error_code ec = unlikely_error();
-        sync(ec);
-        drainer.finish();
-        CHECK_FALSE(drainer.late());
-        CHECK_FALSE(ec);
-        CHECK(counter.since().sends() == 2);
-        CHECK(counter.since().receives() == 0);
-        CHECK(counter.sends_on_any() == 2);
-        static_cast<void>(drain_all(fixture.server));
-    }
-    {
-        INFO("asynchronous");
-        fill_queue_counted(sender, fixture.server_endpoint);
-        call_counter counter(sender.native_handle());
-        int calls = 0;
-        std::error_code ec = unlikely_error();
-        start([&](std::error_code error, auto&&...) {
-            ++calls;
-            ec = error;
-        });
-        fixture.io.restart();
-        fixture.io.poll();
-        CHECK(calls == 0);
-        CHECK(counter.since().sends() == 1);
-        REQUIRE(drain_one(server_fd));
-        fixture.run();
-        CHECK(calls == 1);
-        CHECK_FALSE(ec);
-        CHECK(counter.since().sends() == 2);
-        CHECK(counter.since().receives() == 0);
-        CHECK(counter.sends_on_any() == 2);
-        static_cast<void>(drain_all(fixture.server));
-    }
+    check_two_calls(
+        fixture, fixture.client, direction::sends,
+        [&] {
+            static_cast<void>(drain_all(fixture.server));
+            fill_queue_counted(fixture.client, fixture.server_endpoint);
+        },
+        [server_fd] { drain_one(server_fd); }, sync, start);
 }
 
 } // namespace
