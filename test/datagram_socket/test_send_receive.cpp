@@ -1,8 +1,8 @@
 //
 // test_send_receive.cpp — moving data: every send and receive in each of
 // its forms (throwing, std::error_code&, and asynchronous with a callback,
-// asio::use_future and asio::use_awaitable), peeking, scatter and gather,
-// and the failures a send or a receive reports.
+// asio::use_future and asio::use_awaitable; the form policies below), peeking,
+// scatter and gather, and the failures a send or a receive reports.
 //
 // One of the sources of the test_datagram_socket executable; what they share
 // is in datagram_socket_test.hpp.
@@ -10,6 +10,8 @@
 // Distributed under the Boost Software License, Version 1.0.
 //
 #include "datagram_socket_test.hpp"
+
+#include <tuple>
 
 using namespace unixdgram_test;
 using unixdgram::file_descriptor;
@@ -45,203 +47,224 @@ T wait_for_result(std::future<T>& result)
     return result.get();
 }
 
+// ---------------------------------------------------------------------------
+// The completion forms
+//
+// A test names its send and its receive once, as an `operation`; a form
+// policy runs the pair in its form: throwing, std::error_code&, or
+// asynchronous with a callback, asio::use_future or asio::use_awaitable.
+// Each policy is a test case of its own (TEST_CASE_TEMPLATE_APPLY over
+// completion_forms), named after the test with the form in angle brackets.
+// ---------------------------------------------------------------------------
+
+/// A send or a receive: `sync(tail...)` calls the synchronous member, with no
+/// tail for the throwing form and with the flags and a std::error_code& for
+/// the other; `async(token)` calls the asynchronous member.
+template <typename Sync, typename Async>
+struct operation {
+    Sync sync;
+    Async async;
+};
+template <typename Sync, typename Async>
+operation(Sync, Async) -> operation<Sync, Async>;
+
+/// What a send and a receive returned.
+template <typename Received>
+struct exchanged {
+    std::size_t sent = 0;
+    Received received{};
+};
+
+template <typename Receive>
+using received_type = decltype(std::declval<Receive&>().sync());
+
+struct throwing_form {
+    template <typename Send, typename Receive>
+    static exchanged<received_type<Receive>> exchange(io_fixture&, Send& send, Receive& receive)
+    {
+        exchanged<received_type<Receive>> result;
+        result.sent = send.sync();
+        result.received = receive.sync();
+        return result;
+    }
+};
+
+struct error_code_form {
+    template <typename Send, typename Receive>
+    static exchanged<received_type<Receive>> exchange(io_fixture&, Send& send, Receive& receive)
+    {
+        exchanged<received_type<Receive>> result;
+        std::error_code send_ec = std::make_error_code(std::errc::io_error);
+        std::error_code receive_ec = std::make_error_code(std::errc::io_error);
+        result.sent = send.sync(0, send_ec);
+        result.received = receive.sync(0, receive_ec);
+        CHECK_FALSE(send_ec);
+        CHECK_FALSE(receive_ec);
+        return result;
+    }
+};
+
+/// The receive is started first, so that it waits for the datagram.
+struct callback_form {
+    template <typename Send, typename Receive>
+    static exchanged<received_type<Receive>> exchange(io_fixture& fixture, Send& send,
+                                                      Receive& receive)
+    {
+        completion<std::size_t> sending;
+        completion<received_type<Receive>> receiving;
+        receiving.start([&](auto handler) { receive.async(handler); });
+        sending.start([&](auto handler) { send.async(handler); });
+        fixture.run();
+        REQUIRE(sending.calls == 1);
+        REQUIRE(receiving.calls == 1);
+        CHECK_FALSE(sending.ec);
+        CHECK_FALSE(receiving.ec);
+        return {sending.result, std::move(receiving.result)};
+    }
+};
+
+struct use_future_form {
+    template <typename Send, typename Receive>
+    static exchanged<received_type<Receive>> exchange(io_fixture& fixture, Send& send,
+                                                      Receive& receive)
+    {
+        background_io runner(fixture.io);
+        std::future<received_type<Receive>> receiving = receive.async(asio::use_future);
+        std::future<std::size_t> sending = send.async(asio::use_future);
+        exchanged<received_type<Receive>> result;
+        result.sent = wait_for_result(sending);
+        result.received = wait_for_result(receiving);
+        return result;
+    }
+};
+
+struct use_awaitable_form {
+    template <typename Send, typename Receive>
+    static exchanged<received_type<Receive>> exchange(io_fixture& fixture, Send& send,
+                                                      Receive& receive)
+    {
+        exchanged<received_type<Receive>> result;
+        run_coroutine(fixture.io, send_then_receive(send, receive, result));
+        return result;
+    }
+
+private:
+    // The operations are copied into the coroutine's frame; what they refer
+    // to outlives run_coroutine.
+    template <typename Send, typename Receive, typename Received>
+    static asio::awaitable<void> send_then_receive(Send send, Receive receive,
+                                                   exchanged<Received>& result)
+    {
+        result.sent = co_await send.async(asio::use_awaitable);
+        result.received = co_await receive.async(asio::use_awaitable);
+    }
+};
+
+using completion_forms =
+    std::tuple<throwing_form, error_code_form, callback_form, use_future_form, use_awaitable_form>;
+
 } // namespace
+
+TYPE_TO_STRING_AS("throwing form", throwing_form);
+TYPE_TO_STRING_AS("error_code form", error_code_form);
+TYPE_TO_STRING_AS("callback form", callback_form);
+TYPE_TO_STRING_AS("use_future form", use_future_form);
+TYPE_TO_STRING_AS("use_awaitable form", use_awaitable_form);
 
 // ---------------------------------------------------------------------------
 // Moving data, every operation in every form
 // ---------------------------------------------------------------------------
 
-TEST_CASE_FIXTURE(pair_fixture, "send and receive move one datagram")
+TEST_CASE_TEMPLATE_DEFINE("send and receive move one datagram", form, send_and_receive)
 {
+    pair_fixture sockets;
+    socket_type& a = sockets.a;
+    socket_type& b = sockets.b;
     const std::string_view message = "one datagram";
     std::array<char, 64> storage{};
-    std::size_t sent = 0;
-    std::size_t received = 0;
+    operation send{[&](auto&&... tail) {
+                       return a.send(asio::buffer(message), std::forward<decltype(tail)>(tail)...);
+                   },
+                   [&](auto&&... tail) {
+                       return a.async_send(asio::buffer(message),
+                                           std::forward<decltype(tail)>(tail)...);
+                   }};
+    operation receive{
+        [&](auto&&... tail) {
+            return b.receive(asio::buffer(storage), std::forward<decltype(tail)>(tail)...);
+        },
+        [&](auto&&... tail) {
+            return b.async_receive(asio::buffer(storage), std::forward<decltype(tail)>(tail)...);
+        }};
 
-    SUBCASE("throwing form")
-    {
-        sent = a.send(asio::buffer(message));
-        received = b.receive(asio::buffer(storage));
-    }
-    SUBCASE("error_code form")
-    {
-        std::error_code send_ec = std::make_error_code(std::errc::io_error);
-        std::error_code receive_ec = std::make_error_code(std::errc::io_error);
-        sent = a.send(asio::buffer(message), 0, send_ec);
-        received = b.receive(asio::buffer(storage), 0, receive_ec);
-        CHECK_FALSE(send_ec);
-        CHECK_FALSE(receive_ec);
-    }
-    SUBCASE("callback form")
-    {
-        completion<std::size_t> sending;
-        completion<std::size_t> receiving;
-        receiving.start([&](auto handler) { b.async_receive(asio::buffer(storage), handler); });
-        sending.start([&](auto handler) { a.async_send(asio::buffer(message), handler); });
-        run();
-        REQUIRE(sending.calls == 1);
-        REQUIRE(receiving.calls == 1);
-        CHECK_FALSE(sending.ec);
-        CHECK_FALSE(receiving.ec);
-        sent = sending.result;
-        received = receiving.result;
-    }
-    SUBCASE("use_future form")
-    {
-        background_io runner(io);
-        std::future<std::size_t> receiving =
-            b.async_receive(asio::buffer(storage), asio::use_future);
-        std::future<std::size_t> sending = a.async_send(asio::buffer(message), asio::use_future);
-        sent = wait_for_result(sending);
-        received = wait_for_result(receiving);
-    }
-    SUBCASE("use_awaitable form")
-    {
-        auto exchange = [](socket_type& sender, socket_type& receiver, std::string_view text,
-                           asio::mutable_buffer into, std::size_t& sent_bytes,
-                           std::size_t& received_bytes) -> asio::awaitable<void> {
-            sent_bytes = co_await sender.async_send(asio::buffer(text), asio::use_awaitable);
-            received_bytes = co_await receiver.async_receive(into, asio::use_awaitable);
-        };
-        run_coroutine(io, exchange(a, b, message, asio::buffer(storage), sent, received));
-    }
+    const auto [sent, received] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());
     CHECK(text_of(storage, received) == message);
     CHECK(b.bytes_readable() == 0);
 }
+TEST_CASE_TEMPLATE_APPLY(send_and_receive, completion_forms);
 
-TEST_CASE_FIXTURE(named_fixture, "send_to and receive_from move one datagram and name the sender")
+TEST_CASE_TEMPLATE_DEFINE("send_to and receive_from move one datagram and name the sender", form,
+                          send_to_and_receive_from)
 {
+    named_fixture sockets;
     const std::string_view message = "addressed datagram";
     std::array<char, 64> storage{};
     unixdgram::endpoint sender;
-    std::size_t sent = 0;
-    std::size_t received = 0;
+    operation send{[&](auto&&... tail) {
+                       return sockets.client.send_to(asio::buffer(message), sockets.server_endpoint,
+                                                     std::forward<decltype(tail)>(tail)...);
+                   },
+                   [&](auto&&... tail) {
+                       return sockets.client.async_send_to(asio::buffer(message),
+                                                           sockets.server_endpoint,
+                                                           std::forward<decltype(tail)>(tail)...);
+                   }};
+    operation receive{[&](auto&&... tail) {
+                          return sockets.server.receive_from(asio::buffer(storage), sender,
+                                                             std::forward<decltype(tail)>(tail)...);
+                      },
+                      [&](auto&&... tail) {
+                          return sockets.server.async_receive_from(
+                              asio::buffer(storage), sender, std::forward<decltype(tail)>(tail)...);
+                      }};
 
-    SUBCASE("throwing form")
-    {
-        sent = client.send_to(asio::buffer(message), server_endpoint);
-        received = server.receive_from(asio::buffer(storage), sender);
-    }
-    SUBCASE("error_code form")
-    {
-        std::error_code send_ec = std::make_error_code(std::errc::io_error);
-        std::error_code receive_ec = std::make_error_code(std::errc::io_error);
-        sent = client.send_to(asio::buffer(message), server_endpoint, 0, send_ec);
-        received = server.receive_from(asio::buffer(storage), sender, 0, receive_ec);
-        CHECK_FALSE(send_ec);
-        CHECK_FALSE(receive_ec);
-    }
-    SUBCASE("callback form")
-    {
-        completion<std::size_t> sending;
-        completion<std::size_t> receiving;
-        receiving.start([&](auto handler) {
-            server.async_receive_from(asio::buffer(storage), sender, handler);
-        });
-        sending.start([&](auto handler) {
-            client.async_send_to(asio::buffer(message), server_endpoint, handler);
-        });
-        run();
-        REQUIRE(sending.calls == 1);
-        REQUIRE(receiving.calls == 1);
-        CHECK_FALSE(sending.ec);
-        CHECK_FALSE(receiving.ec);
-        sent = sending.result;
-        received = receiving.result;
-    }
-    SUBCASE("use_future form")
-    {
-        background_io runner(io);
-        std::future<std::size_t> receiving =
-            server.async_receive_from(asio::buffer(storage), sender, asio::use_future);
-        std::future<std::size_t> sending =
-            client.async_send_to(asio::buffer(message), server_endpoint, asio::use_future);
-        sent = wait_for_result(sending);
-        received = wait_for_result(receiving);
-    }
-    SUBCASE("use_awaitable form")
-    {
-        auto exchange = [](socket_type& from, socket_type& to, unixdgram::endpoint destination,
-                           std::string_view text, asio::mutable_buffer into,
-                           unixdgram::endpoint& source, std::size_t& sent_bytes,
-                           std::size_t& received_bytes) -> asio::awaitable<void> {
-            sent_bytes =
-                co_await from.async_send_to(asio::buffer(text), destination, asio::use_awaitable);
-            received_bytes = co_await to.async_receive_from(into, source, asio::use_awaitable);
-        };
-        run_coroutine(io, exchange(client, server, server_endpoint, message, asio::buffer(storage),
-                                   sender, sent, received));
-    }
+    const auto [sent, received] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());
     CHECK(text_of(storage, received) == message);
-    CHECK(sender.path() == client_name);
+    CHECK(sender.path() == sockets.client_name);
 }
+TEST_CASE_TEMPLATE_APPLY(send_to_and_receive_from, completion_forms);
 
-TEST_CASE_FIXTURE(pair_fixture, "send_with_fds and receive_with_fds pass a descriptor")
+TEST_CASE_TEMPLATE_DEFINE("send_with_fds and receive_with_fds pass a descriptor", form,
+                          send_and_receive_with_fds)
 {
+    pair_fixture sockets;
+    socket_type& a = sockets.a;
+    socket_type& b = sockets.b;
     const std::string_view message = "with fd";
     pipe_ends pipe = make_pipe();
     const std::array<int, 1> fds_to_send{pipe.read_end.get()};
     std::array<char, 64> storage{};
     std::array<file_descriptor, 2> fds;
-    std::size_t sent = 0;
-    unixdgram::receive_result result;
+    operation send{[&](auto&&... tail) {
+                       return a.send_with_fds(asio::buffer(message), fds_to_send,
+                                              std::forward<decltype(tail)>(tail)...);
+                   },
+                   [&](auto&&... tail) {
+                       return a.async_send_with_fds(asio::buffer(message), fds_to_send,
+                                                    std::forward<decltype(tail)>(tail)...);
+                   }};
+    operation receive{[&](auto&&... tail) {
+                          return b.receive_with_fds(asio::buffer(storage), fds,
+                                                    std::forward<decltype(tail)>(tail)...);
+                      },
+                      [&](auto&&... tail) {
+                          return b.async_receive_with_fds(asio::buffer(storage), fds,
+                                                          std::forward<decltype(tail)>(tail)...);
+                      }};
 
-    SUBCASE("throwing form")
-    {
-        sent = a.send_with_fds(asio::buffer(message), fds_to_send);
-        result = b.receive_with_fds(asio::buffer(storage), fds);
-    }
-    SUBCASE("error_code form")
-    {
-        std::error_code send_ec = std::make_error_code(std::errc::io_error);
-        std::error_code receive_ec = std::make_error_code(std::errc::io_error);
-        sent = a.send_with_fds(asio::buffer(message), fds_to_send, 0, send_ec);
-        result = b.receive_with_fds(asio::buffer(storage), fds, 0, receive_ec);
-        CHECK_FALSE(send_ec);
-        CHECK_FALSE(receive_ec);
-    }
-    SUBCASE("callback form")
-    {
-        completion<std::size_t> sending;
-        completion<unixdgram::receive_result> receiving;
-        receiving.start(
-            [&](auto handler) { b.async_receive_with_fds(asio::buffer(storage), fds, handler); });
-        sending.start([&](auto handler) {
-            a.async_send_with_fds(asio::buffer(message), fds_to_send, handler);
-        });
-        run();
-        REQUIRE(sending.calls == 1);
-        REQUIRE(receiving.calls == 1);
-        CHECK_FALSE(sending.ec);
-        CHECK_FALSE(receiving.ec);
-        sent = sending.result;
-        result = std::move(receiving.result);
-    }
-    SUBCASE("use_future form")
-    {
-        background_io runner(io);
-        std::future<unixdgram::receive_result> receiving =
-            b.async_receive_with_fds(asio::buffer(storage), fds, asio::use_future);
-        std::future<std::size_t> sending =
-            a.async_send_with_fds(asio::buffer(message), fds_to_send, asio::use_future);
-        sent = wait_for_result(sending);
-        result = wait_for_result(receiving);
-    }
-    SUBCASE("use_awaitable form")
-    {
-        auto exchange = [](socket_type& sender, socket_type& receiver, std::string_view text,
-                           std::span<const int> descriptors, asio::mutable_buffer into,
-                           std::span<file_descriptor> room, std::size_t& sent_bytes,
-                           unixdgram::receive_result& received) -> asio::awaitable<void> {
-            sent_bytes = co_await sender.async_send_with_fds(asio::buffer(text), descriptors,
-                                                             asio::use_awaitable);
-            received = co_await receiver.async_receive_with_fds(into, room, asio::use_awaitable);
-        };
-        run_coroutine(
-            io, exchange(a, b, message, fds_to_send, asio::buffer(storage), fds, sent, result));
-    }
+    const auto [sent, result] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());
     CHECK(text_of(storage, result.bytes) == message);
     REQUIRE(result.fds.size() == 1);
@@ -256,82 +279,43 @@ TEST_CASE_FIXTURE(pair_fixture, "send_with_fds and receive_with_fds pass a descr
     write_all(pipe.write_end.get(), "through the pipe");
     CHECK(read_some(fds[0].get()) == "through the pipe");
 }
+TEST_CASE_TEMPLATE_APPLY(send_and_receive_with_fds, completion_forms);
 
-TEST_CASE_FIXTURE(
-    named_fixture,
-    "send_to_with_fds and receive_from_with_fds pass a descriptor and name the sender")
+TEST_CASE_TEMPLATE_DEFINE(
+    "send_to_with_fds and receive_from_with_fds pass a descriptor and name the sender", form,
+    send_to_and_receive_from_with_fds)
 {
+    named_fixture sockets;
     const std::string_view message = "addressed with fd";
     file_descriptor file = file_with_content("file content");
     const std::array<int, 1> fds_to_send{file.get()};
     std::array<char, 64> storage{};
     std::array<file_descriptor, 1> fds;
     unixdgram::endpoint sender;
-    std::size_t sent = 0;
-    unixdgram::receive_result result;
+    operation send{[&](auto&&... tail) {
+                       return sockets.client.send_to_with_fds(
+                           asio::buffer(message), sockets.server_endpoint, fds_to_send,
+                           std::forward<decltype(tail)>(tail)...);
+                   },
+                   [&](auto&&... tail) {
+                       return sockets.client.async_send_to_with_fds(
+                           asio::buffer(message), sockets.server_endpoint, fds_to_send,
+                           std::forward<decltype(tail)>(tail)...);
+                   }};
+    operation receive{
+        [&](auto&&... tail) {
+            return sockets.server.receive_from_with_fds(asio::buffer(storage), sender, fds,
+                                                        std::forward<decltype(tail)>(tail)...);
+        },
+        [&](auto&&... tail) {
+            return sockets.server.async_receive_from_with_fds(
+                asio::buffer(storage), sender, fds, std::forward<decltype(tail)>(tail)...);
+        }};
 
-    SUBCASE("throwing form")
-    {
-        sent = client.send_to_with_fds(asio::buffer(message), server_endpoint, fds_to_send);
-        result = server.receive_from_with_fds(asio::buffer(storage), sender, fds);
-    }
-    SUBCASE("error_code form")
-    {
-        std::error_code send_ec = std::make_error_code(std::errc::io_error);
-        std::error_code receive_ec = std::make_error_code(std::errc::io_error);
-        sent = client.send_to_with_fds(asio::buffer(message), server_endpoint, fds_to_send, 0,
-                                       send_ec);
-        result = server.receive_from_with_fds(asio::buffer(storage), sender, fds, 0, receive_ec);
-        CHECK_FALSE(send_ec);
-        CHECK_FALSE(receive_ec);
-    }
-    SUBCASE("callback form")
-    {
-        completion<std::size_t> sending;
-        completion<unixdgram::receive_result> receiving;
-        receiving.start([&](auto handler) {
-            server.async_receive_from_with_fds(asio::buffer(storage), sender, fds, handler);
-        });
-        sending.start([&](auto handler) {
-            client.async_send_to_with_fds(asio::buffer(message), server_endpoint, fds_to_send,
-                                          handler);
-        });
-        run();
-        REQUIRE(sending.calls == 1);
-        REQUIRE(receiving.calls == 1);
-        CHECK_FALSE(sending.ec);
-        CHECK_FALSE(receiving.ec);
-        sent = sending.result;
-        result = std::move(receiving.result);
-    }
-    SUBCASE("use_future form")
-    {
-        background_io runner(io);
-        std::future<unixdgram::receive_result> receiving = server.async_receive_from_with_fds(
-            asio::buffer(storage), sender, fds, asio::use_future);
-        std::future<std::size_t> sending = client.async_send_to_with_fds(
-            asio::buffer(message), server_endpoint, fds_to_send, asio::use_future);
-        sent = wait_for_result(sending);
-        result = wait_for_result(receiving);
-    }
-    SUBCASE("use_awaitable form")
-    {
-        auto exchange = [](socket_type& from, socket_type& to, unixdgram::endpoint destination,
-                           std::string_view text, std::span<const int> descriptors,
-                           asio::mutable_buffer into, std::span<file_descriptor> room,
-                           unixdgram::endpoint& source, std::size_t& sent_bytes,
-                           unixdgram::receive_result& received) -> asio::awaitable<void> {
-            sent_bytes = co_await from.async_send_to_with_fds(asio::buffer(text), destination,
-                                                              descriptors, asio::use_awaitable);
-            received =
-                co_await to.async_receive_from_with_fds(into, source, room, asio::use_awaitable);
-        };
-        run_coroutine(io, exchange(client, server, server_endpoint, message, fds_to_send,
-                                   asio::buffer(storage), fds, sender, sent, result));
-    }
+    const auto [sent, result] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());
     CHECK(text_of(storage, result.bytes) == message);
-    CHECK(sender.path() == client_name);
+    CHECK(sender.path() == sockets.client_name);
     REQUIRE(result.fds.size() == 1);
     CHECK_FALSE(result.truncated);
     CHECK_FALSE(result.control_truncated);
@@ -339,6 +323,7 @@ TEST_CASE_FIXTURE(
     CHECK(same_file(fds[0].get(), file.get()));
     CHECK(read_some(fds[0].get()) == "file content");
 }
+TEST_CASE_TEMPLATE_APPLY(send_to_and_receive_from_with_fds, completion_forms);
 
 TEST_CASE_FIXTURE(pair_fixture, "message_peek leaves the datagram queued")
 {
