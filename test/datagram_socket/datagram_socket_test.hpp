@@ -4,8 +4,7 @@
 //
 // test_datagram_socket tests unixdgram/datagram_socket.hpp. Its cases are
 // split by topic into the test_*.cpp files of this directory and linked into
-// one executable, which compiles Asio's templates once per file rather than
-// once per executable.
+// one executable: one meson test whose TAP lists every case, and one link.
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
