@@ -22,10 +22,13 @@
 // --contenders keeps only the contenders with those keys (for profiling).
 //
 // --allocations counts, instead of timing, the heap allocations a datagram
-// costs once a contender is warm: this program replaces operator new.
+// costs once a contender is warm: this program links test/counting_allocator.cpp,
+// which replaces operator new.
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
+#include "counting_allocator.hpp"
+
 #include <unixdgram.hpp>
 
 #include <asio/awaitable.hpp>
@@ -37,7 +40,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstddef>
@@ -47,7 +49,6 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -59,50 +60,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-// Heap allocations, counted ------------------------------------------------
-
-namespace {
-std::atomic<std::size_t> heap_allocations{0};
-
-void* counted_allocation(std::size_t size, std::size_t alignment)
-{
-    heap_allocations.fetch_add(1, std::memory_order_relaxed);
-    size = std::max<std::size_t>(size, 1);
-    void* memory =
-        alignment <= alignof(std::max_align_t)
-            ? std::malloc(size)
-            : std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
-    if (!memory)
-        throw std::bad_alloc();
-    return memory;
-}
-} // namespace
-
-void* operator new(std::size_t size)
-{
-    return counted_allocation(size, 0);
-}
-void* operator new(std::size_t size, std::align_val_t alignment)
-{
-    return counted_allocation(size, static_cast<std::size_t>(alignment));
-}
-void operator delete(void* memory) noexcept
-{
-    std::free(memory);
-}
-void operator delete(void* memory, std::size_t) noexcept
-{
-    std::free(memory);
-}
-void operator delete(void* memory, std::align_val_t) noexcept
-{
-    std::free(memory);
-}
-void operator delete(void* memory, std::size_t, std::align_val_t) noexcept
-{
-    std::free(memory);
-}
 
 namespace {
 
@@ -746,12 +703,12 @@ double allocations_per_datagram(contender& c)
     constexpr std::size_t short_run = 4;
     constexpr std::size_t long_run = 68;
     c.run(short_run);
-    std::size_t before = heap_allocations.load();
+    std::size_t before = unixdgram_test::heap_allocations();
     c.run(short_run);
-    std::size_t short_cost = heap_allocations.load() - before;
-    before = heap_allocations.load();
+    std::size_t short_cost = unixdgram_test::heap_allocations() - before;
+    before = unixdgram_test::heap_allocations();
     c.run(long_run);
-    std::size_t long_cost = heap_allocations.load() - before;
+    std::size_t long_cost = unixdgram_test::heap_allocations() - before;
     double extra = static_cast<double>(long_cost) - static_cast<double>(short_cost);
     return std::max(extra, 0.0) / static_cast<double>((long_run - short_run) * batch_size);
 }

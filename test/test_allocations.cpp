@@ -2,11 +2,12 @@
 // test_allocations.cpp — in steady state an asynchronous round trip allocates
 // nothing: completion handlers live in Asio's recycled per-thread memory.
 //
-// This executable replaces the global operator new and delete with versions
-// that count.
+// This executable links counting_allocator.cpp, which replaces the global
+// operator new and delete with versions that count.
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
+#include "counting_allocator.hpp"
 #include "unixdgram_test.hpp"
 
 #include <unixdgram.hpp>
@@ -14,10 +15,8 @@
 #include <asio.hpp>
 
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <cstdlib>
 #include <new>
 #include <span>
 #include <string>
@@ -29,138 +28,9 @@
 
 namespace {
 
-std::atomic<std::size_t> allocation_count{0};
-
-void* allocate(std::size_t size)
-{
-    allocation_count.fetch_add(1, std::memory_order_relaxed);
-    if (void* memory = std::malloc(size == 0 ? 1 : size))
-        return memory;
-    throw std::bad_alloc();
-}
-
-void* allocate_aligned(std::size_t size, std::align_val_t alignment)
-{
-    allocation_count.fetch_add(1, std::memory_order_relaxed);
-    std::size_t boundary = static_cast<std::size_t>(alignment);
-    if (boundary < sizeof(void*))
-        boundary = sizeof(void*);
-    void* memory = nullptr;
-    if (::posix_memalign(&memory, boundary, size == 0 ? 1 : size) == 0)
-        return memory;
-    throw std::bad_alloc();
-}
-
-} // namespace
-
-// posix_memalign's memory is released with free(), like malloc's, so one
-// deallocation serves every form.
-void* operator new(std::size_t size)
-{
-    return allocate(size);
-}
-void* operator new[](std::size_t size)
-{
-    return allocate(size);
-}
-void* operator new(std::size_t size, std::align_val_t alignment)
-{
-    return allocate_aligned(size, alignment);
-}
-void* operator new[](std::size_t size, std::align_val_t alignment)
-{
-    return allocate_aligned(size, alignment);
-}
-
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept
-{
-    try {
-        return allocate(size);
-    } catch (const std::bad_alloc&) {
-        return nullptr;
-    }
-}
-
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept
-{
-    try {
-        return allocate(size);
-    } catch (const std::bad_alloc&) {
-        return nullptr;
-    }
-}
-
-void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept
-{
-    try {
-        return allocate_aligned(size, alignment);
-    } catch (const std::bad_alloc&) {
-        return nullptr;
-    }
-}
-
-void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept
-{
-    try {
-        return allocate_aligned(size, alignment);
-    } catch (const std::bad_alloc&) {
-        return nullptr;
-    }
-}
-
-void operator delete(void* memory) noexcept
-{
-    std::free(memory);
-}
-void operator delete[](void* memory) noexcept
-{
-    std::free(memory);
-}
-void operator delete(void* memory, std::size_t) noexcept
-{
-    std::free(memory);
-}
-void operator delete[](void* memory, std::size_t) noexcept
-{
-    std::free(memory);
-}
-void operator delete(void* memory, std::align_val_t) noexcept
-{
-    std::free(memory);
-}
-void operator delete[](void* memory, std::align_val_t) noexcept
-{
-    std::free(memory);
-}
-void operator delete(void* memory, std::size_t, std::align_val_t) noexcept
-{
-    std::free(memory);
-}
-void operator delete[](void* memory, std::size_t, std::align_val_t) noexcept
-{
-    std::free(memory);
-}
-void operator delete(void* memory, const std::nothrow_t&) noexcept
-{
-    std::free(memory);
-}
-void operator delete[](void* memory, const std::nothrow_t&) noexcept
-{
-    std::free(memory);
-}
-void operator delete(void* memory, std::align_val_t, const std::nothrow_t&) noexcept
-{
-    std::free(memory);
-}
-void operator delete[](void* memory, std::align_val_t, const std::nothrow_t&) noexcept
-{
-    std::free(memory);
-}
-
-namespace {
-
 using socket_type = unixdgram::datagram_socket<>;
 using unixdgram::file_descriptor;
+using unixdgram_test::heap_allocations;
 
 constexpr int warm_up_round_trips = 1000;
 constexpr int measured_round_trips = 10000;
@@ -249,9 +119,9 @@ private:
             return;
         ++completed;
         if (completed == warm_up_round_trips)
-            allocations_at_start = allocation_count.load();
+            allocations_at_start = heap_allocations();
         if (completed == warm_up_round_trips + measured_round_trips) {
-            allocations_at_end = allocation_count.load();
+            allocations_at_end = heap_allocations();
             return;
         }
         if (failures == 0)
@@ -298,7 +168,7 @@ TEST_CASE("the counting operator new sees allocations")
 {
     // Guards the other tests against counting nothing at all.
     // Volatile pointers keep the compiler from eliding the pairs.
-    const std::size_t before = allocation_count.load();
+    const std::size_t before = heap_allocations();
     int* volatile single = new int(1);
     delete single;
     char* volatile array = new char[3];
@@ -307,7 +177,7 @@ TEST_CASE("the counting operator new sees allocations")
     ::operator delete(aligned, std::align_val_t(64));
     int* volatile nothrow = new (std::nothrow) int(2);
     delete nothrow;
-    CHECK(allocation_count.load() - before == 4);
+    CHECK(heap_allocations() - before == 4);
 }
 
 TEST_CASE("an async_send and async_receive round trip allocates nothing in steady state")

@@ -1,0 +1,76 @@
+//
+// datagram_socket_test.hpp — what the sources of the test_datagram_socket
+// executable share: the socket type under test, its fixtures and helpers.
+//
+// test_datagram_socket tests unixdgram/datagram_socket.hpp. Its cases are
+// split by topic into the test_*.cpp files of this directory and linked into
+// one executable: one meson test whose TAP lists every case, and one link.
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+#ifndef UNIXDGRAM_TEST_DATAGRAM_SOCKET_TEST_HPP
+#define UNIXDGRAM_TEST_DATAGRAM_SOCKET_TEST_HPP
+
+#include "unixdgram_test.hpp"
+
+#include <unixdgram.hpp>
+
+#include <asio.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <csignal>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace unixdgram_test {
+
+using socket_type = unixdgram::datagram_socket<>;
+using pair_fixture = socket_pair_fixture<socket_type>;
+
+/// The first `length` bytes of `storage` as text.
+inline std::string_view text_of(std::span<const char> storage, std::size_t length)
+{
+    REQUIRE(length <= storage.size());
+    return {storage.data(), length};
+}
+
+/// Two unconnected sockets, each bound to an abstract name.
+struct named_fixture : io_fixture {
+    std::string server_name = unique_abstract_name("server");
+    std::string client_name = unique_abstract_name("client");
+    unixdgram::endpoint server_endpoint = unixdgram::make_endpoint(server_name);
+    unixdgram::endpoint client_endpoint = unixdgram::make_endpoint(client_name);
+    socket_type server{io};
+    socket_type client{io};
+
+    named_fixture()
+    {
+        server.open();
+        server.bind(server_endpoint);
+        client.open();
+        client.bind(client_endpoint);
+    }
+};
+
+} // namespace unixdgram_test
+
+#endif // UNIXDGRAM_TEST_DATAGRAM_SOCKET_TEST_HPP
