@@ -10,7 +10,7 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "binding.hpp"
+#include "aux.hpp"
 
 #include <cstddef>
 #include <cstring>
@@ -437,16 +437,6 @@ void push_path(lua_State* L, const char* bytes, std::size_t length)
     wrap_as_path(L);
 }
 
-void push_endpoint_path(lua_State* L, const endpoint& address)
-{
-    // An endpoint's size counts the path bytes after the family, without a
-    // terminating NUL: exact for abstract names, empty for unnamed sockets.
-    constexpr std::size_t path_offset = offsetof(sockaddr_un, sun_path);
-    const auto* raw = reinterpret_cast<const sockaddr_un*>(address.data());
-    std::size_t length = address.size() > path_offset ? address.size() - path_offset : 0;
-    push_path(L, raw->sun_path, length);
-}
-
 void open_path(lua_State* L, binding_state& state)
 {
     using path = const fs::path&;
@@ -485,7 +475,7 @@ void open_path(lua_State* L, binding_state& state)
         {"extension", boundary<unary<[](path p) { return p.extension(); }>>},
         {nullptr, nullptr},
     };
-    create_metatable(L, state, path_type_name, methods, metamethods, boundary<path_index>);
+    create_metatable(L, state, path_type_name, {methods}, metamethods, boundary<path_index>);
 
     static const luaL_Reg path_functions[] = {
         {"new", boundary<path_new>},
