@@ -26,7 +26,7 @@ tap.is(flags, 0, "and reports no truncation")
 tap.ok(lengths[1] == 3 and lengths[2] == 3 and lengths[3] == 5, "the lengths are filled in",
     table.concat(lengths, ","))
 tap.is(tostring(into[2]:slice(1, lengths[2])), "two", "each span holds its datagram")
-tap.is(tostring(into[3]:slice(1, lengths[3])), "three", "in order")
+tap.is(tostring(into[3]:slice(1, lengths[3])), "three", "the datagrams fill the spans in the order they were sent")
 
 -- the lengths table is reused: entries beyond the count are left alone
 lengths[4] = "untouched"
@@ -67,7 +67,7 @@ end
 a:send("plain")
 count, flags = b:receive_many(into, lengths)
 tap.is(count, 2, "a datagram with descriptors arrives in a batch")
-tap.is(tostring(into[1]:slice(1, lengths[1])), "carrier", "with its bytes")
+tap.is(tostring(into[1]:slice(1, lengths[1])), "carrier", "the datagram with descriptors brings its bytes")
 tap.ok(flags & flag.control_truncated ~= 0, "and the flags report the descriptors dropped")
 tap.is(tap.fd_count(), fds_before, "no descriptor is left open")
 

@@ -15,9 +15,9 @@ end
 local function expect_canceled(fiber, what)
     local ok, err = fiber:join()
     tap.ok(not ok, what .. ": the pending receive raises")
-    tap.is(type(err) == "table" and err.name, "ECANCELED", what .. ": ECANCELED")
+    tap.is(type(err) == "table" and err.name, "ECANCELED", what .. ": the error is ECANCELED")
     tap.is(type(err) == "table" and err.code, 125, what .. ": code is the errno value")
-    tap.is(type(err) == "table" and tostring(err.category), "system", what .. ": category system")
+    tap.is(type(err) == "table" and tostring(err.category), "system", what .. ": the error's category is system")
 end
 
 -- cancel()

@@ -138,7 +138,7 @@ collectgarbage()
 tap.like(tostring(resurrected), "^fiber %(finished%)", "a resurrected fiber prints as finished")
 tap.is(resurrected:join(), "still here", "and joins with its results")
 tap.lives("and interrupting it does nothing", resurrected.interrupt, resurrected)
-tap.like(tostring(resurrected_failure), "^fiber %(failed%)", "a resurrected interrupted fiber too")
+tap.like(tostring(resurrected_failure), "^fiber %(failed%)", "a resurrected interrupted fiber prints as failed too")
 tap.is(select("#", resurrected_failure:join()), 0, "and its join returns nothing")
 tap.is(resurrected_failure.interruption_caught, true, "having caught the interruption")
 resurrected, resurrected_failure = nil, nil

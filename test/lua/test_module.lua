@@ -11,9 +11,9 @@ end
 for _, name in ipairs {"spawn", "sleep", "run"} do
     tap.is(type(ud[name]), "function", "the module has " .. name .. "()")
 end
-tap.is(type(ud.unix.datagram_socket.new), "function", "unix.datagram_socket.new")
-tap.is(type(ud.unix.datagram_socket.pair), "function", "unix.datagram_socket.pair")
-tap.is(type(ud.filesystem.path.new), "function", "filesystem.path.new")
+tap.is(type(ud.unix.datagram_socket.new), "function", "unix.datagram_socket.new is a function")
+tap.is(type(ud.unix.datagram_socket.pair), "function", "unix.datagram_socket.pair is a function")
+tap.is(type(ud.filesystem.path.new), "function", "filesystem.path.new is a function")
 local hosted = rawget(_G, "spawn") ~= nil
 if hosted then
     tap.ok(rawget(_G, "unix") == ud.unix and rawget(_G, "spawn") == ud.spawn

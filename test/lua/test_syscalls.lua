@@ -43,30 +43,30 @@ local into = byte_span.new(64)
 -- Calls that do not block ----------------------------------------------------
 
 tap.is(counted(a, function() a:send("ping") end), 1,
-    "A send with room in the queue makes one system call.")
+    "a send with room in the queue makes one system call")
 tap.is(select(2, counted(b, function() b:receive(into) end)), 1,
-    "A receive of a queued datagram makes one system call.")
+    "a receive of a queued datagram makes one system call")
 
 a:send("ping")
 tap.is(select(2, counted(b, function() b:receive_from(into) end)), 1,
-    "A receive_from of a queued datagram makes one system call.")
+    "a receive_from of a queued datagram makes one system call")
 
 local passed = temp_fd()
 tap.is(counted(a, function() a:send_with_fds("fd", {passed}) end), 1,
-    "A send_with_fds with room in the queue makes one system call.")
+    "a send_with_fds with room in the queue makes one system call")
 tap.is(select(2, counted(b, function() b:receive_with_fds(into, 4) end)), 1,
-    "A receive_with_fds of a queued datagram makes one system call.")
+    "a receive_with_fds of a queued datagram makes one system call")
 passed:close()
 
 tap.is(counted(a, function() a:send_message("message", {fds = {}}) end), 1,
-    "A send_message with room in the queue makes one system call.")
+    "a send_message with room in the queue makes one system call")
 b:receive(into)
 
 local spans = {byte_span.new(16), byte_span.new(16), byte_span.new(16)}
 tap.is(counted(a, function() a:send_many({"one", "two", "three"}) end), 1,
-    "A send_many of three datagrams with room for them makes one system call.")
+    "a send_many of three datagrams with room for them makes one system call")
 tap.is(select(2, counted(b, function() b:receive_many(spans, {}) end)), 1,
-    "A receive_many of queued datagrams makes one system call.")
+    "a receive_many of queued datagrams makes one system call")
 
 -- Calls that block -------------------------------------------------------------
 
@@ -77,17 +77,17 @@ end
 
 local sender = send_later(a, "late")
 tap.is(select(2, counted(b, function() b:receive(into) end)), 2,
-    "A receive that waits makes two system calls: the attempt that found nothing and one after readiness.")
+    "a receive that waits makes two system calls: the attempt that found nothing and one after readiness")
 sender:join()
 
 sender = send_later(a, "late")
 tap.is(select(2, counted(b, function() b:receive_with_fds(into, 4) end)), 2,
-    "A receive_with_fds that waits makes two system calls.")
+    "a receive_with_fds that waits makes two system calls")
 sender:join()
 
 sender = send_later(a, "late")
 tap.is(select(2, counted(b, function() b:receive_many(spans, {}) end)), 2,
-    "A receive_many that waits makes two system calls.")
+    "a receive_many that waits makes two system calls")
 sender:join()
 
 -- A receive woken for a datagram another receive took waits again: three
@@ -113,9 +113,9 @@ do
     a:send("two")
     first:join()
     second:join()
-    tap.ok(first_calls ~= nil and second_calls ~= nil, "Two receives waiting on one socket both complete.")
+    tap.ok(first_calls ~= nil and second_calls ~= nil, "two receives waiting on one socket both complete")
     tap.ok(second_calls ~= nil and second_calls <= 5,
-        "Two receives woken for one datagram make at most five system calls between them.",
+        "two receives woken for one datagram make at most five system calls between them",
         string.format("%s, then %s in all", tostring(first_calls), tostring(second_calls)))
 end
 
@@ -149,12 +149,12 @@ do
     for at = 1, #per_call - 1 do
         others_one = others_one and per_call[at] == 1
     end
-    tap.ok(others_one, "Every send before the queue filled made one system call.",
+    tap.ok(others_one, "every send before the queue filled made one system call",
         table.concat(per_call, ",", 1, math.min(#per_call, 20)))
     tap.diag(string.format("the send that waited for room made %s system calls", tostring(blocked)))
     tap.todo("the core's async send tries the system call again when it starts")
     tap.is(blocked, 2,
-        "A send that waits for room makes two system calls: the attempt that found the queue full and one after room.")
+        "a send that waits for room makes two system calls: the attempt that found the queue full and one after room")
 end
 
 a:close()

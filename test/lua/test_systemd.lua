@@ -243,7 +243,7 @@ do
     tap.is(systemd.format_address("\0a\0b"), "@a\0b", "format_address writes @name, NULs kept")
     tap.is(systemd.format_address(filesystem.path.new("/run/x.sock")), "/run/x.sock",
         "format_address writes a path as it is")
-    tap.is(systemd.format_address(abstract), "@unixdgram", "format_address inverts parse_address")
+    tap.is(systemd.format_address(abstract), "@unixdgram", "format_address inverts parse_address for an abstract name")
 
     -- socat names the same socket with its own abstract syntax.
     local sock, name = manager("socat")
@@ -271,8 +271,8 @@ do
     tap.is(payload, "READY=1\nSTATUS=child " .. tostring(child_pid),
         "the manager gets the state as it was given")
     tap.ok(credentials and credentials.pid == child_pid,
-        "with the kernel's credentials of the child", credentials and credentials.pid)
-    tap.is(#fds, 1, "and the descriptor")
+        "the notification comes with the kernel's credentials of the child", credentials and credentials.pid)
+    tap.is(#fds, 1, "the notification brings the descriptor")
     if fds[1] then
         local file = fds[1]:to_file("r")
         file:seek("set")
@@ -370,7 +370,7 @@ do
         fd:close()
     end
     tap.like(child:read("a"), "^barrier\ttrue\ttrue",
-        "and returns true once the pipe closes")
+        "the barrier also returns true once the pipe closes")
     tap.ok(child:close(), "the child exits successfully")
     ticker:close()
 
@@ -513,7 +513,7 @@ socket.send_fds(s, [b"four"], [sealed, plain, pidfd, event])
         tap.is(fds[4]:kind(), "eventfd", "an eventfd's kind is eventfd")
         local file = fds[1]:to_file("r")
         tap.is(file:read("a"), "", "read from where the sender left the offset, a memfd is empty")
-        tap.is(file:seek("set"), 0, "to_file's file seeks to offset 0")
+        tap.is(file:seek("set"), 0, "to_file's file can seek to offset 0")
         tap.is(file:read("a"), "MESSAGE=a large journal entry\n",
             "and reads the memfd's contents from there")
         file:close()
@@ -574,19 +574,19 @@ else
     tap.is(payload, "READY=1\nSTATUS=waiting for requests on 'requests'",
         "the daemon says READY and STATUS, naming its socket from LISTEN_FDNAMES")
     local daemon_pid = credentials and credentials.pid
-    tap.ok(daemon_pid and daemon_pid ~= pid, "with the daemon's credentials", daemon_pid)
+    tap.ok(daemon_pid and daemon_pid ~= pid, "the notification comes with the daemon's credentials", daemon_pid)
     payload, fds, credentials = within(20, receive_notification, sock)
     tap.is(payload, "FDSTORE=1\nFDNAME=daemon-state", "the daemon stores a descriptor")
     tap.ok(#fds == 1 and fds[1]:kind() == "file", "a file, given along", #fds)
     if fds[1] then
         local file = fds[1]:to_file("r")
         file:seek("set")
-        tap.is(file:read("a"), "state kept by activated_daemon.lua\n", "holding the daemon's state")
+        tap.is(file:read("a"), "state kept by activated_daemon.lua\n", "the stored descriptor holds the daemon's state")
         file:close()
     end
     tap.is(reply(), "echo: hello", "the daemon answers the request that started it")
     tap.is((within(20, receive_notification, sock)), "STATUS=served 1 request(s)",
-        "and updates its status")
+        "the daemon updates its status after serving")
     request("second")
     tap.is(reply(), "echo: second", "the daemon answers a second request")
     tap.is((within(20, receive_notification, sock)), "STATUS=served 2 request(s)",

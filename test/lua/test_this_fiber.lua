@@ -98,7 +98,7 @@ do
     lost:interrupt()
     local ok, err = pcall(ud.run)
     tap.ok(ok, "run() does not raise for an interrupted fiber nobody joined", error_name(err))
-    tap.like(tostring(lost), "failed", "which ended")
+    tap.like(tostring(lost), "failed", "the fiber that was interrupted ended failed")
 end
 
 -- joinable and detach -----------------------------------------------------------------
@@ -288,7 +288,7 @@ tap.raises({name = "interruption_already_allowed"},
     "restore_interruption() without disable_interruption() raises", this_fiber.restore_interruption)
 tap.ok(spawn(function()
     return pcall(this_fiber.allow_suspend) == false
-end):join(), "in a fiber too")
+end):join(), "allow_suspend() without forbid_suspend() raises in a fiber too")
 
 -- disable_interruption / restore_interruption ----------------------------------------
 
