@@ -726,46 +726,6 @@ int finish_receive_many(lua_State* L, int, lua_KContext context)
     return push_received_batch(L, wait->ec, receive_many_lengths, filled);
 }
 
-// sock:receive_many(spans, lengths[, flags]) -> count, flags. Waits for one
-// datagram, then takes as many more as are queued, one per span.
-int socket_receive_many(lua_State* L)
-{
-    binding_state& state = state_of(L);
-    socket_object* object = check_socket(L, 1);
-    std::size_t count = check_receive_spans(L, 2, state);
-    if (lua_type(L, receive_many_lengths) != LUA_TTABLE)
-        raise_type_error(L, receive_many_lengths, "table (for the lengths)");
-    // No MSG_PEEK: recvmmsg would fill every entry with the same datagram.
-    int flags = check_flags(L, 4, 0);
-    std::size_t received = 0;
-    std::error_code ec;
-    {
-        // Nothing allocates while `entries` points into the shared batch.
-        socket_type& socket = live_socket(L, object);
-        std::span<receive_entry> entries(storage_of(state).receive_batch.data(), count);
-        received = socket.try_receive_many(entries, flags, ec);
-        if (!would_block(ec))
-            return push_received_batch(L, ec, receive_many_lengths, entries.first(received));
-    }
-    int first_entry = anchor_entries(L, 2, count); // before begin_wait, which anchors the stack
-    wait_state& wait = begin_wait(L, state, cancel_socket_wait);
-    // Allocating the wait and the anchors may have run a finalizer that made
-    // a larger batch call (moving the shared batch), changed the table or
-    // closed the socket: the entries are read again, from the anchored
-    // copies, into the wait's own storage, and the socket is looked up again.
-    socket_wait* io = nullptr;
-    ec = prepare_batch_wait<&socket_wait::receive_entries>(wait, object, count, io);
-    if (ec)
-        raise_error(L, ec);
-    io->request.flags = flags;
-    read_entries(L, 2, first_entry, count, io->receive_entries, receive_entry_at);
-    socket_type& socket = live_socket(L, object);
-    ec = guarded([&] { wait_readable<true>(state, wait, socket); });
-    if (ec)
-        raise_error(L, ec);
-    return suspend(L, state, wait, kboundary<finish_receive_many>);
-}
-
 // A failed send_many raises an error whose field `sent` says how many
 // datagrams went before the failure, so that a retry sends no duplicate.
 [[noreturn]] void raise_send_many_error(lua_State* L, std::error_code ec, std::size_t sent)
@@ -789,16 +749,127 @@ int finish_send_many(lua_State* L, int, lua_KContext context)
     return 1;
 }
 
-std::error_code start_send_many(binding_state& state, socket_type& socket, wait_state& wait,
-                                socket_wait& io, std::size_t sent, int flags) noexcept
+// What receive_many and send_many do differently; perform_batch does the rest.
+struct receive_batch {
+    using entry = receive_entry;
+    static constexpr auto wait_entries = &socket_wait::receive_entries;
+    static constexpr auto scratch = &socket_io_storage::receive_batch;
+    static constexpr auto read = receive_entry_at;
+    static constexpr lua_KFunction finish = kboundary<finish_receive_many>;
+
+    static std::size_t attempt(socket_type& socket, std::span<entry> entries, int flags,
+                               std::error_code& ec) noexcept
+    {
+        return socket.try_receive_many(entries, flags, ec);
+    }
+
+    // Waits for readability, then receives (receive_when_readable).
+    static std::error_code start(binding_state& state, socket_type& socket, wait_state& wait,
+                                 socket_wait& io, std::size_t, int flags) noexcept
+    {
+        io.request.flags = flags;
+        return guarded([&] { wait_readable<true>(state, wait, socket); });
+    }
+
+    static int push(lua_State* L, std::error_code ec, std::span<const entry> entries,
+                    std::size_t done)
+    {
+        return push_received_batch(L, ec, receive_many_lengths, entries.first(done));
+    }
+
+    [[noreturn]] static void raise(lua_State* L, std::error_code ec, std::size_t)
+    {
+        raise_error(L, ec);
+    }
+};
+
+struct send_batch {
+    using entry = send_entry;
+    static constexpr auto wait_entries = &socket_wait::send_entries;
+    static constexpr auto scratch = &socket_io_storage::send_batch;
+    static constexpr auto read = send_entry_at;
+    static constexpr lua_KFunction finish = kboundary<finish_send_many>;
+
+    static std::size_t attempt(socket_type& socket, std::span<entry> entries, int flags,
+                               std::error_code& ec) noexcept
+    {
+        return socket.try_send_many(entries, flags, ec);
+    }
+
+    // The entries not sent yet, through the core's async send, which waits
+    // for room.
+    static std::error_code start(binding_state& state, socket_type& socket, wait_state& wait,
+                                 socket_wait& io, std::size_t sent, int flags) noexcept
+    {
+        io.sent_before_wait = sent;
+        return guarded([&] {
+            // Erasing keeps the vector's storage.
+            io.send_entries.erase(io.send_entries.begin(),
+                                  io.send_entries.begin() + static_cast<std::ptrdiff_t>(sent));
+            socket.async_send_many(io.send_entries, flags,
+                                   bind_wait_handler<take_count>(state, wait));
+        });
+    }
+
+    static int push(lua_State* L, std::error_code ec, std::span<const entry>, std::size_t sent)
+    {
+        if (ec)
+            raise_send_many_error(L, ec, sent);
+        lua_pushinteger(L, static_cast<lua_Integer>(sent));
+        return 1;
+    }
+
+    [[noreturn]] static void raise(lua_State* L, std::error_code ec, std::size_t sent)
+    {
+        raise_send_many_error(L, ec, sent);
+    }
+};
+
+// A checked batch of `count` entries (in the state's scratch entries, from
+// the table at argument 2): one attempt, and a wait only on EAGAIN.
+template <typename Batch>
+int perform_batch(lua_State* L, binding_state& state, socket_object* object, std::size_t count,
+                  int flags)
 {
-    io.sent_before_wait = sent;
-    return guarded([&] {
-        // The entries not sent yet; erasing keeps the vector's storage.
-        io.send_entries.erase(io.send_entries.begin(),
-                              io.send_entries.begin() + static_cast<std::ptrdiff_t>(sent));
-        socket.async_send_many(io.send_entries, flags, bind_wait_handler<take_count>(state, wait));
-    });
+    std::size_t done = 0;
+    std::error_code ec;
+    {
+        // Nothing allocates while `entries` points into the shared batch.
+        socket_type& socket = live_socket(L, object);
+        std::span<typename Batch::entry> entries((storage_of(state).*Batch::scratch).data(), count);
+        done = Batch::attempt(socket, entries, flags, ec);
+        if (!would_block(ec))
+            return Batch::push(L, ec, entries, done);
+    }
+    int first_entry = anchor_entries(L, 2, count); // before begin_wait, which anchors the stack
+    wait_state& wait = begin_wait(L, state, cancel_socket_wait);
+    // Allocating the wait and the anchors may have run a finalizer that made
+    // a larger batch call (moving the shared batch), changed the table or
+    // closed the socket: the entries are read again, from the anchored
+    // copies, into the wait's own storage, and the socket is looked up again.
+    socket_wait* io = nullptr;
+    ec = prepare_batch_wait<Batch::wait_entries>(wait, object, count, io);
+    if (ec)
+        Batch::raise(L, ec, done);
+    read_entries(L, 2, first_entry, count, io->*Batch::wait_entries, Batch::read);
+    ec = Batch::start(state, live_socket(L, object), wait, *io, done, flags);
+    if (ec)
+        Batch::raise(L, ec, done);
+    return suspend(L, state, wait, Batch::finish);
+}
+
+// sock:receive_many(spans, lengths[, flags]) -> count, flags. Waits for one
+// datagram, then takes as many more as are queued, one per span.
+int socket_receive_many(lua_State* L)
+{
+    binding_state& state = state_of(L);
+    socket_object* object = check_socket(L, 1);
+    std::size_t count = check_receive_spans(L, 2, state);
+    if (lua_type(L, receive_many_lengths) != LUA_TTABLE)
+        raise_type_error(L, receive_many_lengths, "table (for the lengths)");
+    // No MSG_PEEK: recvmmsg would fill every entry with the same datagram.
+    int flags = check_flags(L, 4, 0);
+    return perform_batch<receive_batch>(L, state, object, count, flags);
 }
 
 // sock:send_many(datagrams[, flags]) -> count: every string or byte_span of
@@ -810,32 +881,7 @@ int socket_send_many(lua_State* L)
     socket_object* object = check_socket(L, 1);
     std::size_t count = check_send_datagrams(L, 2, state);
     int flags = check_flags(L, 3, 0);
-    std::size_t sent = 0;
-    std::error_code ec;
-    {
-        // Nothing allocates while `entries` points into the shared batch.
-        socket_type& socket = live_socket(L, object);
-        std::span<send_entry> entries(storage_of(state).send_batch.data(), count);
-        sent = socket.try_send_many(entries, flags, ec);
-    }
-    if (!would_block(ec)) {
-        if (ec)
-            raise_send_many_error(L, ec, sent);
-        lua_pushinteger(L, static_cast<lua_Integer>(sent));
-        return 1;
-    }
-    int first_entry = anchor_entries(L, 2, count); // before begin_wait, which anchors the stack
-    wait_state& wait = begin_wait(L, state, cancel_socket_wait);
-    // As in receive_many: read again into the wait's own storage.
-    socket_wait* io = nullptr;
-    ec = prepare_batch_wait<&socket_wait::send_entries>(wait, object, count, io);
-    if (ec)
-        raise_send_many_error(L, ec, sent);
-    read_entries(L, 2, first_entry, count, io->send_entries, send_entry_at);
-    ec = start_send_many(state, live_socket(L, object), wait, *io, sent, flags);
-    if (ec)
-        raise_send_many_error(L, ec, sent);
-    return suspend(L, state, wait, kboundary<finish_send_many>);
+    return perform_batch<send_batch>(L, state, object, count, flags);
 }
 
 } // namespace
