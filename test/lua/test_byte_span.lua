@@ -68,13 +68,14 @@ view[1] = string.byte("J")
 tap.is(tostring(text), "Jello world", "slices share memory")
 local window = roomy:slice(1, 10)
 tap.is(#window, 10, "a slice may reach into the capacity")
-tap.is(window.capacity, 10, "and keeps it")
+tap.is(window.capacity, 10, "the slice keeps the capacity")
 tap.is(roomy:slice(3).capacity, 8, "a slice's capacity counts from its start")
 -- Emilua's byte_span7..14 tests.
 do
     local bs = byte_span.new(1, 5)
     local bs2 = bs:slice(2)
-    tap.ok(#bs2 == 0 and bs2.capacity == 4, "slice(2) of a 1-byte span of capacity 5 is empty with capacity 4")
+    tap.ok(#bs2 == 0 and bs2.capacity == 4,
+        "slice(2) of a 1-byte span of capacity 5 is empty with capacity 4")
     bs2 = bs2:slice(1, 4)
     tap.ok(#bs2 == 4 and bs2.capacity == 4, "a slice of a slice reaches into the capacity")
     bs2 = bs:slice(1, 5)
@@ -97,7 +98,8 @@ tap.raises({name = "EINVAL", message = "got string"}, "slice('1') raises EINVAL"
 -- append
 local grown = byte_span.append(nil, "ab", byte_span.append(nil, "cd"))
 tap.is(tostring(grown), "abcd", "byte_span.append(nil, ...) joins strings and spans")
-tap.is(tostring(byte_span.append("ab", "cd")), "abcd", "byte_span.append(str, ...) joins a string and what follows it")
+tap.is(tostring(byte_span.append("ab", "cd")), "abcd",
+    "byte_span.append(str, ...) joins a string and what follows it")
 tap.is(tostring(byte_span.append("ab", nil, "cd", nil)), "abcd",
     "byte_span.append takes nil pieces as empty")
 tap.is(grown.capacity, 4, "byte_span.append's result has capacity its length")
@@ -107,7 +109,7 @@ do
     local joined = byte_span.append(roomy_base, "x")
     joined[1] = 5
     tap.is(roomy_base[1], 0, "byte_span.append(span, ...) never writes into the span's memory")
-    tap.is(joined.capacity, 2, "and its result has capacity its length")
+    tap.is(joined.capacity, 2, "byte_span.append's result has capacity its length")
 end
 tap.is(tostring(byte_span.append(nil, "ab"):append(nil, "c", nil)), "abc",
     "span:append takes nil pieces as empty")
@@ -118,7 +120,7 @@ local base = byte_span.new(2, 8)
 base[1], base[2] = 1, 2
 local appended = base:append("\3")
 tap.is(#appended, 3, "append within the capacity lengthens")
-tap.is(appended.capacity, 8, "and keeps the capacity")
+tap.is(appended.capacity, 8, "append within the capacity keeps the capacity")
 appended[1] = 9
 tap.is(base[1], 9, "append within the capacity shares memory with the base, as in Go")
 local full = byte_span.new(2)
@@ -128,7 +130,8 @@ tap.is(full[1], 0, "append past the capacity moves to new memory")
 tap.is(moved.capacity, 5, "the moved result's capacity is its length, as in Emilua")
 tap.is(tostring(moved:slice(3)), "xyz", "the moved result keeps the appended bytes")
 local self_append = byte_span.append(nil, "ab")
-tap.is(tostring(self_append:append(self_append)), "abab", "a span appended to itself doubles its bytes")
+tap.is(tostring(self_append:append(self_append)), "abab",
+    "a span appended to itself doubles its bytes")
 tap.raises({name = "EINVAL", message = "string, byte_span or nil expected, got number"},
     "append(1) raises", base.append, base, 1)
 tap.raises({name = "EINVAL", arg = 2}, "append({}) raises", base.append, base, {})
@@ -146,11 +149,13 @@ tap.raises({name = "EINVAL"}, "copy(nil) raises", target.copy, target, nil)
 
 -- equality and the rest
 tap.ok(byte_span.append(nil, "same") == byte_span.append(nil, "same"), "== compares bytes")
-tap.ok(byte_span.append(nil, "same") ~= byte_span.append(nil, "diff"), "~= tells different bytes apart")
+tap.ok(byte_span.append(nil, "same") ~= byte_span.append(nil, "diff"),
+    "~= tells different bytes apart")
 tap.ok(byte_span.new(0) == byte_span.new(0, 4), "empty spans are equal")
 tap.ok(byte_span.new(1) ~= "\0", "a span is not a string")
 tap.is(#byte_span.new(0):append(), 0, "append() of nothing gives an empty span")
-tap.raises({name = "EINVAL", message = "call methods with ':'"}, "span.slice() explains that methods are called with ':'",
+tap.raises({name = "EINVAL", message = "call methods with ':'"},
+    "span.slice() explains that methods are called with ':'",
     function() return text.slice() end)
 
 -- Emilua's byte_span16: append within and past the capacity.
@@ -158,12 +163,14 @@ do
     local bs = byte_span.new(1, 3)
     bs:slice(1, 3):copy("foo")
     tap.is(tostring(bs), "f", "copy into a wider slice leaves the length")
-    tap.is(tostring(bs:append("bar")), "fbar", "append past the capacity gives the joined bytes (Emilua's byte_span16)")
-    tap.is(tostring(bs:slice(1, 3)), "foo", "which left the memory alone")
+    tap.is(tostring(bs:append("bar")), "fbar",
+        "append past the capacity gives the joined bytes (Emilua's byte_span16)")
+    tap.is(tostring(bs:slice(1, 3)), "foo", "append past the capacity left the memory alone")
     tap.is(tostring(bs:append("ba")), "fba", "append within the capacity gives the joined bytes")
     tap.is(tostring(bs:slice(1, 3)), "fba", "append within the capacity wrote in place")
     bs = bs:append("oo")
-    tap.is(tostring(bs:append(" ", bs, " ", bs)), "foo foo foo", "a span appended to itself twice repeats its bytes")
+    tap.is(tostring(bs:append(" ", bs, " ", bs)), "foo foo foo",
+        "a span appended to itself twice repeats its bytes")
     tap.is(tostring(byte_span.append(nil, bs)), "foo", "byte_span.append(nil, span) copies it")
 end
 
@@ -205,10 +212,12 @@ do
     tap.raises({name = "ERANGE"}, "rfind up to -1 raises ERANGE", bs.rfind, bs, "x", -1)
 
     local letters = byte_span.append("BCDEF")
-    tap.is(letters:find_first_not_of("ABC"), 3, "find_first_not_of finds the first byte outside the set (Emilua's byte_span18)")
+    tap.is(letters:find_first_not_of("ABC"), 3,
+        "find_first_not_of finds the first byte outside the set (Emilua's byte_span18)")
     tap.is(letters:find_first_not_of("ABC", 5), 5, "find_first_not_of searches from a position")
     tap.is(letters:find_first_not_of("B"), 2, "find_first_not_of takes a one-byte set")
-    tap.is(letters:find_first_not_of("D", 3), 4, "find_first_not_of skips an excluded byte at the position")
+    tap.is(letters:find_first_not_of("D", 3), 4,
+        "find_first_not_of skips an excluded byte at the position")
     tap.is(letters:find_first_not_of("BCDEF"), nil, "find_first_not_of gives nil when all match")
     tap.is(letters:find_first_not_of(nil), 1, "find_first_not_of(nil) is the start")
     tap.is(byte_span.append("BCDEF"):find_last_not_of("DEF"), 2,
@@ -256,12 +265,14 @@ do
     tap.is(trimmed.capacity, padded.capacity - 5, "trimmed's capacity counts from its start")
     trimmed[1] = string.byte("V")
     tap.is(tostring(padded), " \t\r\n Value \f\v ", "trimmed shares memory")
-    tap.is(tostring(byte_span.append("--x-y--"):trimmed("-")), "x-y", "trimmed(chars) trims the given bytes")
+    tap.is(tostring(byte_span.append("--x-y--"):trimmed("-")), "x-y",
+        "trimmed(chars) trims the given bytes")
     tap.is(tostring(byte_span.append("abxba"):trimmed(byte_span.append("ab"))), "x",
         "trimmed takes a byte_span set")
     local blank = byte_span.append("   "):trimmed()
     tap.ok(#blank == 0 and blank.capacity == 0, "trimming everything gives an empty span")
-    tap.is(tostring(byte_span.append("x"):trimmed()), "x", "trimmed with nothing to trim gives the same bytes")
+    tap.is(tostring(byte_span.append("x"):trimmed()), "x",
+        "trimmed with nothing to trim gives the same bytes")
     tap.raises({name = "EINVAL", arg = 2}, "trimmed(1) raises EINVAL", padded.trimmed, padded, 1)
 end
 

@@ -85,7 +85,8 @@ local function scenarios()
     local fd = file_descriptor.from_file(file)
     c:send_with_fds("fd", {fd})
     local _, flags = d:receive(buf)
-    tap.ok(flags & 8 ~= 0, "a plain receive of a datagram with descriptors reports control truncation")
+    tap.ok(flags & 8 ~= 0,
+        "a plain receive of a datagram with descriptors reports control truncation")
     fd:close()
     file:close()
 
@@ -131,7 +132,7 @@ local function scenarios()
     -- send_message: the general send.
     tap.is(a:send_message("general"), 7, "send_message with no options sends to the peer")
     local n = b:receive(buf)
-    tap.is(tostring(buf:slice(1, n)), "general", "and it arrives")
+    tap.is(tostring(buf:slice(1, n)), "general", "the datagram of send_message arrives")
     local server = unix.datagram_socket.new()
     server:open()
     local path = tap.socket_path("credentials-server")
@@ -159,7 +160,7 @@ local function scenarios()
     if my_uid == 0 then
         tap.ok(sent_ok, "as root, another process's pid may be sent")
         local _, _, _, other = server:receive_from(buf)
-        tap.is(other and other.pid, parent_pid, "and arrives as sent")
+        tap.is(other and other.pid, parent_pid, "the foreign pid arrives as sent")
     else
         tap.is(sent_err and sent_err.name, "EPERM",
             "without CAP_SYS_ADMIN another process's pid gives EPERM")

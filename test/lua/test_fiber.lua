@@ -6,8 +6,8 @@ local spawn, sleep = ud.spawn, ud.sleep
 -- spawn and join
 local fiber = spawn(function(x, y) return x + y, "done" end, 1, 2)
 tap.is(getmetatable(fiber), "fiber", "spawn returns a fiber, whose metatable is hidden")
-tap.is(debug.getmetatable(fiber).__name, "fiber", "and named fiber")
-tap.like(tostring(fiber), "^fiber %(starting%)", "which has not started yet")
+tap.is(debug.getmetatable(fiber).__name, "fiber", "the fiber's metatable is named fiber")
+tap.like(tostring(fiber), "^fiber %(starting%)", "the new fiber has not started yet")
 local sum, word = fiber:join()
 tap.is(sum, 3, "join returns the fiber's results")
 tap.is(word, "done", "join returns all of the fiber's results")
@@ -66,7 +66,8 @@ sleeper:interrupt()
 local slept, why = sleeper:join()
 tap.ok(not slept, "interrupt() ends a sleep")
 tap.is(why and why.name, "interrupted", "the interrupted sleep raises an error named interrupted")
-tap.is(why and tostring(why.category), "unixdgram.lua", "the interrupted error is in the binding's category")
+tap.is(why and tostring(why.category), "unixdgram.lua",
+    "the interrupted error is in the binding's category")
 tap.is(tostring(why), "fiber interrupted", "whose tostring is its message")
 
 local early = spawn(function()
@@ -91,8 +92,9 @@ tap.ok(not joined and join_error == "interrupted", "interrupt() ends a join")
 tap.like(tostring(joined_forever), "suspended", "the joined fiber goes on")
 joined_forever:interrupt()
 tap.is(select("#", joined_forever:join()), 0,
-    "and can be interrupted in turn: join returns nothing, as in Emilua")
-tap.is(joined_forever.interruption_caught, true, "and says the interruption was caught")
+    "a fiber joining forever can be interrupted in turn: join returns nothing, as in Emilua")
+tap.is(joined_forever.interruption_caught, true,
+    "the joined fiber says the interruption was caught")
 tap.lives("interrupting a finished fiber does nothing", fiber.interrupt, fiber)
 
 local twice_target = spawn(function() sleep(0.02) return "x" end)
@@ -101,7 +103,7 @@ sleep(0)
 local second = spawn(function() return pcall(twice_target.join, twice_target) end)
 local second_ok, second_err = second:join()
 tap.ok(not second_ok and second_err.name == "EINVAL", "two joins at once: the second raises")
-tap.is(first_joiner:join(), "x", "and the first gets the results")
+tap.is(first_joiner:join(), "x", "the first of two joins gets the results")
 
 -- coroutine.yield inside a fiber lets the others run
 local trace = {}
@@ -119,7 +121,8 @@ local other = spawn(function()
 end)
 yielder:join()
 other:join()
-tap.is(table.concat(trace, " "), "a1 b1 a2 b2 a3 b3", "a bare coroutine.yield reschedules the fiber")
+tap.is(table.concat(trace, " "), "a1 b1 a2 b2 a3 b3",
+    "a bare coroutine.yield reschedules the fiber")
 
 -- a coroutine of the user's inside a fiber still blocks (by driving the loop)
 local inside = spawn(function()
@@ -159,7 +162,7 @@ for i = 1, 200 do
     total = total + crowd[i]:join()
 end
 tap.is(finished, 200, "200 fibers all finish")
-tap.is(total, 200 * 201 // 2, "and return their results")
+tap.is(total, 200 * 201 // 2, "the 200 fibers return their results")
 
 -- run: every other fiber finishes; an unjoined failure is raised
 local ran = false

@@ -95,12 +95,13 @@ for _, entry in ipairs(names) do
             what .. " is exact", client.remote_path and #tostring(client.remote_path))
         client:send("connected")
         n = peer:receive(buffer)
-        tap.is(tostring(buffer:slice(1, n)), "connected", "and sends reach it")
+        tap.is(tostring(buffer:slice(1, n)), "connected",
+            "sends reach the socket connected to " .. what)
     end
     sent_ok, sent_err = pcall(client.send_to, client, "p", filesystem.path.new(name))
     tap.ok(sent_ok, "send_to a filesystem.path of " .. what .. " succeeds", sent_err)
     if sent_ok then
-        tap.is(peer:receive(buffer), 1, "which arrives too")
+        tap.is(peer:receive(buffer), 1, "the datagram sent to the filesystem.path arrives too")
     end
 
     client:close()

@@ -45,7 +45,7 @@ assert(run == nil)
 print(arg[0] ~= nil, arg[1], arg[2], select("#", ...), ...)
 ]], "one two")
 tap.is(status, 0, "a script that succeeds exits 0")
-tap.like(output, "true\tone\ttwo\t2\tone\ttwo", "with arg and ... set, and the globals")
+tap.like(output, "true\tone\ttwo\t2\tone\ttwo", "the script sees arg and ... set, and the globals")
 
 status, output = run_script([[
 local f = spawn(function() sleep(0.01); print("fiber done") end)
@@ -86,7 +86,7 @@ sleep(0.01)
 print("main done")
 ]])
 tap.is(status, 0, "an interrupted fiber nobody joins exits 0, as in Emilua")
-tap.is(output, "main done\n", "and says nothing")
+tap.is(output, "main done\n", "the host says nothing of an interrupted fiber nobody joins")
 
 status, output = run_script([[
 local f = spawn(function() sleep(1000) end)
@@ -153,7 +153,7 @@ spawn(function()
 end)
 ]])
 tap.is(status, 0, "the main fiber collected while others run: exit 0")
-lacks(output, "AddressSanitizer", "and the report reads nothing freed")
+lacks(output, "AddressSanitizer", "the report reads nothing freed")
 
 status, output = run_script([[
 local collecting = setmetatable({}, {__tostring = function()
@@ -183,8 +183,8 @@ status, output = run_script([[
 error(setmetatable({}, {__tostring = function() error({}) end}))
 ]])
 tap.is(status, 1, "an error whose __tostring raises a table exits 1")
-tap.like(output, "error object is a table value", "saying what it could not print")
-lacks(output, "%(null%)", "and prints no null string")
+tap.like(output, "error object is a table value", "the host says what it could not print")
+lacks(output, "%(null%)", "the host prints no null string")
 
 status, output = run_script("print('from stdin', ...)", "x", true)
 tap.is(status, 0, "'-' reads the script from standard input")

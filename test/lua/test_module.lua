@@ -56,7 +56,7 @@ if not hosted then
         "joining a fiber that can never finish raises deadlock", joiner.join, joiner)
     joiner:interrupt()
     tap.is(select("#", joiner:join()), 0, "an interrupted join ends: joining it returns nothing")
-    tap.lives("then the waiting run() ends", waiter.join, waiter)
+    tap.lives("the waiting run() then ends", waiter.join, waiter)
 end
 
 -- The fast path: a call whose syscall succeeds at once does not yield.

@@ -95,14 +95,17 @@ tap.is(tostring(path.new("/"):parent_path()), "/", "the root is its own parent")
 tap.is(tostring(file:root_name()), "", "root_name is empty on POSIX")
 tap.is(tostring(file:root_directory()), "/", "root_directory gives the root separator")
 tap.is(tostring(file:root_path()), "/", "root_path gives the root")
-tap.is(tostring(file:relative_path()), "var/run/app.sock.old", "relative_path gives the path after the root")
+tap.is(tostring(file:relative_path()), "var/run/app.sock.old",
+    "relative_path gives the path after the root")
 tap.is(tostring(path.new("a/b"):root_directory()), "", "a relative path has no root directory")
 
 -- replace and remove
-tap.is(tostring(file:replace_filename("other.sock")), "/var/run/other.sock", "replace_filename replaces the last component")
+tap.is(tostring(file:replace_filename("other.sock")), "/var/run/other.sock",
+    "replace_filename replaces the last component")
 tap.is(tostring(file:replace_filename(path.new("x"))), "/var/run/x",
     "replace_filename takes a path")
-tap.is(tostring(file:replace_extension(".new")), "/var/run/app.sock.new", "replace_extension replaces the extension")
+tap.is(tostring(file:replace_extension(".new")), "/var/run/app.sock.new",
+    "replace_extension replaces the extension")
 tap.is(tostring(file:replace_extension("new")), "/var/run/app.sock.new",
     "replace_extension adds the dot")
 tap.is(tostring(file:replace_extension()), "/var/run/app.sock",
@@ -118,9 +121,11 @@ tap.raises({name = "EINVAL", arg = 2}, "replace_extension(table) raises",
     file.replace_extension, file, {})
 
 -- lexical operations
-tap.is(tostring(path.new("a/./b/../c//d"):lexically_normal()), "a/c/d", "lexically_normal removes dot components and doubled separators")
+tap.is(tostring(path.new("a/./b/../c//d"):lexically_normal()), "a/c/d",
+    "lexically_normal removes dot components and doubled separators")
 tap.is(tostring(path.new("a/.."):lexically_normal()), ".", "lexically_normal of nothing is .")
-tap.is(tostring(path.new("/a/b/c"):lexically_relative("/a/d")), "../b/c", "lexically_relative gives the path from another")
+tap.is(tostring(path.new("/a/b/c"):lexically_relative("/a/d")), "../b/c",
+    "lexically_relative gives the path from another")
 tap.is(tostring(path.new("/a/b"):lexically_relative(path.new("/a/b"))), ".",
     "lexically_relative to itself is .")
 tap.is(tostring(path.new("a/b"):lexically_relative("/a")), "",
@@ -155,7 +160,8 @@ tap.is(path.new("Makefile").has_extension, false, "a name without a dot has no e
 tap.is(path.new().has_stem, false, "the empty path has no stem")
 
 -- generic format, the separator
-tap.is(path.from_generic("a/b"):to_generic(), "a/b", "from_generic and to_generic keep a generic path")
+tap.is(path.from_generic("a/b"):to_generic(), "a/b",
+    "from_generic and to_generic keep a generic path")
 tap.is(type(path.new("a/b"):to_generic()), "string", "to_generic gives a string")
 tap.is(getmetatable(path.from_generic("a")), "filesystem.path", "from_generic gives a path")
 tap.is(path.preferred_separator, "/", "preferred_separator is /")
@@ -177,12 +183,13 @@ do
     local next_part = path.new("x/y"):iterator()
     tap.is(getmetatable(next_part()), "filesystem.path", "the parts are paths")
     tap.is(tostring(next_part()), "y", "the iterator goes on")
-    tap.is(next_part(), nil, "and ends")
-    tap.is(next_part(), nil, "and stays ended")
+    tap.is(next_part(), nil, "the iterator ends")
+    tap.is(next_part(), nil, "the iterator stays ended")
 end
 
 -- Unusual bytes: algebra on an abstract name means nothing, but works.
-tap.is(tostring(abstract:filename()), "\0name\0with nuls", "an abstract name has itself as filename")
+tap.is(tostring(abstract:filename()), "\0name\0with nuls",
+    "an abstract name has itself as filename")
 tap.ok(pcall(parts, abstract), "an abstract name iterates")
 tap.is(tostring(path.new("a\0b") / "c"), "a\0b/c", "a NUL inside a name stays where it is")
 
@@ -206,7 +213,8 @@ end
 -- The filesystem functions, in a private directory.
 local base = path.new(tap.socket_path("fs"))
 tap.is(filesystem.create_directory(base), true, "create_directory makes a directory")
-tap.is(filesystem.create_directory(base), false, "and gives false when it is there")
+tap.is(filesystem.create_directory(base), false,
+    "create_directory gives false when the directory is there")
 tap.is(filesystem.create_directory(base / "copy", base), true,
     "create_directory(p, existing) takes attributes from existing")
 local missing = base / "no" / "such"
@@ -215,7 +223,8 @@ local err = tap.raises({name = "ENOENT", code = 2}, "create_directory without th
 tap.ok(err and err.path1 == missing, "the error's path1 is the path")
 tap.ok(err and getmetatable(err.path1) == "filesystem.path", "path1 is a filesystem.path")
 tap.is(filesystem.create_directories(missing), true, "create_directories makes the parents")
-tap.is(filesystem.create_directories(missing), false, "and gives false when all are there")
+tap.is(filesystem.create_directories(missing), false,
+    "create_directories gives false when all are there")
 
 -- A stale socket file: bind, close, remove, bind again.
 do
@@ -267,7 +276,7 @@ tap.raises({name = "ENOENT"}, "current_working_directory(missing) raises",
     filesystem.current_working_directory, base / "nowhere")
 
 tap.is(filesystem.remove_all(base / "no"), 2, "remove_all counts what it removed: no and no/such")
-tap.is(filesystem.remove_all(base / "no"), 0, "and counts 0 when there is nothing")
+tap.is(filesystem.remove_all(base / "no"), 0, "remove_all counts 0 when there is nothing")
 
 -- An abstract name still works with sockets.
 do

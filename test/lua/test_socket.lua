@@ -68,7 +68,8 @@ a:send("this datagram is longer than the buffer")
 n, flags = b:receive(byte_span.new(4))
 tap.is(n, 4, "a truncated receive returns the buffer's length")
 tap.ok(flags & flag.truncated ~= 0, "the truncated receive reports truncated")
-tap.ok(flags & flag.control_truncated == 0, "the truncated receive does not report control_truncated")
+tap.ok(flags & flag.control_truncated == 0,
+    "the truncated receive does not report control_truncated")
 a:send("")
 n, flags = b:receive(buf)
 tap.is(n, 0, "an empty datagram")
@@ -174,7 +175,8 @@ tap.raises({name = "ENOTCONN"}, "peer_credentials of an unconnected socket raise
 local unknown = tap.raises({name = "EOPNOTSUPP", category = "generic", arg = 2},
     "an unknown option raises ENOTSUP (EOPNOTSUPP on Linux), as Emilua does",
     e.set_option, e, "frobnicate", true)
-tap.like(unknown and unknown.message, "send_buffer_size", "the unknown option's error names the known options")
+tap.like(unknown and unknown.message, "send_buffer_size",
+    "the unknown option's error names the known options")
 tap.raises({name = "EOPNOTSUPP", arg = 2, message = "pass_credentials"},
     "get_option of an unknown one raises ENOTSUP",
     e.get_option, e, "colour")
@@ -191,7 +193,8 @@ tap.raises({name = "EINVAL", arg = 2}, "an option name as a number raises",
 local ioerr = tap.raises({name = "EOPNOTSUPP", category = "generic", arg = 2},
     "an unknown io_control raises ENOTSUP",
     e.io_control, e, "frobnicate")
-tap.like(ioerr and ioerr.message, "bytes_readable", "the unknown io_control's error names the known commands")
+tap.like(ioerr and ioerr.message, "bytes_readable",
+    "the unknown io_control's error names the known commands")
 tap.raises({name = "EINVAL", arg = 3}, "bytes_readable takes no argument",
     e.io_control, e, "bytes_readable", 1)
 
@@ -206,7 +209,7 @@ tap.is(sender and sender.pid, my_pid(), "pass_credentials reports the sender aft
 local g, h = datagram_socket.pair()
 local fd = g:release()
 tap.is(g.is_open, false, "release() closes the socket object")
-tap.is(getmetatable(fd), "file_descriptor", "and returns a file_descriptor")
+tap.is(getmetatable(fd), "file_descriptor", "release() returns a file_descriptor")
 tap.raises({name = "EBADF"}, "release() of a closed socket raises", g.release, g)
 local adopted = datagram_socket.new(fd)
 tap.is(tostring(fd), "file_descriptor (closed)", "new(fd) takes the descriptor")
@@ -234,7 +237,7 @@ local file = io.tmpfile()
 local file_fd = file_descriptor.from_file(file)
 tap.raises({name = "not_a_unix_datagram_socket", category = "unixdgram"},
     "new(fd of a file) raises", datagram_socket.new, file_fd)
-tap.ok(tostring(file_fd):find("^/dev/fd/"), "and leaves the fd owned")
+tap.ok(tostring(file_fd):find("^/dev/fd/"), "a refused new(fd) leaves the fd owned")
 file_fd:close()
 file:close()
 spare:close()

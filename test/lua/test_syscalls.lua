@@ -113,7 +113,8 @@ do
     a:send("two")
     first:join()
     second:join()
-    tap.ok(first_calls ~= nil and second_calls ~= nil, "two receives waiting on one socket both complete")
+    tap.ok(first_calls ~= nil and second_calls ~= nil,
+        "two receives waiting on one socket both complete")
     tap.ok(second_calls ~= nil and second_calls <= 5,
         "two receives woken for one datagram make at most five system calls between them",
         string.format("%s, then %s in all", tostring(first_calls), tostring(second_calls)))
