@@ -405,11 +405,9 @@ int push_address(lua_State* L, socket_object* object, bool remote)
 
 int socket_index(lua_State* L)
 {
-    // Every method call comes through here: a method is found without
-    // checking the object, which only the properties below read.
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
-        return 1;
+    // Called by __index for a key that is no method (see create_metatable).
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
     socket_object* object = check_socket(L, 1);
     const char* key = lua_tostring(L, 2);
     if (std::strcmp(key, "is_open") == 0) {
@@ -420,7 +418,7 @@ int socket_index(lua_State* L)
         return push_address(L, object, false);
     if (std::strcmp(key, "remote_path") == 0)
         return push_address(L, object, true);
-    return 1; // nil
+    return 0; // no such property: bad_index
 }
 
 int socket_tostring(lua_State* L)

@@ -535,12 +535,12 @@ int fiber_detach(lua_State* L)
     return 0;
 }
 
-// Methods (upvalue 2), then the properties joinable and interruption_caught.
+// The properties joinable and interruption_caught.
 int fiber_index(lua_State* L)
 {
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
-        return 1;
+    // Called by __index for a key that is no method (see create_metatable).
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
     fiber_object* fiber = check_fiber(L, 1);
     const char* key = lua_tostring(L, 2);
     if (std::strcmp(key, "joinable") == 0) {
@@ -553,7 +553,7 @@ int fiber_index(lua_State* L)
         lua_pushboolean(L, *fiber->interruption_caught);
         return 1;
     }
-    return 1; // nil
+    return 0; // no such property: bad_index
 }
 
 int fiber_tostring(lua_State* L)

@@ -275,9 +275,9 @@ constexpr path_property path_properties[] = {
 int path_index(lua_State* L)
 {
     std::string_view self = check_self(L);
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
-        return 1;
+    // Called by __index for a key that is no method (see create_metatable).
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
     const char* key = lua_tostring(L, 2);
     for (const path_property& property : path_properties) {
         if (std::strcmp(key, property.name) != 0)
@@ -288,7 +288,7 @@ int path_index(lua_State* L)
         lua_pushboolean(L, value);
         return 1;
     }
-    return 1; // the nil from the methods table
+    return 0; // no such property: bad_index
 }
 
 // The filesystem functions ---------------------------------------------------------
