@@ -117,7 +117,8 @@ constexpr int receive_flags_allowed = MSG_PEEK;
 // conditions Asio does not map for every value.
 bool would_block(const std::error_code& ec) noexcept
 {
-    return ec == asio::error::would_block || ec == std::errc::resource_unavailable_try_again;
+    return ec &&
+           (ec == asio::error::would_block || ec == std::errc::resource_unavailable_try_again);
 }
 
 int check_flags(lua_State* L, int arg, int allowed)
