@@ -633,6 +633,17 @@ public:
     std::size_t receive_many(std::span<receive_entry> entries, message_flags flags,
                              std::error_code& ec);
 
+    /// One attempt at `send_many`, which never waits: EAGAIN once the queue
+    /// is full, whatever `non_blocking()` says; the result counts the
+    /// entries sent before that.
+    std::size_t try_send_many(std::span<send_entry> entries, message_flags flags,
+                              std::error_code& ec) noexcept;
+
+    /// One attempt at `receive_many`, which never waits: EAGAIN when nothing
+    /// is queued, whatever `non_blocking()` says.
+    std::size_t try_receive_many(std::span<receive_entry> entries, message_flags flags,
+                                 std::error_code& ec) noexcept;
+
     /// Asynchronously sends every entry, as `send_many` does.
     ///
     /// The entries, their buffers and destinations must stay valid until

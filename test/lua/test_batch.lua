@@ -22,11 +22,12 @@ local into = spans(4, 16)
 local lengths = {}
 local count, flags = b:receive_many(into, lengths)
 tap.is(count, 3, "receive_many takes every queued datagram")
-tap.is(flags, 0, "and reports no truncation")
+tap.is(flags, 0, "receive_many reports no truncation")
 tap.ok(lengths[1] == 3 and lengths[2] == 3 and lengths[3] == 5, "the lengths are filled in",
     table.concat(lengths, ","))
 tap.is(tostring(into[2]:slice(1, lengths[2])), "two", "each span holds its datagram")
-tap.is(tostring(into[3]:slice(1, lengths[3])), "three", "in order")
+tap.is(tostring(into[3]:slice(1, lengths[3])), "three",
+    "the datagrams fill the spans in the order they were sent")
 
 -- the lengths table is reused: entries beyond the count are left alone
 lengths[4] = "untouched"
@@ -41,21 +42,21 @@ a:send_many({"1", "2", "3"})
 count = b:receive_many({byte_span.new(4), byte_span.new(4)}, lengths)
 tap.is(count, 2, "receive_many stops at the number of spans")
 count = b:receive_many(into, lengths)
-tap.is(count, 1, "and the rest waits for the next call")
+tap.is(count, 1, "the datagrams beyond the spans wait for the next call")
 
 -- truncation is reported, not raised
 a:send("longer than four")
 count, flags = b:receive_many({byte_span.new(4)}, lengths)
 tap.is(count, 1, "a truncated datagram still counts")
 tap.is(lengths[1], 4, "its length is what fitted")
-tap.ok(flags & flag.truncated ~= 0, "and the flags say it was truncated")
+tap.ok(flags & flag.truncated ~= 0, "the flags say the datagram was truncated")
 
 -- peek is refused: recvmmsg would fill every span with the same datagram
 a:send("peeked")
 tap.raises({name = "EINVAL", arg = 4}, "receive_many refuses peek",
     b.receive_many, b, into, lengths, flag.peek)
 count = b:receive_many(into, lengths)
-tap.ok(count == 1 and lengths[1] == 6, "and the datagram is still queued")
+tap.ok(count == 1 and lengths[1] == 6, "the refused peek leaves the datagram queued")
 
 -- a batch has no room for descriptors: the kernel closes them, the flags say so
 local fds_before = tap.fd_count()
@@ -67,8 +68,9 @@ end
 a:send("plain")
 count, flags = b:receive_many(into, lengths)
 tap.is(count, 2, "a datagram with descriptors arrives in a batch")
-tap.is(tostring(into[1]:slice(1, lengths[1])), "carrier", "with its bytes")
-tap.ok(flags & flag.control_truncated ~= 0, "and the flags report the descriptors dropped")
+tap.is(tostring(into[1]:slice(1, lengths[1])), "carrier",
+    "the datagram with descriptors brings its bytes")
+tap.ok(flags & flag.control_truncated ~= 0, "the flags report the descriptors dropped")
 tap.is(tap.fd_count(), fds_before, "no descriptor is left open")
 
 -- a send_many that fails part-way says how many datagrams went before
@@ -77,7 +79,7 @@ local err = tap.raises({name = "EMSGSIZE", sent = 1},
     a.send_many, a, {"first", string.rep("x", 1 << 20)})
 count = b:receive_many(into, lengths)
 tap.ok(count == 1 and tostring(into[1]:slice(1, lengths[1])) == "first",
-    "and the first datagram was delivered")
+    "the first datagram was delivered")
 
 -- waiting: a fiber blocks in receive_many until a datagram arrives
 local receiver = spawn(function()
@@ -89,7 +91,7 @@ sleep(0.01)
 a:send_many({"late", "later"})
 local n, first = receiver:join()
 tap.ok(n >= 1, "receive_many waits for a datagram", n)
-tap.is(first, "late", "and returns it")
+tap.is(first, "late", "the waiting receive_many returns the datagram")
 if n == 1 then
     b:receive(into[1])
 end
@@ -108,7 +110,8 @@ collectgarbage()
 a:send("kept")
 n = emptied:join()
 tap.is(n, 1, "a waiting receive_many survives its table being emptied")
-tap.is(tostring(first_span:slice(1, 4)), "kept", "and fills the spans it was given")
+tap.is(tostring(first_span:slice(1, 4)), "kept",
+    "the waiting receive_many fills the spans it was given")
 
 -- send_many waits for room when the peer's queue is full
 local s, r = datagram_socket.pair()

@@ -28,7 +28,7 @@ tap.raises({name = "EINVAL", arg = 2, message = "capacity"}, "new(4, 2) raises",
 span[1] = 65
 span[4] = 255
 tap.is(span[1], 65, "bs[i] = v sets a byte")
-tap.is(span[4], 255, "the last byte")
+tap.is(span[4], 255, "bs[i] = v sets the last byte")
 tap.is(tostring(span), "A\0\0\255", "tostring shows the bytes")
 -- Emilua's codes: ERANGE for an index or byte value out of range, EPERM for
 -- a key that is not a number, EINVAL (arg 3) for a value that is not one.
@@ -68,13 +68,14 @@ view[1] = string.byte("J")
 tap.is(tostring(text), "Jello world", "slices share memory")
 local window = roomy:slice(1, 10)
 tap.is(#window, 10, "a slice may reach into the capacity")
-tap.is(window.capacity, 10, "and keeps it")
+tap.is(window.capacity, 10, "the slice keeps the capacity")
 tap.is(roomy:slice(3).capacity, 8, "a slice's capacity counts from its start")
 -- Emilua's byte_span7..14 tests.
 do
     local bs = byte_span.new(1, 5)
     local bs2 = bs:slice(2)
-    tap.ok(#bs2 == 0 and bs2.capacity == 4, "slice(2) of a 1-byte span of capacity 5 is empty with capacity 4")
+    tap.ok(#bs2 == 0 and bs2.capacity == 4,
+        "slice(2) of a 1-byte span of capacity 5 is empty with capacity 4")
     bs2 = bs2:slice(1, 4)
     tap.ok(#bs2 == 4 and bs2.capacity == 4, "a slice of a slice reaches into the capacity")
     bs2 = bs:slice(1, 5)
@@ -97,7 +98,8 @@ tap.raises({name = "EINVAL", message = "got string"}, "slice('1') raises EINVAL"
 -- append
 local grown = byte_span.append(nil, "ab", byte_span.append(nil, "cd"))
 tap.is(tostring(grown), "abcd", "byte_span.append(nil, ...) joins strings and spans")
-tap.is(tostring(byte_span.append("ab", "cd")), "abcd", "byte_span.append(str, ...)")
+tap.is(tostring(byte_span.append("ab", "cd")), "abcd",
+    "byte_span.append(str, ...) joins a string and what follows it")
 tap.is(tostring(byte_span.append("ab", nil, "cd", nil)), "abcd",
     "byte_span.append takes nil pieces as empty")
 tap.is(grown.capacity, 4, "byte_span.append's result has capacity its length")
@@ -107,7 +109,7 @@ do
     local joined = byte_span.append(roomy_base, "x")
     joined[1] = 5
     tap.is(roomy_base[1], 0, "byte_span.append(span, ...) never writes into the span's memory")
-    tap.is(joined.capacity, 2, "and its result has capacity its length")
+    tap.is(joined.capacity, 2, "byte_span.append's result has capacity its length")
 end
 tap.is(tostring(byte_span.append(nil, "ab"):append(nil, "c", nil)), "abc",
     "span:append takes nil pieces as empty")
@@ -118,17 +120,18 @@ local base = byte_span.new(2, 8)
 base[1], base[2] = 1, 2
 local appended = base:append("\3")
 tap.is(#appended, 3, "append within the capacity lengthens")
-tap.is(appended.capacity, 8, "and keeps the capacity")
+tap.is(appended.capacity, 8, "append within the capacity keeps the capacity")
 appended[1] = 9
-tap.is(base[1], 9, "append within the capacity shares memory, as in Go")
+tap.is(base[1], 9, "append within the capacity shares memory with the base, as in Go")
 local full = byte_span.new(2)
 local moved = full:append("xyz")
 moved[1] = 7
 tap.is(full[1], 0, "append past the capacity moves to new memory")
-tap.is(moved.capacity, 5, "with capacity the result's length, as Emilua's")
-tap.is(tostring(moved:slice(3)), "xyz", "keeping the appended bytes")
+tap.is(moved.capacity, 5, "the moved result's capacity is its length, as in Emilua")
+tap.is(tostring(moved:slice(3)), "xyz", "the moved result keeps the appended bytes")
 local self_append = byte_span.append(nil, "ab")
-tap.is(tostring(self_append:append(self_append)), "abab", "a span appended to itself")
+tap.is(tostring(self_append:append(self_append)), "abab",
+    "a span appended to itself doubles its bytes")
 tap.raises({name = "EINVAL", message = "string, byte_span or nil expected, got number"},
     "append(1) raises", base.append, base, 1)
 tap.raises({name = "EINVAL", arg = 2}, "append({}) raises", base.append, base, {})
@@ -146,11 +149,13 @@ tap.raises({name = "EINVAL"}, "copy(nil) raises", target.copy, target, nil)
 
 -- equality and the rest
 tap.ok(byte_span.append(nil, "same") == byte_span.append(nil, "same"), "== compares bytes")
-tap.ok(byte_span.append(nil, "same") ~= byte_span.append(nil, "diff"), "~= too")
+tap.ok(byte_span.append(nil, "same") ~= byte_span.append(nil, "diff"),
+    "~= tells different bytes apart")
 tap.ok(byte_span.new(0) == byte_span.new(0, 4), "empty spans are equal")
 tap.ok(byte_span.new(1) ~= "\0", "a span is not a string")
-tap.is(#byte_span.new(0):append(), 0, "append() of nothing")
-tap.raises({name = "EINVAL", message = "call methods with ':'"}, "span.slice() explains ':'",
+tap.is(#byte_span.new(0):append(), 0, "append() of nothing gives an empty span")
+tap.raises({name = "EINVAL", message = "call methods with ':'"},
+    "span.slice() explains that methods are called with ':'",
     function() return text.slice() end)
 
 -- Emilua's byte_span16: append within and past the capacity.
@@ -158,12 +163,14 @@ do
     local bs = byte_span.new(1, 3)
     bs:slice(1, 3):copy("foo")
     tap.is(tostring(bs), "f", "copy into a wider slice leaves the length")
-    tap.is(tostring(bs:append("bar")), "fbar", "append past the capacity (Emilua's byte_span16)")
-    tap.is(tostring(bs:slice(1, 3)), "foo", "which left the memory alone")
-    tap.is(tostring(bs:append("ba")), "fba", "append within the capacity")
-    tap.is(tostring(bs:slice(1, 3)), "fba", "which wrote in place")
+    tap.is(tostring(bs:append("bar")), "fbar",
+        "append past the capacity gives the joined bytes (Emilua's byte_span16)")
+    tap.is(tostring(bs:slice(1, 3)), "foo", "append past the capacity left the memory alone")
+    tap.is(tostring(bs:append("ba")), "fba", "append within the capacity gives the joined bytes")
+    tap.is(tostring(bs:slice(1, 3)), "fba", "append within the capacity wrote in place")
     bs = bs:append("oo")
-    tap.is(tostring(bs:append(" ", bs, " ", bs)), "foo foo foo", "a span appended to itself twice")
+    tap.is(tostring(bs:append(" ", bs, " ", bs)), "foo foo foo",
+        "a span appended to itself twice repeats its bytes")
     tap.is(tostring(byte_span.append(nil, bs)), "foo", "byte_span.append(nil, span) copies it")
 end
 
@@ -205,19 +212,21 @@ do
     tap.raises({name = "ERANGE"}, "rfind up to -1 raises ERANGE", bs.rfind, bs, "x", -1)
 
     local letters = byte_span.append("BCDEF")
-    tap.is(letters:find_first_not_of("ABC"), 3, "find_first_not_of (Emilua's byte_span18)")
-    tap.is(letters:find_first_not_of("ABC", 5), 5, "find_first_not_of from a position")
-    tap.is(letters:find_first_not_of("B"), 2, "find_first_not_of one byte")
-    tap.is(letters:find_first_not_of("D", 3), 4, "find_first_not_of from the excluded byte")
+    tap.is(letters:find_first_not_of("ABC"), 3,
+        "find_first_not_of finds the first byte outside the set (Emilua's byte_span18)")
+    tap.is(letters:find_first_not_of("ABC", 5), 5, "find_first_not_of searches from a position")
+    tap.is(letters:find_first_not_of("B"), 2, "find_first_not_of takes a one-byte set")
+    tap.is(letters:find_first_not_of("D", 3), 4,
+        "find_first_not_of skips an excluded byte at the position")
     tap.is(letters:find_first_not_of("BCDEF"), nil, "find_first_not_of gives nil when all match")
     tap.is(letters:find_first_not_of(nil), 1, "find_first_not_of(nil) is the start")
     tap.is(byte_span.append("BCDEF"):find_last_not_of("DEF"), 2,
-        "find_last_not_of (Emilua's byte_span19)")
+        "find_last_not_of finds the last byte outside the set (Emilua's byte_span19)")
     tap.is(byte_span.append("BCDEFG"):find_last_not_of("EFG", 4), 3,
-        "find_last_not_of up to a position")
+        "find_last_not_of searches up to a position")
     tap.is(byte_span.append("ABBA"):find_last_not_of("A"), 3, "find_last_not_of skips the end")
     tap.is(byte_span.append("ABBA"):find_last_not_of("A", 2), 2,
-        "find_last_not_of up to a matching position")
+        "find_last_not_of searches up to a position that matches")
     tap.is(byte_span.append("AAA"):find_last_not_of("A"), nil,
         "find_last_not_of gives nil when all match")
     tap.raises({name = "ERANGE"}, "find_first_not_of from 0 raises ERANGE",
@@ -227,23 +236,23 @@ do
 
     local line = byte_span.append("key=value; other")
     tap.is(line:find_first_of("=;"), 4, "find_first_of gives the first byte of the set")
-    tap.is(line:find_first_of("=;", 5), 10, "find_first_of from a position")
+    tap.is(line:find_first_of("=;", 5), 10, "find_first_of searches from a position")
     tap.is(line:find_first_of("#"), nil, "find_first_of gives nil when none is there")
     tap.is(line:find_first_of(nil), nil, "find_first_of(nil): the empty set matches nothing")
     tap.is(line:find_last_of("=;"), 10, "find_last_of gives the last byte of the set")
-    tap.is(line:find_last_of("=;", 9), 4, "find_last_of up to a position")
+    tap.is(line:find_last_of("=;", 9), 4, "find_last_of searches up to a position")
     tap.is(line:find_last_of("#"), nil, "find_last_of gives nil when none is there")
     tap.raises({name = "ERANGE"}, "find_first_of from past the end + 1 raises ERANGE",
         line.find_first_of, line, "=", #line + 2)
     tap.raises({name = "ERANGE"}, "find_last_of up to -1 raises ERANGE",
         line.find_last_of, line, "=", -1)
 
-    tap.is(line:starts_with("key"), true, "starts_with a prefix")
-    tap.is(line:starts_with("value"), false, "starts_with something else")
+    tap.is(line:starts_with("key"), true, "starts_with is true of a prefix")
+    tap.is(line:starts_with("value"), false, "starts_with is false of something else")
     tap.is(line:starts_with(""), true, "starts_with the empty string")
-    tap.is(line:starts_with(byte_span.append("key=")), true, "starts_with a byte_span")
-    tap.is(line:ends_with("other"), true, "ends_with a suffix")
-    tap.is(line:ends_with("key"), false, "ends_with something else")
+    tap.is(line:starts_with(byte_span.append("key=")), true, "starts_with takes a byte_span")
+    tap.is(line:ends_with("other"), true, "ends_with is true of a suffix")
+    tap.is(line:ends_with("key"), false, "ends_with is false of something else")
     tap.is(byte_span.new(0):ends_with("x"), false, "an empty span ends with nothing but ''")
     tap.raises({name = "EINVAL", arg = 2}, "starts_with(nil) raises EINVAL",
         line.starts_with, line, nil)
@@ -256,12 +265,14 @@ do
     tap.is(trimmed.capacity, padded.capacity - 5, "trimmed's capacity counts from its start")
     trimmed[1] = string.byte("V")
     tap.is(tostring(padded), " \t\r\n Value \f\v ", "trimmed shares memory")
-    tap.is(tostring(byte_span.append("--x-y--"):trimmed("-")), "x-y", "trimmed(chars)")
+    tap.is(tostring(byte_span.append("--x-y--"):trimmed("-")), "x-y",
+        "trimmed(chars) trims the given bytes")
     tap.is(tostring(byte_span.append("abxba"):trimmed(byte_span.append("ab"))), "x",
         "trimmed takes a byte_span set")
     local blank = byte_span.append("   "):trimmed()
     tap.ok(#blank == 0 and blank.capacity == 0, "trimming everything gives an empty span")
-    tap.is(tostring(byte_span.append("x"):trimmed()), "x", "trimmed with nothing to trim")
+    tap.is(tostring(byte_span.append("x"):trimmed()), "x",
+        "trimmed with nothing to trim gives the same bytes")
     tap.raises({name = "EINVAL", arg = 2}, "trimmed(1) raises EINVAL", padded.trimmed, padded, 1)
 end
 

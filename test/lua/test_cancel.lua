@@ -15,9 +15,10 @@ end
 local function expect_canceled(fiber, what)
     local ok, err = fiber:join()
     tap.ok(not ok, what .. ": the pending receive raises")
-    tap.is(type(err) == "table" and err.name, "ECANCELED", what .. ": ECANCELED")
+    tap.is(type(err) == "table" and err.name, "ECANCELED", what .. ": the error is ECANCELED")
     tap.is(type(err) == "table" and err.code, 125, what .. ": code is the errno value")
-    tap.is(type(err) == "table" and tostring(err.category), "system", what .. ": category system")
+    tap.is(type(err) == "table" and tostring(err.category), "system",
+        what .. ": the error's category is system")
 end
 
 -- cancel()
@@ -80,7 +81,7 @@ tap.ok(not ok and err.name == "interrupted", "interrupt() ends a pending receive
 g:send("still usable")
 n = h:receive(buf)
 tap.is(tostring(buf:slice(1, n)), "still usable", "the socket still works after the interruption")
-tap.is(h.is_open, true, "and is still open")
+tap.is(h.is_open, true, "the socket is still open after the interruption")
 
 -- interrupt() ends a send waiting for room at a full peer
 local server = unix.datagram_socket.new()
@@ -116,7 +117,7 @@ end
 tap.is(drained, sent, "every datagram sent before was delivered")
 tap.is(client:send_to("after", server_path), 5, "the client can send again")
 n = server:receive(buf)
-tap.is(tostring(buf:slice(1, n)), "after", "and it arrives")
+tap.is(tostring(buf:slice(1, n)), "after", "the datagram sent after the cancellation arrives")
 
 -- a waiting send_to resumes when the peer drains
 local resumed = spawn(function()

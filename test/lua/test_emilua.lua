@@ -30,7 +30,7 @@ tap.ok(unix == ud.unix and type(unix.datagram_socket.new) == "function",
 tap.ok(filesystem == ud.filesystem and type(filesystem.path.new) == "function",
     "require 'filesystem' gives the module's filesystem table")
 tap.ok(require("time") == ud.time and type(sleep) == "function", "require('time').sleep is there")
-tap.lives("and it sleeps", sleep, 0)
+tap.lives("require('time').sleep sleeps", sleep, 0)
 tap.ok(type(generic_error) == "userdata" and generic_error == ud.generic_error,
     "require 'generic_error' gives the generic_error module")
 if not hosted then
@@ -73,8 +73,9 @@ tap.is(no_entry.category:message(2), "No such file or directory",
 tap.raises({name = "bad_index", index = 2}, "a category has no other field",
     function() return arg_error.category.name end)
 
-tap.ok(arg_error == generic_error.EINVAL, "an error equals generic_error's of its code and category")
-tap.ok(arg_error ~= generic_error.ERANGE, "and not another code's")
+tap.ok(arg_error == generic_error.EINVAL,
+    "an error equals generic_error's of its code and category")
+tap.ok(arg_error ~= generic_error.ERANGE, "an error differs from generic_error's of another code")
 tap.ok(no_entry ~= generic_error.ENOENT, "a system error does not equal the generic one")
 local generic = no_entry:togeneric()
 tap.ok(generic == generic_error.ENOENT and tostring(generic.category) == "generic"
@@ -219,12 +220,12 @@ local host = os.getenv("UNIXDGRAM_LUA_HOST")
 if host then
     local output, exited_ok = run_port("'" .. host .. "' '" .. port_example .. "'")
     tap.is(output, port_expected, "the Emilua-style example prints its exchange under the host")
-    tap.ok(exited_ok, "and the host exits 0")
+    tap.ok(exited_ok, "the host exits 0 after the Emilua-style example")
 end
 if not hosted then
     local output, exited_ok = run_port("'" .. arg[-1] .. "' -e 'for k, v in pairs(require \"unixdgram\") do _G[k] = v end' '"
         .. port_example .. "'")
     tap.is(output, port_expected, "the Emilua-style example prints its exchange under lua5.4")
-    tap.ok(exited_ok, "and lua5.4 exits 0")
+    tap.ok(exited_ok, "lua5.4 exits 0 after the Emilua-style example")
 end
 tap.done()

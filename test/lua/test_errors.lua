@@ -170,7 +170,7 @@ local err = tap.raises({message = "call methods with ':'"}, "sock.bind() hints a
 err = tap.raises({name = "EINVAL"}, "datagram_socket.new(5) raises",
     unix.datagram_socket.new, 5)
 tap.ok(err and not err.message:find("call methods"),
-    "and a module function's error has no hint about ':'", err and err.message)
+    "a module function's error has no hint about ':'", err and err.message)
 
 ud.run()
 os.exit(tap.done() and 0 or 1)

@@ -37,10 +37,10 @@ local function scenarios()
     tap.like(tostring(fd), "^/dev/fd/", "the sender keeps its descriptor")
     local n, fds, flags = b:receive_with_fds(buf, 4)
     tap.is(tostring(buf:slice(1, n)), "with fd", "receive_with_fds gets the bytes")
-    tap.is(#fds, 1, "and the descriptor")
-    tap.is(flags, 0, "and no flags")
-    tap.is(getmetatable(fds[1]), "file_descriptor", "as a file_descriptor")
-    tap.is(read_fd(fds[1]), "passed along", "which opens the same file")
+    tap.is(#fds, 1, "the receive hands over the descriptor")
+    tap.is(flags, 0, "the receive reports no flags")
+    tap.is(getmetatable(fds[1]), "file_descriptor", "the descriptor comes as a file_descriptor")
+    tap.is(read_fd(fds[1]), "passed along", "the received descriptor opens the same file")
     fd:close()
 
     -- several, a zero-byte datagram, maxfds clamped
@@ -49,7 +49,8 @@ local function scenarios()
     n, fds, flags = b:receive_with_fds(buf, 1000)
     tap.is(n, 0, "zero bytes received")
     tap.is(#fds, 3, "maxfds above 253 is clamped, not refused")
-    tap.is(read_fd(fds[1]) .. read_fd(fds[2]) .. read_fd(fds[3]), "123", "in order")
+    tap.is(read_fd(fds[1]) .. read_fd(fds[2]) .. read_fd(fds[3]), "123",
+        "the descriptors come in the order they were sent")
 
     -- more than maxfds: the rest are closed and control_truncated says so
     local counted = tap.fd_count()
@@ -64,7 +65,7 @@ local function scenarios()
     a:send_with_fds("a datagram longer than four bytes", {three[1]})
     n, fds, flags = b:receive_with_fds(byte_span.new(4), 2)
     tap.is(n, 4, "a truncated datagram fills the buffer")
-    tap.ok(flags & flag.truncated ~= 0, "and says truncated")
+    tap.ok(flags & flag.truncated ~= 0, "the truncated receive_with_fds says truncated")
     tap.is(#fds, 1, "its descriptor still comes")
     fds[1]:close()
 
@@ -73,7 +74,7 @@ local function scenarios()
     a:send_with_fds("dropped", three)
     n = b:receive(buf)
     tap.is(tostring(buf:slice(1, n)), "dropped", "a plain receive gets the bytes")
-    tap.is(tap.fd_count(), counted, "and the kernel closes the descriptors")
+    tap.is(tap.fd_count(), counted, "the kernel closes the descriptors a plain receive leaves")
 
     -- peek
     a:send_with_fds("peeked", {three[2]})
@@ -81,7 +82,7 @@ local function scenarios()
     tap.is(#fds, 1, "peeking gets a descriptor")
     fds[1]:close()
     n, fds = b:receive_with_fds(buf, 1)
-    tap.is(#fds, 1, "and the datagram is still queued, descriptors and all")
+    tap.is(#fds, 1, "the datagram is still queued, descriptors and all")
     fds[1]:close()
 
     -- named sockets
@@ -92,12 +93,13 @@ local function scenarios()
     local client = unix.datagram_socket.new()
     client:open()
     client:bind(tap.socket_path("fd-client"))
-    tap.is(client:send_to_with_fds("to", server_path, {three[3]}), 2, "send_to_with_fds")
+    tap.is(client:send_to_with_fds("to", server_path, {three[3]}), 2,
+        "send_to_with_fds returns the bytes sent")
     local from
     n, from, fds, flags = server:receive_from_with_fds(buf, 2)
     tap.is(tostring(from), tap.socket_path("fd-client"), "receive_from_with_fds names the sender")
-    tap.is(#fds, 1, "and hands over the descriptor")
-    tap.is(flags, 0, "and the flags")
+    tap.is(#fds, 1, "receive_from_with_fds hands over the descriptor")
+    tap.is(flags, 0, "receive_from_with_fds reports no flags")
     tap.is(read_fd(fds[1]), "3", "the right one")
 
     -- argument errors
@@ -130,7 +132,7 @@ local function scenarios()
     many[254] = nil
     tap.is(a:send_with_fds("", many), 0, "253 descriptors fit")
     n, fds = b:receive_with_fds(buf, 253)
-    tap.is(#fds, 253, "and all arrive")
+    tap.is(#fds, 253, "all 253 descriptors arrive")
     for _, each in ipairs(fds) do
         each:close()
     end
@@ -148,7 +150,7 @@ local function scenarios()
     a:send_with_fds("late", {three[2]})
     local count, contents = receiver:join()
     tap.is(count, 4, "a fiber waiting in receive_with_fds gets the datagram")
-    tap.is(contents, "2", "and its descriptor")
+    tap.is(contents, "2", "the waiting fiber gets the datagram's descriptor")
 
     for _, each in ipairs(three) do
         each:close()
@@ -201,7 +203,7 @@ local function finalizer_receives_meanwhile()
     collectgarbage("incremental", 200, 100) -- Lua's defaults
     tap.ok(nested > 0, "finalizers received descriptors inside other receives",
         "nested receives: " .. nested)
-    tap.is(broken, 0, "and every descriptor the outer receives returned is open")
+    tap.is(broken, 0, "every descriptor the outer receives returned is open")
     null:close()
     a:close(); b:close(); c:close(); d:close()
 end

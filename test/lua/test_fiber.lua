@@ -6,11 +6,11 @@ local spawn, sleep = ud.spawn, ud.sleep
 -- spawn and join
 local fiber = spawn(function(x, y) return x + y, "done" end, 1, 2)
 tap.is(getmetatable(fiber), "fiber", "spawn returns a fiber, whose metatable is hidden")
-tap.is(debug.getmetatable(fiber).__name, "fiber", "and named fiber")
-tap.like(tostring(fiber), "^fiber %(starting%)", "which has not started yet")
+tap.is(debug.getmetatable(fiber).__name, "fiber", "the fiber's metatable is named fiber")
+tap.like(tostring(fiber), "^fiber %(starting%)", "the new fiber has not started yet")
 local sum, word = fiber:join()
 tap.is(sum, 3, "join returns the fiber's results")
-tap.is(word, "done", "all of them")
+tap.is(word, "done", "join returns all of the fiber's results")
 tap.like(tostring(fiber), "^fiber %(finished%)", "tostring says finished")
 tap.is(fiber.joinable, false, "a joined fiber is no longer joinable")
 tap.raises({name = "EINVAL", arg = 1}, "joining it again raises EINVAL, as in Emilua",
@@ -65,8 +65,9 @@ sleep(0.01)
 sleeper:interrupt()
 local slept, why = sleeper:join()
 tap.ok(not slept, "interrupt() ends a sleep")
-tap.is(why and why.name, "interrupted", "with an error named interrupted")
-tap.is(why and tostring(why.category), "unixdgram.lua", "in the binding's category")
+tap.is(why and why.name, "interrupted", "the interrupted sleep raises an error named interrupted")
+tap.is(why and tostring(why.category), "unixdgram.lua",
+    "the interrupted error is in the binding's category")
 tap.is(tostring(why), "fiber interrupted", "whose tostring is its message")
 
 local early = spawn(function()
@@ -91,8 +92,9 @@ tap.ok(not joined and join_error == "interrupted", "interrupt() ends a join")
 tap.like(tostring(joined_forever), "suspended", "the joined fiber goes on")
 joined_forever:interrupt()
 tap.is(select("#", joined_forever:join()), 0,
-    "and can be interrupted in turn: join returns nothing, as in Emilua")
-tap.is(joined_forever.interruption_caught, true, "and says the interruption was caught")
+    "a fiber joining forever can be interrupted in turn: join returns nothing, as in Emilua")
+tap.is(joined_forever.interruption_caught, true,
+    "the joined fiber says the interruption was caught")
 tap.lives("interrupting a finished fiber does nothing", fiber.interrupt, fiber)
 
 local twice_target = spawn(function() sleep(0.02) return "x" end)
@@ -101,7 +103,7 @@ sleep(0)
 local second = spawn(function() return pcall(twice_target.join, twice_target) end)
 local second_ok, second_err = second:join()
 tap.ok(not second_ok and second_err.name == "EINVAL", "two joins at once: the second raises")
-tap.is(first_joiner:join(), "x", "and the first gets the results")
+tap.is(first_joiner:join(), "x", "the first of two joins gets the results")
 
 -- coroutine.yield inside a fiber lets the others run
 local trace = {}
@@ -119,7 +121,8 @@ local other = spawn(function()
 end)
 yielder:join()
 other:join()
-tap.is(table.concat(trace, " "), "a1 b1 a2 b2 a3 b3", "a bare coroutine.yield reschedules the fiber")
+tap.is(table.concat(trace, " "), "a1 b1 a2 b2 a3 b3",
+    "a bare coroutine.yield reschedules the fiber")
 
 -- a coroutine of the user's inside a fiber still blocks (by driving the loop)
 local inside = spawn(function()
@@ -140,7 +143,7 @@ end)
 sleep(0.01)
 local resumed, resume_error = coroutine.resume(captured)
 tap.ok(not resumed, "coroutine.resume of a waiting fiber fails")
-tap.like(tostring(resume_error), "resumed by coroutine.resume", "saying why")
+tap.like(tostring(resume_error), "resumed by coroutine.resume", "the failed resume says why")
 sleep(0.04)
 tap.like(tostring(meddled), "finished", "the fiber is over when its wait completes")
 
@@ -159,7 +162,7 @@ for i = 1, 200 do
     total = total + crowd[i]:join()
 end
 tap.is(finished, 200, "200 fibers all finish")
-tap.is(total, 200 * 201 // 2, "and return their results")
+tap.is(total, 200 * 201 // 2, "the 200 fibers return their results")
 
 -- run: every other fiber finishes; an unjoined failure is raised
 local ran = false
@@ -170,7 +173,7 @@ local lost = {}
 spawn(function() error(lost) end)
 ok, err = pcall(ud.run)
 tap.ok(not ok and err == lost, "run() raises an error nobody joined")
-tap.lives("and only once", ud.run)
+tap.lives("run() raises an error nobody joined only once", ud.run)
 
 ud.run()
 tap.done()

@@ -20,7 +20,8 @@ tap.lives("coroutine.close of it is harmless", coroutine.close, thread)
 local results = table.pack(fiber:join())
 tap.ok(results.n == 3 and results[1] == "first" and results[2] == 2 and results[3].three == 3,
     "join returns every result after the thread was closed", results.n)
-tap.raises({name = "EINVAL", arg = 1}, "and cannot be joined a second time", fiber.join, fiber)
+tap.raises({name = "EINVAL", arg = 1},
+    "a fiber whose thread was closed cannot be joined a second time", fiber.join, fiber)
 
 -- Resuming the finished thread by hand cannot call its results.
 local called = false
@@ -32,8 +33,8 @@ sleep(0)
 local resumed, message = coroutine.resume(thread)
 tap.ok(not resumed and tostring(message):find("dead"),
     "coroutine.resume of a finished fiber's thread says it is dead", message)
-tap.ok(not called, "and calls none of its results")
-tap.is(select(2, returner:join()), "argument", "which join still returns")
+tap.ok(not called, "the refused coroutine.resume calls none of the fiber's results")
+tap.is(select(2, returner:join()), "argument", "join still returns the finished fiber's results")
 
 -- A failed fiber's error (and the traceback run() reports) survive too.
 local thrown = {}
@@ -69,7 +70,8 @@ tap.is(coroutine.status(thread), "suspended", "a waiting fiber's thread is suspe
 tap.lives("coroutine.close of a fiber waiting in receive", coroutine.close, thread)
 a:send("late")
 sleep(0.01)
-tap.is(select("#", waiting:join()), 0, "the fiber then ends with no results once the receive completes")
+tap.is(select("#", waiting:join()), 0,
+    "the fiber then ends with no results once the receive completes")
 
 -- Closing a fiber's thread while it sleeps, and while it joins.
 local sleeper = spawn(function()
@@ -89,7 +91,7 @@ end)
 sleep(0)
 coroutine.close(thread)
 tap.is(select("#", joiner:join()), 0, "a fiber closed while it joins ends with no results")
-tap.is(slow:join(), "slow", "and the fiber it joined is not disturbed")
+tap.is(slow:join(), "slow", "the fiber it joined is not disturbed")
 
 -- Resuming a fiber's thread by hand while it waits: a clear error for the
 -- resumer's call, and the fiber goes on or ends, harmlessly.
@@ -106,7 +108,7 @@ c:send("x")
 sleep(0.01)
 local fiber_ok, fiber_err = resumed_fiber:join()
 tap.ok(fiber_ok == nil or (fiber_ok == false and tostring(fiber_err.message or fiber_err):find("resumed")),
-    "and its blocking call raised that it was resumed by hand", tostring(fiber_err))
+    "the resumed fiber's blocking call raised that it was resumed by hand", tostring(fiber_err))
 
 -- A fiber's thread resumed by hand while in a bare coroutine.yield().
 local yielding = spawn(function()
@@ -118,7 +120,7 @@ sleep(0)
 local yield_ok = coroutine.resume(thread)
 tap.ok(yield_ok, "coroutine.resume of a fiber in a bare yield runs it on")
 sleep(0.01)
-tap.lives("and joining it afterwards is harmless", yielding.join, yielding)
+tap.lives("joining that fiber afterwards is harmless", yielding.join, yielding)
 
 -- coroutine.wrap takes functions only.
 local fiber_thread

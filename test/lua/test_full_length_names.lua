@@ -51,7 +51,8 @@ for _, entry in ipairs(names) do
 
     -- Each receive form, with the datagram queued already. (Without the
     -- bind above, the peer is unnamed: the checks fail, nothing waits.)
-    tap.lives("send_to from " .. what, peer.send_to, peer, "one", sock.local_path)
+    tap.lives("send_to a socket named by " .. what .. " succeeds", peer.send_to, peer, "one",
+        sock.local_path)
     local ok, n, sender = pcall(sock.receive_from, sock, buffer)
     tap.ok(ok and n == 3 and same_path(sender, name),
         "receive_from gives the exact sender " .. what, ok and sender and #tostring(sender) or n)
@@ -83,7 +84,7 @@ for _, entry in ipairs(names) do
     client:open()
     -- (A receive follows only a send that went: none may wait forever.)
     local sent_ok, sent_err = pcall(client.send_to, client, "to", name)
-    tap.ok(sent_ok, "send_to " .. what, sent_err)
+    tap.ok(sent_ok, "send_to " .. what .. " succeeds", sent_err)
     if sent_ok then
         ok, n = pcall(peer.receive_from, peer, buffer)
         tap.ok(ok and n == 2 and tostring(buffer:slice(1, n)) == "to",
@@ -96,12 +97,13 @@ for _, entry in ipairs(names) do
             what .. " is exact", client.remote_path and #tostring(client.remote_path))
         client:send("connected")
         n = peer:receive(buffer)
-        tap.is(tostring(buffer:slice(1, n)), "connected", "and sends reach it")
+        tap.is(tostring(buffer:slice(1, n)), "connected",
+            "sends reach the socket connected to " .. what)
     end
     sent_ok, sent_err = pcall(client.send_to, client, "p", filesystem.path.new(name))
-    tap.ok(sent_ok, "send_to a filesystem.path of " .. what, sent_err)
+    tap.ok(sent_ok, "send_to a filesystem.path of " .. what .. " succeeds", sent_err)
     if sent_ok then
-        tap.is(peer:receive(buffer), 1, "which arrives too")
+        tap.is(peer:receive(buffer), 1, "the datagram sent to the filesystem.path arrives too")
     end
 
     client:close()

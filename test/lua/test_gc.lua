@@ -54,7 +54,7 @@ local function dropped_while_waiting()
     ud.run()
     tap.is(finished, count, "every dropped fiber completes its receive")
     tap.is(received_bytes, count * #"datagram " + 9 * 1 + 90 * 2 + 201 * 3,
-        "and receives its datagram")
+        "every dropped fiber receives its datagram")
     tap.is(sleepers, 200, "dropped sleeping and joining fibers complete")
 end
 dropped_while_waiting()
@@ -136,10 +136,13 @@ resurrect()
 collectgarbage()
 collectgarbage()
 tap.like(tostring(resurrected), "^fiber %(finished%)", "a resurrected fiber prints as finished")
-tap.is(resurrected:join(), "still here", "and joins with its results")
-tap.lives("and interrupting it does nothing", resurrected.interrupt, resurrected)
-tap.like(tostring(resurrected_failure), "^fiber %(failed%)", "a resurrected interrupted fiber too")
-tap.is(select("#", resurrected_failure:join()), 0, "and its join returns nothing")
+tap.is(resurrected:join(), "still here", "a resurrected fiber joins with its results")
+tap.lives("interrupting a resurrected finished fiber does nothing", resurrected.interrupt,
+    resurrected)
+tap.like(tostring(resurrected_failure), "^fiber %(failed%)",
+    "a resurrected interrupted fiber prints as failed too")
+tap.is(select("#", resurrected_failure:join()), 0,
+    "a resurrected interrupted fiber's join returns nothing")
 tap.is(resurrected_failure.interruption_caught, true, "having caught the interruption")
 resurrected, resurrected_failure = nil, nil
 
@@ -172,6 +175,6 @@ tap.lives("a fiber's thread closed while it waits in receive: the completion fin
 tap.is(closed_thread_result, true, "coroutine.close closed the waiting fiber's thread")
 collectgarbage()
 collectgarbage()
-tap.is(tap.fd_count(), before, "and no descriptor is left open")
+tap.is(tap.fd_count(), before, "no descriptor is left open once the dropped fibers are collected")
 
 tap.done()

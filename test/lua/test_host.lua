@@ -45,7 +45,7 @@ assert(run == nil)
 print(arg[0] ~= nil, arg[1], arg[2], select("#", ...), ...)
 ]], "one two")
 tap.is(status, 0, "a script that succeeds exits 0")
-tap.like(output, "true\tone\ttwo\t2\tone\ttwo", "with arg and ... set, and the globals")
+tap.like(output, "true\tone\ttwo\t2\tone\ttwo", "the script sees arg and ... set, and the globals")
 
 status, output = run_script([[
 local f = spawn(function() sleep(0.01); print("fiber done") end)
@@ -59,16 +59,16 @@ local function inner() error("boom") end
 inner()
 ]])
 tap.is(status, 1, "an uncaught error exits 1")
-tap.like(output, "boom", "printing the message")
-tap.like(output, "stack traceback:", "and a traceback")
-tap.like(output, "in [%a ]*'inner'", "naming the function")
+tap.like(output, "boom", "the host prints the error message")
+tap.like(output, "stack traceback:", "the host prints a traceback")
+tap.like(output, "in [%a ]*'inner'", "the traceback names the function")
 
 status, output = run_script([[
 unix.datagram_socket.new():send("x")
 ]])
 tap.is(status, 1, "an uncaught error object exits 1")
-tap.like(output, "Bad file descriptor", "printing its message")
-tap.like(output, "stack traceback:", "and a traceback")
+tap.like(output, "Bad file descriptor", "the host prints the error object's message")
+tap.like(output, "stack traceback:", "the host prints a traceback")
 
 status, output = run_script([[
 spawn(function() error("in a fiber") end)
@@ -86,7 +86,7 @@ sleep(0.01)
 print("main done")
 ]])
 tap.is(status, 0, "an interrupted fiber nobody joins exits 0, as in Emilua")
-tap.is(output, "main done\n", "and says nothing")
+tap.is(output, "main done\n", "the host says nothing of an interrupted fiber nobody joins")
 
 status, output = run_script([[
 local f = spawn(function() sleep(1000) end)
@@ -120,7 +120,7 @@ local f
 f = spawn(function() f:join() end)
 ]])
 tap.is(status, 1, "a fiber joining itself fails")
-tap.like(output, "uncaught error in fiber: Resource deadlock avoided", "with EDEADLK")
+tap.like(output, "uncaught error in fiber: Resource deadlock avoided", "the failure is EDEADLK")
 
 status, output = run_script([[
 local f = spawn(function() error("joined") end)
@@ -133,7 +133,7 @@ spawn(function() sleep(1000) end)
 error("main fails")
 ]])
 tap.is(status, 1, "the main fiber's failure ends the program at once")
-tap.like(output, "main fails", "with its message")
+tap.like(output, "main fails", "the host prints the main fiber's message")
 lacks(output, "AddressSanitizer",
     "lua_close still releases the waits of anchored fibers (their __gc is not a script's)")
 
@@ -153,7 +153,7 @@ spawn(function()
 end)
 ]])
 tap.is(status, 0, "the main fiber collected while others run: exit 0")
-lacks(output, "AddressSanitizer", "and the report reads nothing freed")
+lacks(output, "AddressSanitizer", "the report reads nothing freed")
 
 status, output = run_script([[
 local collecting = setmetatable({}, {__tostring = function()
@@ -165,7 +165,7 @@ spawn(function() error(collecting) end)
 ]])
 tap.is(status, 1, "a failure whose __tostring runs the collector exits 1")
 tap.like(output, "uncaught error in fiber: collected while reported\nstack traceback:",
-    "with its message and traceback")
+    "the host prints the message and traceback")
 lacks(output, "AddressSanitizer", "the failed fiber stays alive while it is reported")
 
 status, output = run_script([[
@@ -183,21 +183,21 @@ status, output = run_script([[
 error(setmetatable({}, {__tostring = function() error({}) end}))
 ]])
 tap.is(status, 1, "an error whose __tostring raises a table exits 1")
-tap.like(output, "error object is a table value", "saying what it could not print")
-lacks(output, "%(null%)", "and prints no null string")
+tap.like(output, "error object is a table value", "the host says what it could not print")
+lacks(output, "%(null%)", "the host prints no null string")
 
 status, output = run_script("print('from stdin', ...)", "x", true)
 tap.is(status, 0, "'-' reads the script from standard input")
-tap.like(output, "from stdin\tx", "with its arguments")
+tap.like(output, "from stdin\tx", "the script from standard input gets its arguments")
 
 status, output = run_script("this is not lua")
 tap.is(status, 1, "a syntax error exits 1")
-tap.like(output, "syntax error", "with the parser's message")
+tap.like(output, "syntax error", "the host prints the parser's message")
 
 local pipe = assert(io.popen("'" .. host .. "' 2>&1; echo \"status=$?\""))
 output = pipe:read("a")
 pipe:close()
-tap.like(output, "usage: .*SCRIPT", "no script: a usage message")
-tap.like(output, "status=2", "and exit status 2")
+tap.like(output, "usage: .*SCRIPT", "the host without a script prints a usage message")
+tap.like(output, "status=2", "the host without a script exits with status 2")
 
 tap.done()

@@ -11,9 +11,9 @@ end
 for _, name in ipairs {"spawn", "sleep", "run"} do
     tap.is(type(ud[name]), "function", "the module has " .. name .. "()")
 end
-tap.is(type(ud.unix.datagram_socket.new), "function", "unix.datagram_socket.new")
-tap.is(type(ud.unix.datagram_socket.pair), "function", "unix.datagram_socket.pair")
-tap.is(type(ud.filesystem.path.new), "function", "filesystem.path.new")
+tap.is(type(ud.unix.datagram_socket.new), "function", "unix.datagram_socket.new is a function")
+tap.is(type(ud.unix.datagram_socket.pair), "function", "unix.datagram_socket.pair is a function")
+tap.is(type(ud.filesystem.path.new), "function", "filesystem.path.new is a function")
 local hosted = rawget(_G, "spawn") ~= nil
 if hosted then
     tap.ok(rawget(_G, "unix") == ud.unix and rawget(_G, "spawn") == ud.spawn
@@ -56,7 +56,7 @@ if not hosted then
         "joining a fiber that can never finish raises deadlock", joiner.join, joiner)
     joiner:interrupt()
     tap.is(select("#", joiner:join()), 0, "an interrupted join ends: joining it returns nothing")
-    tap.lives("then the waiting run() ends", waiter.join, waiter)
+    tap.lives("the waiting run() then ends", waiter.join, waiter)
 end
 
 -- The fast path: a call whose syscall succeeds at once does not yield.

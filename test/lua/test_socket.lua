@@ -57,7 +57,7 @@ tap.is(a:send("hello"), 5, "send returns the bytes sent")
 tap.is(b:io_control("bytes_readable"), 5, "io_control('bytes_readable') sees the datagram")
 local n, flags = b:receive(buf, flag.peek)
 tap.is(n, 5, "receive with peek returns the length")
-tap.is(flags, 0, "and no flags")
+tap.is(flags, 0, "the receive reports no flags")
 n, flags = b:receive(buf)
 tap.is(tostring(buf:slice(1, n)), "hello", "the datagram is still there after peeking")
 tap.is(b:io_control("bytes_readable"), 0, "bytes_readable is 0 when nothing is queued")
@@ -67,8 +67,9 @@ tap.is(tostring(buf:slice(1, n)), "a byte_span", "a byte_span can be sent")
 a:send("this datagram is longer than the buffer")
 n, flags = b:receive(byte_span.new(4))
 tap.is(n, 4, "a truncated receive returns the buffer's length")
-tap.ok(flags & flag.truncated ~= 0, "and says truncated")
-tap.ok(flags & flag.control_truncated == 0, "and not control_truncated")
+tap.ok(flags & flag.truncated ~= 0, "the truncated receive reports truncated")
+tap.ok(flags & flag.control_truncated == 0,
+    "the truncated receive does not report control_truncated")
 a:send("")
 n, flags = b:receive(buf)
 tap.is(n, 0, "an empty datagram")
@@ -94,12 +95,12 @@ local client = datagram_socket.new()
 client:open()
 tap.is(tostring(client.local_path), "", "an unbound socket's local_path is empty")
 client:bind(tap.socket_path("client"))
-tap.is(client:send_to("to server", server_path), 9, "send_to a filesystem.path")
+tap.is(client:send_to("to server", server_path), 9, "send_to takes a filesystem.path")
 local from
 n, from, flags = server:receive_from(buf)
 tap.is(tostring(buf:slice(1, n)), "to server", "receive_from gets the datagram")
-tap.is(tostring(from), tap.socket_path("client"), "and the sender's path")
-tap.is(flags, 0, "and the flags")
+tap.is(tostring(from), tap.socket_path("client"), "receive_from names the sender's path")
+tap.is(flags, 0, "receive_from reports no flags")
 tap.is(getmetatable(from), "filesystem.path", "the sender is a filesystem.path")
 client:connect(server_path)
 tap.ok(client.remote_path == server_path, "remote_path after connect")
@@ -167,14 +168,15 @@ else
 end
 local credentials = e:get_option("peer_credentials")
 tap.is(credentials.pid, my_pid(), "peer_credentials of a pair names this process")
-tap.is(math.type(credentials.uid), "integer", "with a uid")
-tap.is(math.type(credentials.gid), "integer", "and a gid")
+tap.is(math.type(credentials.uid), "integer", "peer_credentials has an integer uid")
+tap.is(math.type(credentials.gid), "integer", "peer_credentials has an integer gid")
 tap.raises({name = "ENOTCONN"}, "peer_credentials of an unconnected socket raises",
     server.get_option, server, "peer_credentials")
 local unknown = tap.raises({name = "EOPNOTSUPP", category = "generic", arg = 2},
     "an unknown option raises ENOTSUP (EOPNOTSUPP on Linux), as Emilua does",
     e.set_option, e, "frobnicate", true)
-tap.like(unknown and unknown.message, "send_buffer_size", "naming the known options")
+tap.like(unknown and unknown.message, "send_buffer_size",
+    "the unknown option's error names the known options")
 tap.raises({name = "EOPNOTSUPP", arg = 2, message = "pass_credentials"},
     "get_option of an unknown one raises ENOTSUP",
     e.get_option, e, "colour")
@@ -191,7 +193,8 @@ tap.raises({name = "EINVAL", arg = 2}, "an option name as a number raises",
 local ioerr = tap.raises({name = "EOPNOTSUPP", category = "generic", arg = 2},
     "an unknown io_control raises ENOTSUP",
     e.io_control, e, "frobnicate")
-tap.like(ioerr and ioerr.message, "bytes_readable", "naming the known commands")
+tap.like(ioerr and ioerr.message, "bytes_readable",
+    "the unknown io_control's error names the known commands")
 tap.raises({name = "EINVAL", arg = 3}, "bytes_readable takes no argument",
     e.io_control, e, "bytes_readable", 1)
 
@@ -199,14 +202,14 @@ tap.raises({name = "EINVAL", arg = 3}, "bytes_readable takes no argument",
 f:send("who")
 local _, fds, cflags, sender = e:receive_with_fds(buf, 1)
 tap.is(#fds, 0, "no descriptors came")
-tap.is(cflags, 0, "no flags")
+tap.is(cflags, 0, "the receive of nothing but descriptors reports no flags")
 tap.is(sender and sender.pid, my_pid(), "pass_credentials reports the sender after the flags")
 
 -- release, new(fd), assign
 local g, h = datagram_socket.pair()
 local fd = g:release()
 tap.is(g.is_open, false, "release() closes the socket object")
-tap.is(getmetatable(fd), "file_descriptor", "and returns a file_descriptor")
+tap.is(getmetatable(fd), "file_descriptor", "release() returns a file_descriptor")
 tap.raises({name = "EBADF"}, "release() of a closed socket raises", g.release, g)
 local adopted = datagram_socket.new(fd)
 tap.is(tostring(fd), "file_descriptor (closed)", "new(fd) takes the descriptor")
@@ -234,7 +237,7 @@ local file = io.tmpfile()
 local file_fd = file_descriptor.from_file(file)
 tap.raises({name = "not_a_unix_datagram_socket", category = "unixdgram"},
     "new(fd of a file) raises", datagram_socket.new, file_fd)
-tap.ok(tostring(file_fd):find("^/dev/fd/"), "and leaves the fd owned")
+tap.ok(tostring(file_fd):find("^/dev/fd/"), "a refused new(fd) leaves the fd owned")
 file_fd:close()
 file:close()
 spare:close()

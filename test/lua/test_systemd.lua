@@ -226,7 +226,8 @@ tap.ok(systemd == ud.systemd and require "unixdgram.systemd" == systemd,
 
 do
     local abstract = systemd.parse_address("@unixdgram")
-    tap.is(debug.getmetatable(abstract).__name, "filesystem.path", "parse_address gives a filesystem.path")
+    tap.is(debug.getmetatable(abstract).__name, "filesystem.path",
+        "parse_address gives a filesystem.path")
     tap.is(tostring(abstract), "\0unixdgram", "parse_address makes @name an abstract name")
     tap.is(tostring(systemd.parse_address("/run/x.sock")), "/run/x.sock",
         "parse_address keeps a path")
@@ -243,7 +244,8 @@ do
     tap.is(systemd.format_address("\0a\0b"), "@a\0b", "format_address writes @name, NULs kept")
     tap.is(systemd.format_address(filesystem.path.new("/run/x.sock")), "/run/x.sock",
         "format_address writes a path as it is")
-    tap.is(systemd.format_address(abstract), "@unixdgram", "format_address inverts parse_address")
+    tap.is(systemd.format_address(abstract), "@unixdgram",
+        "format_address inverts parse_address for an abstract name")
 
     -- socat names the same socket with its own abstract syntax.
     local sock, name = manager("socat")
@@ -271,12 +273,13 @@ do
     tap.is(payload, "READY=1\nSTATUS=child " .. tostring(child_pid),
         "the manager gets the state as it was given")
     tap.ok(credentials and credentials.pid == child_pid,
-        "with the kernel's credentials of the child", credentials and credentials.pid)
-    tap.is(#fds, 1, "and the descriptor")
+        "the notification comes with the kernel's credentials of the child",
+        credentials and credentials.pid)
+    tap.is(#fds, 1, "the notification brings the descriptor")
     if fds[1] then
         local file = fds[1]:to_file("r")
         file:seek("set")
-        tap.is(file:read("a"), "kept by the manager", "which is the child's file")
+        tap.is(file:read("a"), "kept by the manager", "the descriptor is the child's file")
         file:close()
     end
     tap.is((within(10, receive_notification, sock)), "STATUS=unsetting",
@@ -352,7 +355,8 @@ do
     for _, fd in ipairs(fds) do
         fd:close()
     end
-    tap.like(child:read("a"), "^barrier\ttrue\ttrue", "the barrier returns true once the pipe closes")
+    tap.like(child:read("a"), "^barrier\ttrue\ttrue",
+        "the barrier returns true once the pipe closes")
     tap.ok(child:close(), "the child exits successfully")
 
     -- The same from a coroutine that is not a fiber, which drives the loop.
@@ -370,7 +374,7 @@ do
         fd:close()
     end
     tap.like(child:read("a"), "^barrier\ttrue\ttrue",
-        "and returns true once the pipe closes")
+        "the barrier also returns true once the pipe closes")
     tap.ok(child:close(), "the child exits successfully")
     ticker:close()
 
@@ -513,9 +517,9 @@ socket.send_fds(s, [b"four"], [sealed, plain, pidfd, event])
         tap.is(fds[4]:kind(), "eventfd", "an eventfd's kind is eventfd")
         local file = fds[1]:to_file("r")
         tap.is(file:read("a"), "", "read from where the sender left the offset, a memfd is empty")
-        tap.is(file:seek("set"), 0, "to_file's file seeks to offset 0")
+        tap.is(file:seek("set"), 0, "to_file's file can seek to offset 0")
         tap.is(file:read("a"), "MESSAGE=a large journal entry\n",
-            "and reads the memfd's contents from there")
+            "to_file's file reads the memfd's contents from there")
         file:close()
         for i = 2, 4 do
             fds[i]:close()
@@ -574,32 +578,34 @@ else
     tap.is(payload, "READY=1\nSTATUS=waiting for requests on 'requests'",
         "the daemon says READY and STATUS, naming its socket from LISTEN_FDNAMES")
     local daemon_pid = credentials and credentials.pid
-    tap.ok(daemon_pid and daemon_pid ~= pid, "with the daemon's credentials", daemon_pid)
+    tap.ok(daemon_pid and daemon_pid ~= pid, "the notification comes with the daemon's credentials",
+        daemon_pid)
     payload, fds, credentials = within(20, receive_notification, sock)
     tap.is(payload, "FDSTORE=1\nFDNAME=daemon-state", "the daemon stores a descriptor")
     tap.ok(#fds == 1 and fds[1]:kind() == "file", "a file, given along", #fds)
     if fds[1] then
         local file = fds[1]:to_file("r")
         file:seek("set")
-        tap.is(file:read("a"), "state kept by activated_daemon.lua\n", "holding the daemon's state")
+        tap.is(file:read("a"), "state kept by activated_daemon.lua\n",
+            "the stored descriptor holds the daemon's state")
         file:close()
     end
     tap.is(reply(), "echo: hello", "the daemon answers the request that started it")
     tap.is((within(20, receive_notification, sock)), "STATUS=served 1 request(s)",
-        "and updates its status")
+        "the daemon updates its status after serving")
     request("second")
     tap.is(reply(), "echo: second", "the daemon answers a second request")
     tap.is((within(20, receive_notification, sock)), "STATUS=served 2 request(s)",
-        "and counts it")
+        "the daemon counts the request in its status")
     request(string.rep("x", 5000))
     tap.is(reply(), "error: requests are at most 4096 bytes",
         "the daemon refuses a request longer than its buffer instead of answering it cut short")
     tap.is((within(20, receive_notification, sock)), "STATUS=served 3 request(s)",
-        "and counts it")
+        "the daemon counts the request in its status")
     request("quit")
     tap.is((within(20, receive_notification, sock)), "STOPPING=1", "quit makes it say STOPPING=1")
     payload, fds = within(20, receive_notification, sock)
-    tap.ok(payload == "BARRIER=1" and #fds == 1, "then wait at a barrier", payload)
+    tap.ok(payload == "BARRIER=1" and #fds == 1, "quit then waits at a barrier", payload)
     for _, fd in ipairs(fds) do
         fd:close()
     end

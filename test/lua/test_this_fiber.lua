@@ -59,7 +59,8 @@ do
     end)
     sleep(0.01)
     fib:interrupt()
-    tap.is(select("#", fib:join()), 0, "a fiber that catches interrupted and raises it again counts as interrupted")
+    tap.is(select("#", fib:join()), 0,
+        "a fiber that catches interrupted and raises it again counts as interrupted")
 end
 
 do
@@ -98,7 +99,7 @@ do
     lost:interrupt()
     local ok, err = pcall(ud.run)
     tap.ok(ok, "run() does not raise for an interrupted fiber nobody joined", error_name(err))
-    tap.like(tostring(lost), "failed", "which ended")
+    tap.like(tostring(lost), "failed", "the fiber that was interrupted ended failed")
 end
 
 -- joinable and detach -----------------------------------------------------------------
@@ -120,7 +121,7 @@ do
     tap.is(fib.joinable, false, "a detached fiber is not joinable")
     tap.raises({name = "EINVAL", arg = 1}, "joining a detached fiber raises EINVAL", fib.join, fib)
     tap.raises({name = "EINVAL", arg = 1}, "detaching it again raises EINVAL", fib.detach, fib)
-    tap.raises({name = "EINVAL"}, "and its interruption_caught raises EINVAL",
+    tap.raises({name = "EINVAL"}, "a detached fiber's interruption_caught raises EINVAL",
         function() return fib.interruption_caught end)
 end
 
@@ -183,7 +184,8 @@ do
     this_fiber.yield()
     trace[#trace + 1] = "after"
     other:join()
-    tap.is(table.concat(trace, " "), "before other after", "this_fiber.yield() lets a ready fiber run")
+    tap.is(table.concat(trace, " "), "before other after",
+        "this_fiber.yield() lets a ready fiber run")
 end
 
 do
@@ -267,7 +269,8 @@ do
         return still, again
     end)
     local still, again = fib:join()
-    tap.ok(still == false and again == true, "forbid_suspend() counts: each needs its allow_suspend()")
+    tap.ok(still == false and again == true,
+        "forbid_suspend() counts: each needs its allow_suspend()")
 end
 
 do
@@ -288,7 +291,7 @@ tap.raises({name = "interruption_already_allowed"},
     "restore_interruption() without disable_interruption() raises", this_fiber.restore_interruption)
 tap.ok(spawn(function()
     return pcall(this_fiber.allow_suspend) == false
-end):join(), "in a fiber too")
+end):join(), "allow_suspend() without forbid_suspend() raises in a fiber too")
 
 -- disable_interruption / restore_interruption ----------------------------------------
 
@@ -401,7 +404,8 @@ do
 end
 
 tap.is(this_fiber.is_main, true, "is_main is true in the script's main fiber")
-tap.is(spawn(function() return this_fiber.is_main end):join(), false, "and false in a spawned one")
+tap.is(spawn(function() return this_fiber.is_main end):join(), false,
+    "is_main is false in a spawned fiber")
 
 do
     local main_id = this_fiber.id

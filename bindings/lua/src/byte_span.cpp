@@ -8,7 +8,7 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "binding.hpp"
+#include "aux.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -459,7 +459,7 @@ void open_byte_span(lua_State* L, binding_state& state)
         {"__eq", boundary<span_eq>},
         {nullptr, nullptr},
     };
-    create_metatable(L, state, byte_span_type_name, methods, metamethods, boundary<span_index>);
+    create_metatable(L, state, byte_span_type_name, {methods}, metamethods, boundary<span_index>);
 
     static const luaL_Reg functions[] = {
         {"new", boundary<span_new>},

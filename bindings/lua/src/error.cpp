@@ -3,9 +3,7 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "binding.hpp"
-
-#include <asio/error.hpp>
+#include "aux.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -176,17 +174,8 @@ const char* enum_name(const std::error_code& ec) noexcept
         case binding_error::interruption_already_allowed:
             return "interruption_already_allowed";
         }
-    } else if (ec.category() == asio::error::get_misc_category()) {
-        switch (value) {
-        case asio::error::already_open:
-            return "already_open";
-        case asio::error::eof:
-            return "eof";
-        case asio::error::not_found:
-            return "not_found";
-        case asio::error::fd_set_failure:
-            return "fd_set_failure";
-        }
+    } else if (const char* name = asio_misc_error_name(ec)) {
+        return name;
     }
     return "unknown";
 }
@@ -197,7 +186,7 @@ const char* enum_name(const std::error_code& ec) noexcept
 // to the generic category (togeneric).
 const std::error_category& shown_category(const std::error_code& ec) noexcept
 {
-    if (ec.category() == asio::error::get_system_category())
+    if (is_asio_system_category(ec.category()))
         return std::system_category();
     return ec.category();
 }
@@ -219,7 +208,7 @@ error_words describe(const std::error_code& ec) noexcept
     error_words words;
     bool is_errno = ec.category() == std::system_category() ||
                     ec.category() == std::generic_category() ||
-                    ec.category() == asio::error::get_system_category();
+                    is_asio_system_category(ec.category());
     words.name = is_errno ? errno_name(ec.value()) : enum_name(ec);
     copy_message(ec.category(), ec.value(), words.message);
     return words;
@@ -629,13 +618,13 @@ const_bytes check_bytes(lua_State* L, int arg)
     raise_type_error(L, arg, "string or byte_span");
 }
 
-endpoint check_endpoint(lua_State* L, int arg)
+std::string_view check_socket_path(lua_State* L, int arg)
 {
     std::size_t length = 0;
     const char* bytes = nullptr;
     if (lua_type(L, arg) == LUA_TSTRING) {
         bytes = lua_tolstring(L, arg, &length);
-    } else if (luaL_testudata(L, arg, path_type_name)) {
+    } else if (test_object(L, arg, path_type_name)) {
         lua_getiuservalue(L, arg, 1);
         bytes = lua_tolstring(L, -1, &length);
         lua_pop(L, 1); // the path object keeps the string alive
@@ -646,27 +635,12 @@ endpoint check_endpoint(lua_State* L, int arg)
     // other path ends at its first NUL, so one inside it would be cut short.
     if (length > 0 && bytes[0] != '\0' && std::memchr(bytes, '\0', length) != nullptr)
         raise_arg_error(L, arg, "path contains a NUL byte");
-    std::error_code ec;
-    endpoint address = make_endpoint(std::string_view(bytes, length), ec);
-    if (ec) {
-        char detail[96];
-        std::snprintf(detail, sizeof detail, "%s (%zu bytes; at most %zu)",
-                      ec.value() == ENAMETOOLONG ? "path too long" : "invalid path", length,
-                      sizeof(sockaddr_un::sun_path));
-        raise_arg_error_text(L, ec, arg, detail);
-    }
-    return address;
+    return {bytes, length};
 }
 
-socket_type& live_socket(lua_State* L, socket_object* object)
-{
-    if (!object->socket)
-        raise_error(L, asio::error::bad_descriptor);
-    return *object->socket;
-}
-
-void create_metatable(lua_State* L, binding_state& state, const char* type, const luaL_Reg* methods,
-                      const luaL_Reg* metamethods, lua_CFunction index)
+void create_metatable(lua_State* L, binding_state& state, const char* type,
+                      std::initializer_list<const luaL_Reg*> methods, const luaL_Reg* metamethods,
+                      lua_CFunction index)
 {
     luaL_newmetatable(L, type);
     remember_metatable(L, type);
@@ -677,11 +651,13 @@ void create_metatable(lua_State* L, binding_state& state, const char* type, cons
     lua_pop(L, 1);
     lua_pushstring(L, type);
     lua_setfield(L, -2, "__metatable");
-    if (methods) {
+    if (methods.size() > 0) {
         lua_pushlightuserdata(L, &state);
         lua_newtable(L);
-        lua_pushlightuserdata(L, &state);
-        luaL_setfuncs(L, methods, 1);
+        for (const luaL_Reg* list : methods) {
+            lua_pushlightuserdata(L, &state);
+            luaL_setfuncs(L, list, 1);
+        }
         name_functions(L, -1, "", 0);
         if (index)
             lua_pushcfunction(L, index);
@@ -709,7 +685,7 @@ void open_error(lua_State* L, binding_state& state)
     };
     // Errors are tables whose fields are read freely (err.arg is often
     // absent): their __index is a plain methods table, nil for other keys.
-    create_metatable(L, state, error_type_name, nullptr, error_metamethods);
+    create_metatable(L, state, error_type_name, {}, error_metamethods);
     push_metatable(L, error_type_name);
     lua_newtable(L);
     lua_pushlightuserdata(L, &state);
@@ -722,12 +698,12 @@ void open_error(lua_State* L, binding_state& state)
         {"__eq", boundary<category_eq>},
         {nullptr, nullptr},
     };
-    create_metatable(L, state, category_type_name, no_functions, category_metamethods,
+    create_metatable(L, state, category_type_name, {no_functions}, category_metamethods,
                      boundary<category_index>);
 
     // The generic_error module: a userdata, as Emilua's, so that a name it
     // does not know raises.
-    create_metatable(L, state, generic_error_type_name, no_functions, no_functions,
+    create_metatable(L, state, generic_error_type_name, {no_functions}, no_functions,
                      boundary<generic_error_index>);
     lua_newuserdatauv(L, 0, 0);
     push_metatable(L, generic_error_type_name);

@@ -17,9 +17,13 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "binding.hpp"
+#include "runtime.hpp"
 
-#include <asio/bind_cancellation_slot.hpp>
+// For post_queued_completions alone: a loop driven from inside a handler must
+// see the completions the core queued there (see run_once).
+#include <unixdgram/datagram_socket.hpp>
+
+#include <asio/error.hpp>
 #include <asio/post.hpp>
 
 #include <chrono>
@@ -62,7 +66,7 @@ struct completion_handler {
     {
         if (!life->alive)
             return;
-        wait->outcome.ec = ec;
+        wait->ec = ec;
         complete_wait(*state, *wait);
     }
 };
@@ -286,24 +290,40 @@ bool run_once(binding_state& state) noexcept
     }
 }
 
-// Drives the loop until `wait` is done. Should the loop stop first (someone
-// called stop()), the wait is cancelled, finished, and the stop restored.
-void drive(lua_State* L, binding_state& state, wait_state& wait) noexcept
+// Drives the loop for a call that cannot yield, until `done()`. With a
+// `wait` (an operation of the call's own), interrupting the enclosing fiber
+// cancels that wait, and should the loop stop first (someone called stop())
+// the wait is cancelled, finished, and the stop restored. Without one (join
+// and run, which wait on other fibers), the enclosing fiber's interruption
+// ends the drive with `interrupted`, and a loop with nothing left to run
+// with `deadlock`.
+template <typename Done>
+std::error_code drive(lua_State* L, binding_state& state, wait_state* wait, Done done) noexcept
 {
-    fiber_object* enclosing = state.current_fiber;
+    fiber_object* enclosing = wait ? state.current_fiber : nullptr;
     wait_state* enclosing_wait = enclosing ? enclosing->active_wait : nullptr;
     if (enclosing)
-        enclosing->active_wait = &wait; // interrupting the enclosing fiber cancels this wait
+        enclosing->active_wait = wait;
     lua_State* previous_thread = state.running_thread;
     state.running_thread = L;
     if (state.context->stopped())
         state.context->restart();
     bool stop_again = false;
-    while (!wait.done) {
+    std::error_code ec;
+    while (!done()) {
+        fiber_object* fiber = state.current_fiber;
+        if (!wait && fiber && interruption_pending(*fiber)) {
+            ec = make_error_code(binding_error::interrupted);
+            break;
+        }
         if (run_once(state))
             continue;
-        if (wait.pending)
-            cancel_wait(state, wait);
+        if (!wait) {
+            ec = make_error_code(binding_error::deadlock);
+            break;
+        }
+        if (wait->pending)
+            cancel_wait(state, *wait);
         state.context->restart();
         stop_again = true;
     }
@@ -311,30 +331,6 @@ void drive(lua_State* L, binding_state& state, wait_state& wait) noexcept
         state.context->stop();
     if (enclosing)
         enclosing->active_wait = enclosing_wait;
-    state.running_thread = previous_thread;
-}
-
-// Drives the loop until `done()`: for join and run outside a fiber, which
-// wait on other fibers rather than on an Asio operation.
-template <typename Done>
-std::error_code drive_until(lua_State* L, binding_state& state, Done done) noexcept
-{
-    fiber_object* enclosing = state.current_fiber;
-    lua_State* previous_thread = state.running_thread;
-    state.running_thread = L;
-    if (state.context->stopped())
-        state.context->restart();
-    std::error_code ec;
-    while (!done()) {
-        if (enclosing && interruption_pending(*enclosing)) {
-            ec = make_error_code(binding_error::interrupted);
-            break;
-        }
-        if (!run_once(state)) {
-            ec = make_error_code(binding_error::deadlock);
-            break;
-        }
-    }
     state.running_thread = previous_thread;
     return ec;
 }
@@ -364,15 +360,31 @@ fiber_object* yielding_fiber(lua_State* L, binding_state& state)
     return nullptr;
 }
 
-wait_state& reset_wait(wait_state& wait, wait_kind kind, fiber_object* fiber)
+wait_state& reset_wait(wait_state& wait, cancel_action cancel, fiber_object* fiber)
 {
-    wait.kind = kind;
+    wait.cancel = cancel;
     wait.pending = false;
     wait.done = false;
     wait.fiber = fiber;
     wait.join_target = nullptr;
-    wait.outcome = io_outcome();
+    wait.ec.clear();
     return wait;
+}
+
+// The cancel actions of join and run, which wait on other fibers: the wait
+// stops being theirs, and completes aborted.
+void cancel_join(binding_state& state, wait_state& wait) noexcept
+{
+    if (wait.join_target && wait.join_target->joiner == wait.fiber)
+        wait.join_target->joiner = nullptr;
+    complete_later(state, wait, asio::error::operation_aborted);
+}
+
+void cancel_run(binding_state& state, wait_state& wait) noexcept
+{
+    if (state.run_waiter == wait.fiber)
+        state.run_waiter = nullptr;
+    complete_later(state, wait, asio::error::operation_aborted);
 }
 
 fiber_object* check_fiber(lua_State* L, int arg)
@@ -479,13 +491,13 @@ int fiber_join(lua_State* L)
     if (is_finished(*target))
         return take_results(L, state, target, 1);
     if (fiber_object* self = yielding_fiber(L, state)) {
-        wait_state& wait = reset_wait(self->wait, wait_kind::join, self);
+        wait_state& wait = reset_wait(self->wait, cancel_join, self);
         wait.join_target = target;
         target->joiner = self;
         return suspend(L, state, wait, kboundary<finish_join>);
     }
     target->joined_by_driver = true;
-    std::error_code ec = drive_until(L, state, [target] { return is_finished(*target); });
+    std::error_code ec = drive(L, state, nullptr, [target] { return is_finished(*target); });
     target->joined_by_driver = false;
     if (ec)
         raise_error(L, ec);
@@ -523,12 +535,12 @@ int fiber_detach(lua_State* L)
     return 0;
 }
 
-// Methods (upvalue 2), then the properties joinable and interruption_caught.
+// The properties joinable and interruption_caught.
 int fiber_index(lua_State* L)
 {
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
-        return 1;
+    // Called by __index for a key that is no method (see create_metatable).
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
     fiber_object* fiber = check_fiber(L, 1);
     const char* key = lua_tostring(L, 2);
     if (std::strcmp(key, "joinable") == 0) {
@@ -541,7 +553,7 @@ int fiber_index(lua_State* L)
         lua_pushboolean(L, *fiber->interruption_caught);
         return 1;
     }
-    return 1; // nil
+    return 0; // no such property: bad_index
 }
 
 int fiber_tostring(lua_State* L)
@@ -632,7 +644,7 @@ int sleep(lua_State* L)
     lua_Number seconds = lua_tonumber(L, 1);
     if (!(seconds >= 0 && seconds <= max_sleep_seconds))
         raise_arg_error(L, 1, "sleep duration must be in [0, %f] seconds", max_sleep_seconds);
-    wait_state& wait = begin_wait(L, state, wait_kind::sleep);
+    wait_state& wait = begin_wait(L, state, cancel_by_signal);
     std::error_code ec = start_sleep(state, wait, seconds);
     if (ec)
         raise_error(L, ec);
@@ -668,14 +680,14 @@ int run(lua_State* L)
             return finish_run_now(L, state);
         if (state.run_waiter)
             raise_error(L, std::make_error_code(std::errc::device_or_resource_busy));
-        wait_state& wait = reset_wait(self->wait, wait_kind::run, self);
+        wait_state& wait = reset_wait(self->wait, cancel_run, self);
         state.run_waiter = self;
         return suspend(L, state, wait, kboundary<finish_run>);
     }
     // Inside a fiber that cannot yield here, that fiber itself stays alive.
     std::size_t floor = state.current_fiber ? 1 : 0;
     std::error_code ec =
-        drive_until(L, state, [&state, floor] { return state.live_fibers <= floor; });
+        drive(L, state, nullptr, [&state, floor] { return state.live_fibers <= floor; });
     if (ec)
         raise_error(L, ec);
     return finish_run_now(L, state);
@@ -734,7 +746,8 @@ int finish_yield(lua_State* L, int, lua_KContext context)
 int this_fiber_yield(lua_State* L)
 {
     binding_state& state = state_of(L);
-    wait_state& wait = begin_wait(L, state, wait_kind::yield);
+    // Its completion is queued at once, and nothing interrupts a yield.
+    wait_state& wait = begin_wait(L, state, nullptr);
     std::error_code ec = guarded([&] {
         asio::post(state.executor, completion_handler{state.life, &state, &wait, {}});
     });
@@ -894,7 +907,7 @@ void open_this_fiber(lua_State* L, binding_state& state)
 
 } // namespace
 
-wait_state& begin_wait(lua_State* L, binding_state& state, wait_kind kind)
+wait_state& begin_wait(lua_State* L, binding_state& state, cancel_action cancel)
 {
     if (fiber_object* fiber = yielding_fiber(L, state)) {
         // Only after coroutine.resume ran the fiber behind the binding's back.
@@ -902,10 +915,10 @@ wait_state& begin_wait(lua_State* L, binding_state& state, wait_kind kind)
             luaL_error(L, "this fiber's previous blocking call is still pending: it was resumed "
                           "by coroutine.resume");
         anchor_call_values(L, *fiber, fiber->wait);
-        return reset_wait(fiber->wait, kind, fiber);
+        return reset_wait(fiber->wait, cancel, fiber);
     }
     wait_state* wait = new_object<wait_state>(L, wait_type_name);
-    return reset_wait(*wait, kind, nullptr);
+    return reset_wait(*wait, cancel, nullptr);
 }
 
 int suspend(lua_State* L, binding_state& state, wait_state& wait, lua_KFunction finish)
@@ -920,7 +933,7 @@ int suspend(lua_State* L, binding_state& state, wait_state& wait, lua_KFunction 
         wait.fiber->active_wait = &wait;
         return lua_yieldk(L, 0, reinterpret_cast<lua_KContext>(&wait), finish);
     }
-    drive(L, state, wait);
+    drive(L, state, &wait, [&wait] { return wait.done; });
     return finish(L, LUA_OK, reinterpret_cast<lua_KContext>(&wait));
 }
 
@@ -939,41 +952,21 @@ void complete_later(binding_state& state, wait_state& wait, std::error_code ec) 
         asio::post(state.executor, completion_handler{state.life, &state, &wait, ec});
     });
     if (failed) {
-        wait.outcome.ec = failed;
+        wait.ec = failed;
         complete_wait(state, wait);
     }
 }
 
 void cancel_wait(binding_state& state, wait_state& wait) noexcept
 {
-    switch (wait.kind) {
-    case wait_kind::none:
-        break;
-    case wait_kind::io: {
-        // A closed socket has aborted its operations already.
-        socket_object* object = wait.request.object;
-        if (object && object->socket && object->socket->is_open())
-            if (wait.cancel_signal)
-                wait.cancel_signal->emit(asio::cancellation_type::terminal);
-        break;
-    }
-    case wait_kind::sleep:
-        if (wait.cancel_signal)
-            wait.cancel_signal->emit(asio::cancellation_type::terminal);
-        break;
-    case wait_kind::join:
-        if (wait.join_target && wait.join_target->joiner == wait.fiber)
-            wait.join_target->joiner = nullptr;
-        complete_later(state, wait, asio::error::operation_aborted);
-        break;
-    case wait_kind::run:
-        if (state.run_waiter == wait.fiber)
-            state.run_waiter = nullptr;
-        complete_later(state, wait, asio::error::operation_aborted);
-        break;
-    case wait_kind::yield:
-        break; // its completion is queued already, and nothing interrupts a yield
-    }
+    if (wait.cancel)
+        wait.cancel(state, wait);
+}
+
+void cancel_by_signal(binding_state&, wait_state& wait) noexcept
+{
+    if (wait.cancel_signal)
+        wait.cancel_signal->emit(asio::cancellation_type::terminal);
 }
 
 // The wait a continuation finishes. A fiber's thread is reachable through
@@ -992,9 +985,9 @@ wait_state* completed_wait(lua_State* L, lua_KContext context)
 wait_state* completed_wait_or_raise(lua_State* L, lua_KContext context)
 {
     wait_state* wait = completed_wait(L, context);
-    raise_if_interrupted(L, state_of(L), wait->outcome.ec);
-    if (wait->outcome.ec)
-        raise_error(L, wait->outcome.ec);
+    raise_if_interrupted(L, state_of(L), wait->ec);
+    if (wait->ec)
+        raise_error(L, wait->ec);
     return wait;
 }
 
@@ -1013,12 +1006,26 @@ void raise_if_interrupted(lua_State* L, binding_state& state, const std::error_c
         raise_error(L, reported);
 }
 
-void wait_handler::operator()(std::error_code ec)
+bool is_asio_system_category(const std::error_category& category) noexcept
 {
-    if (!life->alive)
-        return;
-    wait->outcome.ec = ec;
-    complete_wait(*state, *wait);
+    return category == asio::error::get_system_category();
+}
+
+const char* asio_misc_error_name(const std::error_code& ec) noexcept
+{
+    if (ec.category() != asio::error::get_misc_category())
+        return nullptr;
+    switch (ec.value()) {
+    case asio::error::already_open:
+        return "already_open";
+    case asio::error::eof:
+        return "eof";
+    case asio::error::not_found:
+        return "not_found";
+    case asio::error::fd_set_failure:
+        return "fd_set_failure";
+    }
+    return "unknown";
 }
 
 void spawn_fiber(lua_State* L, binding_state& state, int function_index, bool is_main)
@@ -1106,13 +1113,13 @@ void open_fiber(lua_State* L, binding_state& state)
         {"__tostring", boundary<fiber_tostring>},
         {nullptr, nullptr},
     };
-    create_metatable(L, state, fiber_type_name, methods, metamethods, boundary<fiber_index>);
+    create_metatable(L, state, fiber_type_name, {methods}, metamethods, boundary<fiber_index>);
 
     static const luaL_Reg wait_metamethods[] = {
         {"__gc", boundary<wait_gc>},
         {nullptr, nullptr},
     };
-    create_metatable(L, state, wait_type_name, nullptr, wait_metamethods);
+    create_metatable(L, state, wait_type_name, {}, wait_metamethods);
 
     static const luaL_Reg functions[] = {
         {"spawn", boundary<spawn>},

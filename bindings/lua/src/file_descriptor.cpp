@@ -9,7 +9,9 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "binding.hpp"
+#include "aux.hpp"
+
+#include <unixdgram/file_descriptor.hpp>
 
 #include <array>
 #include <cerrno>
@@ -286,6 +288,34 @@ fd_object* check_open_fd(lua_State* L, int arg)
     return object;
 }
 
+std::size_t check_fd_table(lua_State* L, int arg, int (&out)[max_fds_per_datagram])
+{
+    if (lua_type(L, arg) != LUA_TTABLE)
+        raise_type_error(L, arg, "table of file_descriptor");
+    lua_Unsigned count = lua_rawlen(L, arg);
+    if (count > max_fds_per_datagram) {
+        char detail[96];
+        std::snprintf(detail, sizeof detail,
+                      "%llu file descriptors, at most %zu fit in one datagram",
+                      static_cast<unsigned long long>(count), max_fds_per_datagram);
+        raise_arg_error_text(L, unixdgram::error::too_many_fds, arg, detail);
+    }
+    for (lua_Unsigned at = 1; at <= count; ++at) {
+        lua_rawgeti(L, arg, static_cast<lua_Integer>(at));
+        auto* fd = static_cast<fd_object*>(test_object(L, -1, fd_type_name));
+        if (!fd)
+            raise_arg_error(L, arg, "file_descriptor expected at index %I, got %s",
+                            static_cast<lua_Integer>(at), type_name(L, -1));
+        if (fd->fd < 0)
+            raise_arg_error_as(L, std::errc::device_or_resource_busy, arg,
+                               "file_descriptor at index %I is closed",
+                               static_cast<lua_Integer>(at));
+        out[at - 1] = fd->fd;
+        lua_pop(L, 1);
+    }
+    return static_cast<std::size_t>(count);
+}
+
 void push_fd(lua_State* L, file_descriptor& fd)
 {
     fd_object* object = new_object<fd_object>(L, fd_type_name);
@@ -305,7 +335,7 @@ void open_file_descriptor(lua_State* L, binding_state& state)
         {"__tostring", boundary<fd_tostring>},
         {nullptr, nullptr},
     };
-    create_metatable(L, state, fd_type_name, methods, metamethods);
+    create_metatable(L, state, fd_type_name, {methods}, metamethods);
 
     static const luaL_Reg functions[] = {
         {"from_file", boundary<fd_from_file>},

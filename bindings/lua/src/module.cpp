@@ -6,7 +6,7 @@
 //
 #include <unixdgram/lua.hpp>
 
-#include "binding.hpp"
+#include "runtime.hpp"
 
 #include <unixdgram/version.hpp>
 
@@ -87,7 +87,6 @@ void create(lua_State* L, const asio::any_io_executor* executor)
         if (auto* target = state->executor.target<asio::io_context::executor_type>())
             state->context = &target->context();
         state->life = std::make_shared<lifeline>();
-        state->fd_scratch.resize(max_fds_per_datagram + 1); // and the sender's pidfd
     });
     if (ec)
         raise_error(L, ec);

@@ -10,7 +10,7 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "binding.hpp"
+#include "aux.hpp"
 
 #include <cstddef>
 #include <cstring>
@@ -275,9 +275,9 @@ constexpr path_property path_properties[] = {
 int path_index(lua_State* L)
 {
     std::string_view self = check_self(L);
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
-        return 1;
+    // Called by __index for a key that is no method (see create_metatable).
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
     const char* key = lua_tostring(L, 2);
     for (const path_property& property : path_properties) {
         if (std::strcmp(key, property.name) != 0)
@@ -288,7 +288,7 @@ int path_index(lua_State* L)
         lua_pushboolean(L, value);
         return 1;
     }
-    return 1; // the nil from the methods table
+    return 0; // no such property: bad_index
 }
 
 // The filesystem functions ---------------------------------------------------------
@@ -437,16 +437,6 @@ void push_path(lua_State* L, const char* bytes, std::size_t length)
     wrap_as_path(L);
 }
 
-void push_endpoint_path(lua_State* L, const endpoint& address)
-{
-    // An endpoint's size counts the path bytes after the family, without a
-    // terminating NUL: exact for abstract names, empty for unnamed sockets.
-    constexpr std::size_t path_offset = offsetof(sockaddr_un, sun_path);
-    const auto* raw = reinterpret_cast<const sockaddr_un*>(address.data());
-    std::size_t length = address.size() > path_offset ? address.size() - path_offset : 0;
-    push_path(L, raw->sun_path, length);
-}
-
 void open_path(lua_State* L, binding_state& state)
 {
     using path = const fs::path&;
@@ -485,7 +475,7 @@ void open_path(lua_State* L, binding_state& state)
         {"extension", boundary<unary<[](path p) { return p.extension(); }>>},
         {nullptr, nullptr},
     };
-    create_metatable(L, state, path_type_name, methods, metamethods, boundary<path_index>);
+    create_metatable(L, state, path_type_name, {methods}, metamethods, boundary<path_index>);
 
     static const luaL_Reg path_functions[] = {
         {"new", boundary<path_new>},

@@ -11,7 +11,7 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "binding.hpp"
+#include "socket.hpp"
 
 #include <unixdgram/lua.hpp>
 #include <unixdgram/systemd.hpp>
@@ -194,7 +194,7 @@ struct barrier_handler {
         } else {
             core->timer.cancel();
         }
-        wait->outcome.ec = ec;
+        wait->ec = ec;
         complete_wait(*state, *wait);
     }
 };
@@ -297,7 +297,7 @@ int notify_barrier(lua_State* L)
     // The object is on the stack, so the waiting fiber anchors it. The wait
     // is cancelled as sleep's is, through its cancel_signal, to which the
     // pipe's wait is bound; the timer then completes nothing.
-    wait_state& wait = begin_wait(L, state, wait_kind::sleep);
+    wait_state& wait = begin_wait(L, state, cancel_by_signal);
     ec = start_barrier_wait(state, *object, wait, seconds);
     if (ec)
         raise_error(L, ec);
@@ -398,7 +398,7 @@ void open_systemd(lua_State* L, binding_state& state)
         {"__gc", boundary<barrier_gc>},
         {nullptr, nullptr},
     };
-    create_metatable(L, state, barrier_type_name, nullptr, barrier_metamethods);
+    create_metatable(L, state, barrier_type_name, {}, barrier_metamethods);
     push_metatable(L, barrier_type_name);
     lua_pushstring(L, barrier_type_name);
     lua_setfield(L, -2, "__metatable"); // scripts cannot reach __gc

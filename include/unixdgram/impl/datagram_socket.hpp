@@ -1041,6 +1041,26 @@ std::size_t datagram_socket<Executor>::receive_many(std::span<receive_entry> ent
 }
 
 template <typename Executor>
+std::size_t datagram_socket<Executor>::try_send_many(std::span<send_entry> entries,
+                                                     message_flags flags,
+                                                     std::error_code& ec) noexcept
+{
+    detail::send_many_operation operation(entries, flags);
+    operation.attempt(native_handle(), ec);
+    return operation.sent;
+}
+
+template <typename Executor>
+std::size_t datagram_socket<Executor>::try_receive_many(std::span<receive_entry> entries,
+                                                        message_flags flags,
+                                                        std::error_code& ec) noexcept
+{
+    detail::receive_many_operation operation(entries, flags);
+    operation.attempt(native_handle(), ec);
+    return operation.received;
+}
+
+template <typename Executor>
 template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
 auto datagram_socket<Executor>::async_send_many(std::span<send_entry> entries, message_flags flags,
                                                 Token&& token)
