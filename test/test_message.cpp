@@ -12,7 +12,11 @@
 // descriptor and forwarding it to the kernel with syscall(2). The library is
 // header-only and compiled into this executable, so its calls bind to these
 // definitions; the reactor's own calls (epoll_wait, epoll_ctl, poll) are not
-// among them and are not counted.
+// among them and are not counted. A send that waits for room at a
+// destination waits on a probe socket connected there
+// (detail/destination_wait.hpp), which only connects and is polled, never
+// sends: the counts are those of the operation's own descriptor, and the
+// waiting tests also check that no other descriptor sent meanwhile.
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
@@ -46,6 +50,8 @@
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
