@@ -129,6 +129,40 @@ local function scenarios()
         "peer_pidfd of an unconnected socket raises ENOTCONN (ENOPROTOOPT before Linux 6.5)")
     lonely:close()
 
+    -- receive_many: each sender's identity into a table of its own.
+    local spans = {byte_span.new(16), byte_span.new(16), byte_span.new(16)}
+    local lengths, identities = {}, {}
+    local with_pidfd = pcall(b.set_option, b, "pass_pidfd", true)
+    a:send("one")
+    a:send("two")
+    local count, batch_flags = b:receive_many(spans, lengths, 0, identities)
+    tap.is(count, 2, "receive_many with an identities table takes the queued datagrams")
+    tap.is(batch_flags, 0, "with no flags")
+    for i = 1, 2 do
+        local who = identities[i]
+        tap.is(type(who) == "table" and who.pid, my_pid,
+            "receive_many reports datagram " .. i .. "'s sender pid")
+        tap.is(type(who) == "table" and who.uid, my_uid, "and uid of datagram " .. i)
+        if with_pidfd then
+            tap.is(type(who) == "table" and pid_of(who.pidfd), my_pid,
+                "and a pidfd naming the sender of datagram " .. i)
+            who.pidfd:close()
+        end
+    end
+    tap.is(identities[3], nil, "receive_many leaves the identities past the count alone")
+    b:set_option("pass_credentials", false)
+    if with_pidfd then b:set_option("pass_pidfd", false) end
+    a:send("anonymous")
+    identities = {}
+    b:receive_many(spans, lengths, nil, identities)
+    tap.is(identities[1], false, "without the options each identity is false")
+    a:send("no table")
+    tap.is(select("#", b:receive_many(spans, lengths)), 2,
+        "receive_many without an identities table returns the count and flags only")
+    tap.raises({name = "EINVAL", arg = 5}, "receive_many's identities must be a table",
+        b.receive_many, b, spans, lengths, 0, "senders")
+    b:set_option("pass_credentials", true)
+
     -- send_message: the general send.
     tap.is(a:send_message("general"), 7, "send_message with no options sends to the peer")
     local n = b:receive(buf)

@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -690,10 +691,52 @@ int anchor_entries(lua_State* L, int arg, std::size_t count)
     return first;
 }
 
-// The length of each datagram into the table at `lengths`; returns the
-// count and the flags (truncated when any datagram was longer than its span).
+// Argument 3 of receive_many: the table the lengths go into; argument 5, if a
+// table, the one each datagram's sender identity goes into.
+constexpr int receive_many_lengths = 3;
+constexpr int receive_many_identities = 5;
+
+// What identified the senders of a batch, taken out of the entries before
+// anything is allocated (a finalizer may receive a batch into the same
+// entries); the pidfds are owned here until Lua objects hold them.
+struct batch_identities {
+    std::size_t count = 0;
+    std::optional<credentials> sender_credentials[max_batch_entries];
+    int pidfds[max_batch_entries];
+};
+
+// Run protected, with the identities (light userdata) and their table: entry
+// i is the sender's {pid, uid, gid} with its pidfd as field `pidfd`, or false
+// when neither came.
+int push_batch_identities(lua_State* L)
+{
+    auto* identities = static_cast<batch_identities*>(lua_touserdata(L, 1));
+    for (std::size_t at = 0; at < identities->count; ++at) {
+        const std::optional<credentials>& who = identities->sender_credentials[at];
+        if (!who && identities->pidfds[at] < 0) {
+            lua_pushboolean(L, false);
+        } else {
+            if (who)
+                push_credentials(L, *who);
+            else
+                lua_createtable(L, 0, 1);
+            if (identities->pidfds[at] >= 0) {
+                fd_object* object = new_object<fd_object>(L, fd_type_name);
+                object->fd = std::exchange(identities->pidfds[at], -1);
+                lua_setfield(L, -2, "pidfd");
+            }
+        }
+        lua_rawseti(L, 2, static_cast<lua_Integer>(at + 1));
+    }
+    return 0;
+}
+
+// The length of each datagram into the table at `lengths`, and each sender's
+// identity into the table at receive_many_identities when there is one;
+// returns the count and the flags (truncated when any datagram was longer
+// than its span, control_truncated when one carried descriptors).
 int push_received_batch(lua_State* L, std::error_code ec, int lengths,
-                        std::span<const receive_entry> entries)
+                        std::span<receive_entry> entries)
 {
     if (ec)
         raise_error(L, ec);
@@ -701,10 +744,31 @@ int push_received_batch(lua_State* L, std::error_code ec, int lengths,
     // finalizer that receives a batch into the same entries.
     lua_Integer received_lengths[max_batch_entries];
     int flags = 0;
+    const bool with_identities = lua_istable(L, receive_many_identities);
+    batch_identities identities;
+    identities.count = entries.size();
     for (std::size_t at = 0; at < entries.size(); ++at) {
         received_lengths[at] = static_cast<lua_Integer>(entries[at].bytes);
         flags |= (entries[at].truncated ? MSG_TRUNC : 0) |
                  (entries[at].control_truncated ? MSG_CTRUNC : 0);
+        identities.sender_credentials[at] = entries[at].sender_credentials;
+        identities.pidfds[at] = -1;
+        if (with_identities)
+            identities.pidfds[at] = entries[at].sender_pidfd.release();
+        else
+            entries[at].sender_pidfd.reset();
+    }
+    if (with_identities) {
+        lua_pushcfunction(L, push_batch_identities);
+        lua_pushlightuserdata(L, &identities);
+        lua_pushvalue(L, receive_many_identities);
+        if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+            for (std::size_t at = 0; at < identities.count; ++at) {
+                if (identities.pidfds[at] >= 0)
+                    ::close(identities.pidfds[at]);
+            }
+            lua_error(L);
+        }
     }
     for (std::size_t at = 0; at < entries.size(); ++at) {
         lua_pushinteger(L, received_lengths[at]);
@@ -715,15 +779,12 @@ int push_received_batch(lua_State* L, std::error_code ec, int lengths,
     return 2;
 }
 
-// Argument 3 of receive_many: the table the lengths go into.
-constexpr int receive_many_lengths = 3;
-
 int finish_receive_many(lua_State* L, int, lua_KContext context)
 {
     wait_state* wait = completed_wait(L, context);
     raise_if_interrupted(L, state_of(L), wait->ec);
     socket_wait& io = socket_wait_of(*wait);
-    std::span<const receive_entry> filled(io.receive_entries.data(), io.outcome.bytes);
+    std::span<receive_entry> filled(io.receive_entries.data(), io.outcome.bytes);
     return push_received_batch(L, wait->ec, receive_many_lengths, filled);
 }
 
@@ -772,8 +833,7 @@ struct receive_batch {
         return guarded([&] { wait_readable<true>(state, wait, socket); });
     }
 
-    static int push(lua_State* L, std::error_code ec, std::span<const entry> entries,
-                    std::size_t done)
+    static int push(lua_State* L, std::error_code ec, std::span<entry> entries, std::size_t done)
     {
         return push_received_batch(L, ec, receive_many_lengths, entries.first(done));
     }
@@ -859,8 +919,8 @@ int perform_batch(lua_State* L, binding_state& state, socket_object* object, std
     return suspend(L, state, wait, Batch::finish);
 }
 
-// sock:receive_many(spans, lengths[, flags]) -> count, flags. Waits for one
-// datagram, then takes as many more as are queued, one per span.
+// sock:receive_many(spans, lengths[, flags[, identities]]) -> count, flags.
+// Waits for one datagram, then takes as many more as are queued, one per span.
 int socket_receive_many(lua_State* L)
 {
     binding_state& state = state_of(L);
@@ -870,6 +930,12 @@ int socket_receive_many(lua_State* L)
         raise_type_error(L, receive_many_lengths, "table (for the lengths)");
     // No MSG_PEEK: recvmmsg would fill every entry with the same datagram.
     int flags = check_flags(L, 4, 0);
+    if (!lua_isnoneornil(L, receive_many_identities) &&
+        !lua_istable(L, receive_many_identities))
+        raise_type_error(L, receive_many_identities, "table (for the senders' identities)");
+    // Argument 5 stays where push_received_batch looks for it, whatever the
+    // call passed.
+    lua_settop(L, receive_many_identities);
     return perform_batch<receive_batch>(L, state, object, count, flags);
 }
 
