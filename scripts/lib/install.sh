@@ -8,6 +8,8 @@
 #     Lua host            test/install/lua_host.cpp, built with pkg-config unixdgram-lua
 #     INSTALL_CMOD        stock lua5.4 loads the staged module from Lua's INSTALL_CMOD
 #     CMake               test/cmake_consumer, find_package(unixdgram) in the stage
+#     definitions         the Meson dependency, both .pc files and the CMake target
+#                         give the same compile definitions
 #   build/luarocks-tree   luarocks --tree ... --lua-version 5.4 make, then lua5.4 through
 #                         the tree's paths
 #   build/docs            scripts/docs: Doxygen, every warning an error
@@ -111,6 +113,55 @@ installed_cmake_consumer() {
         "$dir/lua_host" "$version"
 }
 
+# definitions_of WORD...: the macros the -D words among WORDs define, one a
+# line, sorted.
+definitions_of() {
+    local word
+    for word in "$@"; do
+        [[ $word == -D* ]] && printf '%s\n' "${word#-D}"
+    done | sort -u
+}
+
+# What a program compiled against unixdgram is given to define is the same
+# whichever way it finds the library: the Meson dependency (as the binding's
+# library was compiled through it), unixdgram.pc, unixdgram-lua.pc and the
+# CMake target (which installed_cmake_consumer wrote out). All come from
+# meson.build's unixdgram_compile_definitions; this fails when one drifts.
+installed_compile_definitions_agree() {
+    local lua_words meson_words pc_words pc_lua_words cmake_list
+    local lua meson pc pc_lua cmake
+    read -r -a lua_words < <(pkg-config --cflags lua-5.4 2>/dev/null ||
+        pkg-config --cflags lua5.4) || return 1
+    lua=$(definitions_of "${lua_words[@]}")
+    # Meson defines _FILE_OFFSET_BITS=64 in every compile of its own.
+    mapfile -t meson_words < <(meson introspect --targets "$install_build" | python3 -c '
+import json, sys
+for target in json.load(sys.stdin):
+    if target["name"] == "unixdgram-lua" and target["type"] == "static library":
+        for sources in target["target_sources"]:
+            print("\n".join(sources["parameters"]))')
+    ((${#meson_words[@]} > 0)) || { echo "no compile of unixdgram-lua in $install_build" >&2; return 1; }
+    meson=$(comm -23 <(definitions_of "${meson_words[@]}") <(printf '%s\n' "$lua" _FILE_OFFSET_BITS=64 | sort -u))
+    read -r -a pc_words < <(staged_pkgconfig --cflags unixdgram) || return 1
+    pc=$(definitions_of "${pc_words[@]}")
+    read -r -a pc_lua_words < <(staged_pkgconfig --cflags unixdgram-lua) || return 1
+    pc_lua=$(comm -23 <(definitions_of "${pc_lua_words[@]}") <(printf '%s\n' "$lua"))
+    cmake_list=$install_build/cmake_consumer/unixdgram_compile_definitions.txt
+    [[ -f $cmake_list ]] || { echo "no $cmake_list (test/cmake_consumer writes it)" >&2; return 1; }
+    cmake=$(tr ';' '\n' <"$cmake_list" | sed '/^$/d' | sort -u)
+    local name failed=0
+    for name in meson pc pc_lua cmake; do
+        printf '  %-7s %s\n' "$name:" "$(echo ${!name})"
+    done
+    for name in pc pc_lua cmake; do
+        if [[ ${!name} != "$meson" ]]; then
+            echo "  $name defines '$(echo ${!name})', the Meson dependency '$(echo $meson)'" >&2
+            failed=1
+        fi
+    done
+    return "$failed"
+}
+
 # luarocks make with the rockspec at the root, into a tree of its own, then
 # stock lua5.4 with the paths `luarocks path` gives for that tree.
 luarocks_make_tree() {
@@ -139,6 +190,8 @@ packaging_steps() {
     echo "== build/install/cmake_consumer: find_package(unixdgram) in the staged install =="
     record build/install "a CMake consumer of unixdgram::unixdgram and unixdgram::lua runs" \
         installed_cmake_consumer
+    record build/install "the Meson dependency, the .pc files and the CMake target define the same" \
+        installed_compile_definitions_agree
     echo "== build/luarocks-tree: luarocks make into a throwaway tree =="
     record build/luarocks-tree "luarocks make, then lua5.4 through luarocks path" \
         luarocks_make_tree
