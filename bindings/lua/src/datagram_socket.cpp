@@ -137,7 +137,11 @@ int socket_close(lua_State* L)
 // operations; the object stays, as a closed socket open() can reopen.
 int socket_gc(lua_State* L)
 {
-    check_socket(L, 1)->socket.reset();
+    socket_object* object = check_socket(L, 1);
+    if (object->socket) {
+        object->socket.reset();
+        ++object->generation;
+    }
     return 0;
 }
 

@@ -21,6 +21,10 @@ using socket_type = unixdgram::datagram_socket<>;
 // Lua object then behaves as a closed socket and open() makes a new one.
 struct socket_object {
     std::optional<socket_type> socket;
+    // Counts the C++ sockets this object has held: a wait started on an
+    // earlier one (destroyed by __close or __gc, its operation aborted and
+    // its completion on the way) must not be cancelled through the new one.
+    unsigned generation = 0;
 };
 
 socket_object* check_socket(lua_State* L, int arg);

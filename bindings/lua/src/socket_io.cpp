@@ -73,6 +73,7 @@ static_assert(std::is_trivially_destructible_v<io_outcome>);
 // one wait of the fiber to the next, so that steady state allocates nothing.
 struct socket_wait final : payload {
     io_request request; // request.object is what cancel_socket_wait cancels
+    unsigned generation = 0; // request.object's, when the wait began
     io_outcome outcome;
     std::vector<file_descriptor> received_fds; // the storage of a receive
     std::vector<file_descriptor> sent_fds;     // copies a waiting send owns
@@ -108,7 +109,10 @@ void cancel_socket_wait(binding_state& state, wait_state& wait) noexcept
 {
     auto* io = dynamic_cast<socket_wait*>(wait.storage.get());
     socket_object* object = io ? io->request.object : nullptr;
-    if (object && object->socket && object->socket->is_open())
+    // A socket destroyed since has aborted the operation already: its
+    // cancellation handler refers to that socket and must not run.
+    if (object && object->generation == io->generation && object->socket &&
+        object->socket->is_open())
         cancel_by_signal(state, wait);
 }
 
@@ -282,6 +286,7 @@ std::error_code start_io(binding_state& state, socket_type& socket, wait_state& 
         socket_wait& io = payload_of<socket_wait>(wait);
         waiting = &io;
         io.request = request;
+        io.generation = request.object->generation;
         io.outcome = io_outcome();
         io_request& held = io.request;
         if (!held.is_send) {
@@ -593,6 +598,7 @@ std::error_code prepare_batch_wait(wait_state& wait, socket_object* object, std:
         io = &payload_of<socket_wait>(wait);
         io->request = io_request();
         io->request.object = object;
+        io->generation = object->generation;
         io->outcome = io_outcome();
         (io->*Entries).resize(count);
     });
