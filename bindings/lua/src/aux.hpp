@@ -180,16 +180,22 @@ int kboundary(lua_State* L, int status, lua_KContext context)
 
 // Metatables ----------------------------------------------------------------------
 
+// Where a metatable of the binding holds its type's tag: the address of the
+// type's name, as a light userdata. No Lua code can read a metatable of ours
+// (__metatable hides it) or make a light userdata, so only C code could
+// forge the tag, as it could forge luaL_testudata's registry entry.
+inline constexpr lua_Integer type_tag_index = 1;
+
 // Files the metatable on top of the stack under the address of `type` as
-// well as under the name: found by address, a type check is a pointer-keyed
-// table read, where by name Lua interns the string on every call.
+// well as under the name (found by address, Lua interns no string), and
+// tags it with `type` for test_object.
 void remember_metatable(lua_State* L, const char* type);
 
 // Pushes the metatable of `type` (nil when there is none).
 int push_metatable(lua_State* L, const char* type);
 
 // The userdata at `index` when its metatable is `type`'s, else null: what
-// luaL_testudata says, found by address.
+// luaL_testudata says, by the metatable's tag.
 void* test_object(lua_State* L, int index, const char* type);
 
 // Makes a userdata of type T in its closed state and gives it its metatable.

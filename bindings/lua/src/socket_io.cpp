@@ -72,7 +72,7 @@ static_assert(std::is_trivially_destructible_v<io_outcome>);
 // What a waiting send, receive or batch keeps: the wait's payload, kept from
 // one wait of the fiber to the next, so that steady state allocates nothing.
 struct socket_wait final : payload {
-    io_request request; // request.object is what cancel_socket_wait cancels
+    io_request request;      // request.object is what cancel_socket_wait cancels
     unsigned generation = 0; // request.object's, when the wait began
     io_outcome outcome;
     std::vector<file_descriptor> received_fds; // the storage of a receive
@@ -314,55 +314,74 @@ std::error_code start_io(binding_state& state, socket_type& socket, wait_state& 
     return ec;
 }
 
-// Received descriptors on their way into Lua objects. They leave their C++
-// owners before anything is allocated: an allocation may run a finalizer
-// that receives again into the same scratch entries.
+// Descriptors C++ owns on their way into Lua objects. `push` (a C function
+// given `context` as a light userdata, then `nargs` values from the top of
+// the stack) runs protected: should an allocation fail, the descriptors of
+// `owned` it has not taken yet (set to -1 as it takes them) are closed, and
+// the error goes on. With nothing owned it runs unprotected, which spares
+// the plain receive a protected call.
+int hand_over(lua_State* L, lua_CFunction push, void* context, std::span<int> owned, int nargs,
+              int nresults)
+{
+    lua_pushcfunction(L, push);
+    lua_pushlightuserdata(L, context);
+    lua_rotate(L, -(nargs + 2), 2); // below the arguments
+    if (owned.empty()) {
+        lua_call(L, nargs + 1, nresults);
+        return nresults;
+    }
+    if (lua_pcall(L, nargs + 1, nresults, 0) != LUA_OK) {
+        for (int& fd : owned) {
+            if (fd >= 0)
+                ::close(std::exchange(fd, -1));
+        }
+        lua_error(L);
+    }
+    return nresults;
+}
+
+// Received descriptors, taken out of their C++ owners before anything is
+// allocated: an allocation may run a finalizer that receives again into the
+// same scratch entries. The sender's pidfd, if any, follows the descriptors.
 struct fd_delivery {
-    int fds[max_fds_per_datagram];
+    int fds[max_fds_per_datagram + 1];
     std::size_t count = 0;
     bool as_table = false; // the descriptors as a table (the _with_fds receives)
-    int pidfd = -1;
+    bool with_pidfd = false;
+
+    std::span<int> owned() noexcept { return {fds, count + (with_pidfd ? 1 : 0)}; }
+    int results() const noexcept { return (as_table ? 1 : 0) + (with_pidfd ? 1 : 0); }
 };
 
-// Run protected: a memory error here must not lose the descriptors not yet
-// owned by a Lua object. Pushes the table of descriptors (if asked for),
-// then the pidfd object (if any).
+// Takes `fd` into a new file_descriptor on top of the stack.
+void push_fd_object(lua_State* L, int& fd)
+{
+    fd_object* object = new_object<fd_object>(L, fd_type_name);
+    object->fd = std::exchange(fd, -1);
+}
+
+// The push of a delivery (hand_over): the table of descriptors (if asked
+// for), then the pidfd object (if any).
 int push_delivered(lua_State* L)
 {
     auto* delivery = static_cast<fd_delivery*>(lua_touserdata(L, 1));
-    int results = 0;
     if (delivery->as_table) {
         lua_createtable(L, static_cast<int>(delivery->count), 0);
         for (std::size_t at = 0; at < delivery->count; ++at) {
-            fd_object* object = new_object<fd_object>(L, fd_type_name);
-            object->fd = std::exchange(delivery->fds[at], -1);
+            push_fd_object(L, delivery->fds[at]);
             lua_rawseti(L, -2, static_cast<lua_Integer>(at + 1));
         }
-        ++results;
     }
-    if (delivery->pidfd >= 0) {
-        fd_object* object = new_object<fd_object>(L, fd_type_name);
-        object->fd = std::exchange(delivery->pidfd, -1);
-        ++results;
-    }
-    return results;
+    if (delivery->with_pidfd)
+        push_fd_object(L, delivery->fds[delivery->count]);
+    return delivery->results();
 }
 
 int push_delivery(lua_State* L, fd_delivery& delivery)
 {
-    const int expected = (delivery.as_table ? 1 : 0) + (delivery.pidfd >= 0 ? 1 : 0);
-    lua_pushcfunction(L, push_delivered);
-    lua_pushlightuserdata(L, &delivery);
-    if (lua_pcall(L, 1, expected, 0) != LUA_OK) {
-        for (std::size_t at = 0; at < delivery.count; ++at) {
-            if (delivery.fds[at] >= 0)
-                ::close(delivery.fds[at]);
-        }
-        if (delivery.pidfd >= 0)
-            ::close(delivery.pidfd);
-        lua_error(L);
-    }
-    return expected;
+    if (delivery.results() == 0)
+        return 0;
+    return hand_over(L, push_delivered, &delivery, delivery.owned(), 0, delivery.results());
 }
 
 // A sender with no address (a socketpair peer, or an unbound socket).
@@ -389,10 +408,11 @@ int push_outcome(lua_State* L, std::error_code ec, const io_request& request, io
     for (std::size_t at = 0; at < outcome.fd_count; ++at)
         delivery.fds[at] = storage[at].release();
     delivery.count = outcome.fd_count;
+    delivery.with_pidfd = outcome.has_pidfd;
     if (outcome.has_pidfd)
-        delivery.pidfd = storage[request.max_fds].release();
+        delivery.fds[delivery.count] = storage[request.max_fds].release();
     const std::optional<credentials> sender_credentials = outcome.sender_credentials;
-    const bool with_pidfd = delivery.pidfd >= 0;
+    const bool with_pidfd = delivery.with_pidfd;
     const int base = lua_gettop(L);
     lua_pushinteger(L, static_cast<lua_Integer>(outcome.bytes));
     // The descriptors become Lua objects first; the sender's path, which
@@ -711,7 +731,7 @@ struct batch_identities {
     int pidfds[max_batch_entries];
 };
 
-// Run protected, with the identities (light userdata) and their table: entry
+// The push of a batch's identities (hand_over), into the table given: entry
 // i is the sender's {pid, uid, gid} with its pidfd as field `pidfd`, or false
 // when neither came.
 int push_batch_identities(lua_State* L)
@@ -727,8 +747,7 @@ int push_batch_identities(lua_State* L)
             else
                 lua_createtable(L, 0, 1);
             if (identities->pidfds[at] >= 0) {
-                fd_object* object = new_object<fd_object>(L, fd_type_name);
-                object->fd = std::exchange(identities->pidfds[at], -1);
+                push_fd_object(L, identities->pidfds[at]);
                 lua_setfield(L, -2, "pidfd");
             }
         }
@@ -765,16 +784,9 @@ int push_received_batch(lua_State* L, std::error_code ec, int lengths,
             entries[at].sender_pidfd.reset();
     }
     if (with_identities) {
-        lua_pushcfunction(L, push_batch_identities);
-        lua_pushlightuserdata(L, &identities);
         lua_pushvalue(L, receive_many_identities);
-        if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-            for (std::size_t at = 0; at < identities.count; ++at) {
-                if (identities.pidfds[at] >= 0)
-                    ::close(identities.pidfds[at]);
-            }
-            lua_error(L);
-        }
+        hand_over(L, push_batch_identities, &identities,
+                  std::span<int>(identities.pidfds, identities.count), 1, 0);
     }
     for (std::size_t at = 0; at < entries.size(); ++at) {
         lua_pushinteger(L, received_lengths[at]);
@@ -936,8 +948,7 @@ int socket_receive_many(lua_State* L)
         raise_type_error(L, receive_many_lengths, "table (for the lengths)");
     // No MSG_PEEK: recvmmsg would fill every entry with the same datagram.
     int flags = check_flags(L, 4, 0);
-    if (!lua_isnoneornil(L, receive_many_identities) &&
-        !lua_istable(L, receive_many_identities))
+    if (!lua_isnoneornil(L, receive_many_identities) && !lua_istable(L, receive_many_identities))
         raise_type_error(L, receive_many_identities, "table (for the senders' identities)");
     // Argument 5 stays where push_received_batch looks for it, whatever the
     // call passed.
@@ -973,7 +984,8 @@ void push_credentials(lua_State* L, const credentials& who)
 void push_owned_fd(lua_State* L, int fd)
 {
     fd_delivery delivery;
-    delivery.pidfd = fd;
+    delivery.fds[0] = fd;
+    delivery.with_pidfd = fd >= 0;
     push_delivery(L, delivery);
 }
 
