@@ -155,7 +155,6 @@ private:
     std::optional<std::string> previous_;
 };
 
-
 /// One datagram as a manager sees it.
 struct notification {
     std::string payload;

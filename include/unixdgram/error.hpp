@@ -38,7 +38,8 @@ std::error_code make_error_code(error value) noexcept;
 } // namespace unixdgram
 
 template <>
-struct std::is_error_code_enum<unixdgram::error> : std::true_type {};
+struct std::is_error_code_enum<unixdgram::error> : std::true_type {
+};
 
 #include <unixdgram/impl/error.hpp>
 

@@ -24,9 +24,8 @@ int main(int argc, char** argv)
                      UNIXDGRAM_VERSION_STRING, argc == 2 ? argv[1] : "(not given)");
         return 1;
     }
-    static_assert(UNIXDGRAM_VERSION ==
-                  UNIXDGRAM_VERSION_MAJOR * 100000 + UNIXDGRAM_VERSION_MINOR * 100 +
-                      UNIXDGRAM_VERSION_PATCH);
+    static_assert(UNIXDGRAM_VERSION == UNIXDGRAM_VERSION_MAJOR * 100000 +
+                                           UNIXDGRAM_VERSION_MINOR * 100 + UNIXDGRAM_VERSION_PATCH);
 
     asio::io_context io;
     unixdgram::datagram_socket<> parent(io), child(io);
@@ -54,7 +53,8 @@ int main(int argc, char** argv)
     }
 
     constexpr std::string_view through = "written through the received descriptor";
-    if (::write(fds[0].get(), through.data(), through.size()) != static_cast<ssize_t>(through.size()))
+    if (::write(fds[0].get(), through.data(), through.size()) !=
+        static_cast<ssize_t>(through.size()))
         return 1;
     fds[0].close();
     std::array<char, 64> piped{};

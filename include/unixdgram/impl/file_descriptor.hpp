@@ -16,10 +16,7 @@ namespace unixdgram {
 
 inline file_descriptor::file_descriptor(int fd) noexcept : fd_(fd < 0 ? -1 : fd) {}
 
-inline file_descriptor::file_descriptor(file_descriptor&& other) noexcept
-    : fd_(other.release())
-{
-}
+inline file_descriptor::file_descriptor(file_descriptor&& other) noexcept : fd_(other.release()) {}
 
 inline file_descriptor& file_descriptor::operator=(file_descriptor&& other) noexcept
 {
@@ -28,7 +25,10 @@ inline file_descriptor& file_descriptor::operator=(file_descriptor&& other) noex
     return *this;
 }
 
-inline file_descriptor::~file_descriptor() { reset(); }
+inline file_descriptor::~file_descriptor()
+{
+    reset();
+}
 
 inline int file_descriptor::release() noexcept
 {
