@@ -193,6 +193,42 @@ private:
     std::vector<char> in_;
 };
 
+// The calls the Lua binding makes for send and receive: recvmsg, which lets
+// a receive see MSG_CTRUNC (descriptors it did not ask for, which the kernel
+// closed), and costs more in the kernel than recv: the floor of the Lua rows.
+class raw_send_recvmsg final : public contender {
+public:
+    explicit raw_send_recvmsg(std::size_t payload)
+        : contender("raw_recvmsg", "raw send/recvmsg (the Lua binding's calls)"), out_(payload),
+          in_(payload)
+    {
+    }
+
+    void run(std::size_t batches) override
+    {
+        for (std::size_t batch = 0; batch < batches; ++batch) {
+            for (std::size_t i = 0; i < batch_size; ++i)
+                check(::send(pair_.sender, out_.data(), out_.size(), MSG_DONTWAIT) ==
+                          static_cast<ssize_t>(out_.size()),
+                      "send");
+            for (std::size_t i = 0; i < batch_size; ++i) {
+                iovec buffer{in_.data(), in_.size()};
+                msghdr message{};
+                message.msg_iov = &buffer;
+                message.msg_iovlen = 1;
+                check(::recvmsg(pair_.receiver, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) ==
+                          static_cast<ssize_t>(in_.size()),
+                      "recvmsg");
+            }
+        }
+    }
+
+private:
+    raw_pair pair_;
+    std::vector<char> out_;
+    std::vector<char> in_;
+};
+
 // Any socket with Asio's synchronous send and receive.
 template <typename Socket>
 class sync_send_receive final : public contender {
@@ -762,6 +798,7 @@ void fill_then_drain(const options& opts, const std::string& workload, std::size
     measure(opts, workload, title,
             make_contenders(std::make_unique<raw_send_recv>(payload),
                             std::make_unique<raw_send_recv>(payload, registration::epoll),
+                            std::make_unique<raw_send_recvmsg>(payload),
                             std::make_unique<sync_send_receive<asio_socket>>(
                                 "asio_sync", "Asio socket, sync", payload),
                             std::make_unique<async_callbacks<asio_socket>>(

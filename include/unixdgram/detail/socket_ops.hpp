@@ -154,6 +154,19 @@ inline endpoint endpoint_from_sockaddr(const sockaddr_un& address, socklen_t len
     return endpoint_from_name(address.sun_path, path_length, ec);
 }
 
+// The socket's own name or its peer's: `query` is getsockname or getpeername.
+inline endpoint socket_name(int (*query)(int, sockaddr*, socklen_t*), int fd,
+                            std::error_code& ec) noexcept
+{
+    sockaddr_un address{};
+    socklen_t length = sizeof(address);
+    if (query(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        ec = last_error();
+        return endpoint();
+    }
+    return endpoint_from_sockaddr(address, length, ec);
+}
+
 inline std::size_t send_message(int fd, const iovec_array& iov, const endpoint* destination,
                                 const send_control& control, int flags,
                                 std::error_code& ec) noexcept

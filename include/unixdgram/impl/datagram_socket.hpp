@@ -42,9 +42,14 @@ template <typename Call>
 auto or_throw(const char* what, Call&& call)
 {
     std::error_code ec;
-    auto result = call(ec);
-    throw_if(ec, what);
-    return result;
+    if constexpr (std::is_void_v<decltype(call(ec))>) {
+        call(ec);
+        throw_if(ec, what);
+    } else {
+        auto result = call(ec);
+        throw_if(ec, what);
+        return result;
+    }
 }
 
 } // namespace detail
@@ -139,9 +144,7 @@ bool datagram_socket<Executor>::make_impl(std::error_code& ec)
 template <typename Executor>
 void datagram_socket<Executor>::open()
 {
-    std::error_code ec;
-    open(ec);
-    detail::throw_if(ec, "open");
+    detail::or_throw("open", [&](std::error_code& ec) { open(ec); });
 }
 
 template <typename Executor>
@@ -165,9 +168,7 @@ void datagram_socket<Executor>::open(std::error_code& ec)
 template <typename Executor>
 void datagram_socket<Executor>::assign(native_handle_type fd)
 {
-    std::error_code ec;
-    assign(fd, ec);
-    detail::throw_if(ec, "assign");
+    detail::or_throw("assign", [&](std::error_code& ec) { assign(fd, ec); });
 }
 
 template <typename Executor>
@@ -202,9 +203,7 @@ bool datagram_socket<Executor>::is_open() const noexcept
 template <typename Executor>
 void datagram_socket<Executor>::close()
 {
-    std::error_code ec;
-    close(ec);
-    detail::throw_if(ec, "close");
+    detail::or_throw("close", [&](std::error_code& ec) { close(ec); });
 }
 
 template <typename Executor>
@@ -252,9 +251,7 @@ datagram_socket<Executor>::native_handle() noexcept
 template <typename Executor>
 void datagram_socket<Executor>::cancel()
 {
-    std::error_code ec;
-    cancel(ec);
-    detail::throw_if(ec, "cancel");
+    detail::or_throw("cancel", [&](std::error_code& ec) { cancel(ec); });
 }
 
 template <typename Executor>
@@ -276,9 +273,7 @@ void datagram_socket<Executor>::cancel(std::error_code& ec)
 template <typename Executor>
 void datagram_socket<Executor>::bind(const endpoint_type& local)
 {
-    std::error_code ec;
-    bind(local, ec);
-    detail::throw_if(ec, "bind");
+    detail::or_throw("bind", [&](std::error_code& ec) { bind(local, ec); });
 }
 
 template <typename Executor>
@@ -294,9 +289,7 @@ void datagram_socket<Executor>::bind(const endpoint_type& local, std::error_code
 template <typename Executor>
 void datagram_socket<Executor>::connect(const endpoint_type& peer)
 {
-    std::error_code ec;
-    connect(peer, ec);
-    detail::throw_if(ec, "connect");
+    detail::or_throw("connect", [&](std::error_code& ec) { connect(peer, ec); });
 }
 
 template <typename Executor>
@@ -316,9 +309,7 @@ void datagram_socket<Executor>::connect(const endpoint_type& peer, std::error_co
 template <typename Executor>
 void datagram_socket<Executor>::disconnect()
 {
-    std::error_code ec;
-    disconnect(ec);
-    detail::throw_if(ec, "disconnect");
+    detail::or_throw("disconnect", [&](std::error_code& ec) { disconnect(ec); });
 }
 
 template <typename Executor>
@@ -340,9 +331,7 @@ void datagram_socket<Executor>::disconnect(std::error_code& ec)
 template <typename Executor>
 void datagram_socket<Executor>::shutdown(shutdown_type what)
 {
-    std::error_code ec;
-    shutdown(what, ec);
-    detail::throw_if(ec, "shutdown");
+    detail::or_throw("shutdown", [&](std::error_code& ec) { shutdown(what, ec); });
 }
 
 template <typename Executor>
@@ -366,13 +355,7 @@ template <typename Executor>
 typename datagram_socket<Executor>::endpoint_type
 datagram_socket<Executor>::local_endpoint(std::error_code& ec) const
 {
-    sockaddr_un address{};
-    socklen_t length = sizeof(address);
-    if (::getsockname(descriptor(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-        ec = detail::last_error();
-        return endpoint_type();
-    }
-    return detail::endpoint_from_sockaddr(address, length, ec);
+    return detail::socket_name(::getsockname, descriptor(), ec);
 }
 
 template <typename Executor>
@@ -386,13 +369,7 @@ template <typename Executor>
 typename datagram_socket<Executor>::endpoint_type
 datagram_socket<Executor>::remote_endpoint(std::error_code& ec) const
 {
-    sockaddr_un address{};
-    socklen_t length = sizeof(address);
-    if (::getpeername(descriptor(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-        ec = detail::last_error();
-        return endpoint_type();
-    }
-    return detail::endpoint_from_sockaddr(address, length, ec);
+    return detail::socket_name(::getpeername, descriptor(), ec);
 }
 
 // Options and controls -----------------------------------------------------
@@ -401,9 +378,7 @@ template <typename Executor>
 template <typename SettableSocketOption>
 void datagram_socket<Executor>::set_option(const SettableSocketOption& option)
 {
-    std::error_code ec;
-    set_option(option, ec);
-    detail::throw_if(ec, "set_option");
+    detail::or_throw("set_option", [&](std::error_code& ec) { set_option(option, ec); });
 }
 
 template <typename Executor>
@@ -425,9 +400,7 @@ template <typename Executor>
 template <typename GettableSocketOption>
 void datagram_socket<Executor>::get_option(GettableSocketOption& option) const
 {
-    std::error_code ec;
-    get_option(option, ec);
-    detail::throw_if(ec, "get_option");
+    detail::or_throw("get_option", [&](std::error_code& ec) { get_option(option, ec); });
 }
 
 template <typename Executor>
@@ -527,9 +500,7 @@ bool datagram_socket<Executor>::non_blocking() const noexcept
 template <typename Executor>
 void datagram_socket<Executor>::non_blocking(bool mode)
 {
-    std::error_code ec;
-    non_blocking(mode, ec);
-    detail::throw_if(ec, "non_blocking");
+    detail::or_throw("non_blocking", [&](std::error_code& ec) { non_blocking(mode, ec); });
 }
 
 template <typename Executor>
@@ -1121,9 +1092,7 @@ auto datagram_socket<Executor>::async_wait(wait_type what, Token&& token)
 template <typename Executor>
 void connect_pair(datagram_socket<Executor>& first, datagram_socket<Executor>& second)
 {
-    std::error_code ec;
-    connect_pair(first, second, ec);
-    detail::throw_if(ec, "connect_pair");
+    detail::or_throw("connect_pair", [&](std::error_code& ec) { connect_pair(first, second, ec); });
 }
 
 template <typename Executor>
