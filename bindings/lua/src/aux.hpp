@@ -31,17 +31,21 @@ class file_descriptor;
 
 namespace unixdgram::lua::detail {
 
-// Metatable names (luaL_newmetatable keys, and the __name users see).
-inline constexpr const char* socket_type_name = "unix.datagram_socket";
-inline constexpr const char* byte_span_type_name = "byte_span";
-inline constexpr const char* path_type_name = "filesystem.path";
-inline constexpr const char* fd_type_name = "file_descriptor";
-inline constexpr const char* fiber_type_name = "fiber";
-inline constexpr const char* error_type_name = "error_code";
-inline constexpr const char* category_type_name = "error_category";
-inline constexpr const char* generic_error_type_name = "generic_error";
-inline constexpr const char* wait_type_name = "unixdgram.wait";
-inline constexpr const char* state_type_name = "unixdgram.state";
+// Metatable names (luaL_newmetatable keys, and the __name users see). Each
+// is an array, one object in the program: its address is the type's key in
+// the registry and its tag (see type_tag_index), where a pointer to a string
+// literal could point to another copy of the literal in each file (GCC at
+// -O0 merges no literals).
+inline constexpr char socket_type_name[] = "unix.datagram_socket";
+inline constexpr char byte_span_type_name[] = "byte_span";
+inline constexpr char path_type_name[] = "filesystem.path";
+inline constexpr char fd_type_name[] = "file_descriptor";
+inline constexpr char fiber_type_name[] = "fiber";
+inline constexpr char error_type_name[] = "error_code";
+inline constexpr char category_type_name[] = "error_category";
+inline constexpr char generic_error_type_name[] = "generic_error";
+inline constexpr char wait_type_name[] = "unixdgram.wait";
+inline constexpr char state_type_name[] = "unixdgram.state";
 
 // Where the binding's state lives in the registry.
 inline constexpr const char* state_registry_key = "unixdgram.binding";

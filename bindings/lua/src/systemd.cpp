@@ -40,7 +40,7 @@ namespace {
 
 namespace sd = unixdgram::systemd;
 
-constexpr const char* barrier_type_name = "unixdgram.systemd.barrier";
+constexpr char barrier_type_name[] = "unixdgram.systemd.barrier";
 
 // systemd's own default for sd_notify_barrier callers (systemd-notify waits
 // as long), and the C++ notify_options'.
