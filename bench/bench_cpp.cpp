@@ -145,6 +145,26 @@ struct dev_null {
     ~dev_null() { ::close(fd); }
 };
 
+void connect(asio_socket& first, asio_socket& second)
+{
+    asio::local::connect_pair(first, second);
+}
+
+void connect(unixdgram_socket& first, unixdgram_socket& second)
+{
+    unixdgram::connect_pair(first, second);
+}
+
+// Two connected sockets of a type and the io_context they run on.
+template <typename Socket>
+struct connected_sockets {
+    asio::io_context io;
+    Socket sender{io};
+    Socket receiver{io};
+
+    connected_sockets() { connect(sender, receiver); }
+};
+
 // One way of moving datagrams: `run(batches)` queues `batch_size` datagrams
 // and drains them again, `batches` times.
 class contender {
@@ -161,15 +181,55 @@ public:
     const std::string target;
 };
 
+// A contender driven by completion handlers: run() starts the first batch
+// and runs the context until the last batch's handler starts no more.
+class async_contender : public contender {
+public:
+    using contender::contender;
+
+    void run(std::size_t batches) final
+    {
+        batches_left_ = batches;
+        context().restart();
+        next_batch();
+        context().run();
+    }
+
+protected:
+    virtual asio::io_context& context() = 0;
+    virtual void start_batch() = 0;
+
+    // Called by the handler that finishes a batch.
+    void next_batch()
+    {
+        if (batches_left_ == 0)
+            return;
+        --batches_left_;
+        start_batch();
+    }
+
+private:
+    std::size_t batches_left_ = 0;
+};
+
 // Fill-then-drain, one datagram per call ------------------------------------
+
+// send and recv, or (the calls the Lua binding makes) recvmsg, which lets a
+// receive see MSG_CTRUNC for descriptors it did not ask for (the kernel has
+// closed them) and costs more in the kernel than recv: the Lua rows' floor.
+enum class raw_receive { recv, recvmsg };
 
 class raw_send_recv final : public contender {
 public:
-    explicit raw_send_recv(std::size_t payload, registration how = registration::none)
-        : contender(how == registration::none ? "raw" : "raw_epoll",
-                    how == registration::none ? std::string("raw send/recv (baseline)")
-                                              : std::string("raw send/recv") + floor_suffix),
-          pair_(how), out_(payload), in_(payload)
+    explicit raw_send_recv(std::size_t payload, registration how = registration::none,
+                           raw_receive receive = raw_receive::recv)
+        : contender(receive == raw_receive::recvmsg ? "raw_recvmsg"
+                    : how == registration::none     ? "raw"
+                                                    : "raw_epoll",
+                    receive == raw_receive::recvmsg ? "raw send/recvmsg (the Lua binding's calls)"
+                    : how == registration::none     ? std::string("raw send/recv (baseline)")
+                                                    : std::string("raw send/recv") + floor_suffix),
+          pair_(how), receive_(receive), out_(payload), in_(payload)
     {
     }
 
@@ -181,50 +241,24 @@ public:
                           static_cast<ssize_t>(out_.size()),
                       "send");
             for (std::size_t i = 0; i < batch_size; ++i)
-                check(::recv(pair_.receiver, in_.data(), in_.size(), 0) ==
-                          static_cast<ssize_t>(in_.size()),
-                      "recv");
+                check(receive() == static_cast<ssize_t>(in_.size()), "recv");
         }
     }
 
 private:
-    raw_pair pair_;
-    std::vector<char> out_;
-    std::vector<char> in_;
-};
-
-// The calls the Lua binding makes for send and receive: recvmsg, which lets
-// a receive see MSG_CTRUNC (descriptors it did not ask for, which the kernel
-// closed), and costs more in the kernel than recv: the floor of the Lua rows.
-class raw_send_recvmsg final : public contender {
-public:
-    explicit raw_send_recvmsg(std::size_t payload)
-        : contender("raw_recvmsg", "raw send/recvmsg (the Lua binding's calls)"), out_(payload),
-          in_(payload)
+    ssize_t receive()
     {
+        if (receive_ == raw_receive::recv)
+            return ::recv(pair_.receiver, in_.data(), in_.size(), 0);
+        iovec buffer{in_.data(), in_.size()};
+        msghdr message{};
+        message.msg_iov = &buffer;
+        message.msg_iovlen = 1;
+        return ::recvmsg(pair_.receiver, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     }
 
-    void run(std::size_t batches) override
-    {
-        for (std::size_t batch = 0; batch < batches; ++batch) {
-            for (std::size_t i = 0; i < batch_size; ++i)
-                check(::send(pair_.sender, out_.data(), out_.size(), MSG_DONTWAIT) ==
-                          static_cast<ssize_t>(out_.size()),
-                      "send");
-            for (std::size_t i = 0; i < batch_size; ++i) {
-                iovec buffer{in_.data(), in_.size()};
-                msghdr message{};
-                message.msg_iov = &buffer;
-                message.msg_iovlen = 1;
-                check(::recvmsg(pair_.receiver, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) ==
-                          static_cast<ssize_t>(in_.size()),
-                      "recvmsg");
-            }
-        }
-    }
-
-private:
     raw_pair pair_;
+    raw_receive receive_;
     std::vector<char> out_;
     std::vector<char> in_;
 };
@@ -238,7 +272,6 @@ public:
         : contender(std::move(key), std::move(label), std::move(target)), out_(payload),
           in_(payload)
     {
-        connect(sender_, receiver_);
     }
 
     void run(std::size_t batches) override
@@ -246,25 +279,15 @@ public:
         std::error_code ec;
         for (std::size_t batch = 0; batch < batches; ++batch) {
             for (std::size_t i = 0; i < batch_size; ++i)
-                check(ec, sender_.send(asio::buffer(out_), 0, ec), out_.size(), "send");
+                check(ec, sockets_.sender.send(asio::buffer(out_), 0, ec), out_.size(), "send");
             for (std::size_t i = 0; i < batch_size; ++i)
-                check(ec, receiver_.receive(asio::buffer(in_), 0, ec), in_.size(), "receive");
+                check(ec, sockets_.receiver.receive(asio::buffer(in_), 0, ec), in_.size(),
+                      "receive");
         }
     }
 
 private:
-    static void connect(asio_socket& first, asio_socket& second)
-    {
-        asio::local::connect_pair(first, second);
-    }
-    static void connect(unixdgram_socket& first, unixdgram_socket& second)
-    {
-        unixdgram::connect_pair(first, second);
-    }
-
-    asio::io_context io_;
-    Socket sender_{io_};
-    Socket receiver_{io_};
+    connected_sockets<Socket> sockets_;
     std::vector<char> out_;
     std::vector<char> in_;
 };
@@ -272,70 +295,50 @@ private:
 // Any socket with Asio's async_send and async_receive, each completion
 // starting the next operation, as a callback-driven program does.
 template <typename Socket>
-class async_callbacks final : public contender {
+class async_callbacks final : public async_contender {
 public:
     async_callbacks(std::string key, std::string label, std::size_t payload,
                     std::string target = "-")
-        : contender(std::move(key), std::move(label), std::move(target)), out_(payload),
+        : async_contender(std::move(key), std::move(label), std::move(target)), out_(payload),
           in_(payload)
     {
-        connect(sender_, receiver_);
-    }
-
-    void run(std::size_t batches) override
-    {
-        batches_left_ = batches;
-        io_.restart();
-        start_batch();
-        io_.run();
     }
 
 private:
-    static void connect(asio_socket& first, asio_socket& second)
-    {
-        asio::local::connect_pair(first, second);
-    }
-    static void connect(unixdgram_socket& first, unixdgram_socket& second)
-    {
-        unixdgram::connect_pair(first, second);
-    }
+    asio::io_context& context() override { return sockets_.io; }
 
-    void start_batch()
+    void start_batch() override
     {
-        if (batches_left_ == 0)
-            return;
-        --batches_left_;
         done_ = 0;
         send_next();
     }
 
     void send_next()
     {
-        sender_.async_send(asio::buffer(out_), [this](std::error_code ec, std::size_t bytes) {
-            check(ec, bytes, out_.size(), "async_send");
-            if (++done_ < batch_size)
-                return send_next();
-            done_ = 0;
-            receive_next();
-        });
+        sockets_.sender.async_send(asio::buffer(out_),
+                                   [this](std::error_code ec, std::size_t bytes) {
+                                       check(ec, bytes, out_.size(), "async_send");
+                                       if (++done_ < batch_size)
+                                           return send_next();
+                                       done_ = 0;
+                                       receive_next();
+                                   });
     }
 
     void receive_next()
     {
-        receiver_.async_receive(asio::buffer(in_), [this](std::error_code ec, std::size_t bytes) {
-            check(ec, bytes, in_.size(), "async_receive");
-            if (++done_ < batch_size)
-                return receive_next();
-            start_batch();
-        });
+        sockets_.receiver.async_receive(asio::buffer(in_),
+                                        [this](std::error_code ec, std::size_t bytes) {
+                                            check(ec, bytes, in_.size(), "async_receive");
+                                            if (++done_ < batch_size)
+                                                return receive_next();
+                                            next_batch();
+                                        });
     }
 
-    asio::io_context io_;
-    Socket sender_{io_};
-    Socket receiver_{io_};
+    connected_sockets<Socket> sockets_;
     std::vector<char> out_;
     std::vector<char> in_;
-    std::size_t batches_left_ = 0;
     std::size_t done_ = 0;
 };
 
@@ -345,17 +348,16 @@ public:
         : contender("unixdgram_coro", "unixdgram async (C++20 coroutine)"), out_(payload),
           in_(payload)
     {
-        unixdgram::connect_pair(sender_, receiver_);
     }
 
     void run(std::size_t batches) override
     {
-        io_.restart();
-        asio::co_spawn(io_, loop(batches), [](std::exception_ptr error) {
+        sockets_.io.restart();
+        asio::co_spawn(sockets_.io, loop(batches), [](std::exception_ptr error) {
             if (error)
                 std::rethrow_exception(error);
         });
-        io_.run();
+        sockets_.io.run();
     }
 
 private:
@@ -364,20 +366,18 @@ private:
         for (std::size_t batch = 0; batch < batches; ++batch) {
             for (std::size_t i = 0; i < batch_size; ++i) {
                 std::size_t bytes =
-                    co_await sender_.async_send(asio::buffer(out_), asio::use_awaitable);
+                    co_await sockets_.sender.async_send(asio::buffer(out_), asio::use_awaitable);
                 check({}, bytes, out_.size(), "async_send");
             }
             for (std::size_t i = 0; i < batch_size; ++i) {
-                std::size_t bytes =
-                    co_await receiver_.async_receive(asio::buffer(in_), asio::use_awaitable);
+                std::size_t bytes = co_await sockets_.receiver.async_receive(asio::buffer(in_),
+                                                                             asio::use_awaitable);
                 check({}, bytes, in_.size(), "async_receive");
             }
         }
     }
 
-    asio::io_context io_;
-    unixdgram_socket sender_{io_};
-    unixdgram_socket receiver_{io_};
+    connected_sockets<unixdgram_socket> sockets_;
     std::vector<char> out_;
     std::vector<char> in_;
 };
@@ -448,7 +448,6 @@ public:
         : contender("unixdgram_sync", "unixdgram sync send_with_fds/receive_with_fds", "1.10"),
           out_(payload), in_(payload)
     {
-        unixdgram::connect_pair(sender_, receiver_);
     }
 
     void run(std::size_t batches) override
@@ -458,10 +457,11 @@ public:
         std::array<unixdgram::file_descriptor, 1> received;
         for (std::size_t batch = 0; batch < batches; ++batch) {
             for (std::size_t i = 0; i < batch_size; ++i)
-                check(ec, sender_.send_with_fds(asio::buffer(out_), passed, 0, ec), out_.size(),
-                      "send_with_fds");
+                check(ec, sockets_.sender.send_with_fds(asio::buffer(out_), passed, 0, ec),
+                      out_.size(), "send_with_fds");
             for (std::size_t i = 0; i < batch_size; ++i) {
-                auto result = receiver_.receive_with_fds(asio::buffer(in_), received, 0, ec);
+                auto result =
+                    sockets_.receiver.receive_with_fds(asio::buffer(in_), received, 0, ec);
                 check(ec, result.bytes, in_.size(), "receive_with_fds");
                 if (result.fds.size() != 1)
                     fail("receive_with_fds: no descriptor");
@@ -471,56 +471,45 @@ public:
     }
 
 private:
-    asio::io_context io_;
-    unixdgram_socket sender_{io_};
-    unixdgram_socket receiver_{io_};
+    connected_sockets<unixdgram_socket> sockets_;
     dev_null passed_;
     std::vector<char> out_;
     std::vector<char> in_;
 };
 
-class unixdgram_async_fds final : public contender {
+class unixdgram_async_fds final : public async_contender {
 public:
     explicit unixdgram_async_fds(std::size_t payload)
-        : contender("unixdgram_async", "unixdgram async (callbacks) with fds", "1.10"),
+        : async_contender("unixdgram_async", "unixdgram async (callbacks) with fds", "1.10"),
           out_(payload), in_(payload)
     {
-        unixdgram::connect_pair(sender_, receiver_);
-    }
-
-    void run(std::size_t batches) override
-    {
-        batches_left_ = batches;
-        io_.restart();
-        start_batch();
-        io_.run();
     }
 
 private:
-    void start_batch()
+    asio::io_context& context() override { return sockets_.io; }
+
+    void start_batch() override
     {
-        if (batches_left_ == 0)
-            return;
-        --batches_left_;
         done_ = 0;
         send_next();
     }
 
     void send_next()
     {
-        sender_.async_send_with_fds(asio::buffer(out_), std::span<const int>(&passed_.fd, 1),
-                                    [this](std::error_code ec, std::size_t bytes) {
-                                        check(ec, bytes, out_.size(), "async_send_with_fds");
-                                        if (++done_ < batch_size)
-                                            return send_next();
-                                        done_ = 0;
-                                        receive_next();
-                                    });
+        sockets_.sender.async_send_with_fds(
+            asio::buffer(out_), std::span<const int>(&passed_.fd, 1),
+            [this](std::error_code ec, std::size_t bytes) {
+                check(ec, bytes, out_.size(), "async_send_with_fds");
+                if (++done_ < batch_size)
+                    return send_next();
+                done_ = 0;
+                receive_next();
+            });
     }
 
     void receive_next()
     {
-        receiver_.async_receive_with_fds(
+        sockets_.receiver.async_receive_with_fds(
             asio::buffer(in_), received_,
             [this](std::error_code ec, unixdgram::receive_result result) {
                 check(ec, result.bytes, in_.size(), "async_receive_with_fds");
@@ -529,18 +518,15 @@ private:
                 result.fds[0].reset();
                 if (++done_ < batch_size)
                     return receive_next();
-                start_batch();
+                next_batch();
             });
     }
 
-    asio::io_context io_;
-    unixdgram_socket sender_{io_};
-    unixdgram_socket receiver_{io_};
+    connected_sockets<unixdgram_socket> sockets_;
     dev_null passed_;
     std::array<unixdgram::file_descriptor, 1> received_;
     std::vector<char> out_;
     std::vector<char> in_;
-    std::size_t batches_left_ = 0;
     std::size_t done_ = 0;
 };
 
@@ -609,18 +595,17 @@ public:
         : contender("unixdgram_sync", "unixdgram send_many/receive_many, 32 per call", "0.75"),
           entries_(payload)
     {
-        unixdgram::connect_pair(sender_, receiver_);
     }
 
     void run(std::size_t batches) override
     {
         std::error_code ec;
         for (std::size_t batch = 0; batch < batches; ++batch) {
-            check(ec, sender_.send_many(entries_.sends, 0, ec), batch_size, "send_many");
+            check(ec, sockets_.sender.send_many(entries_.sends, 0, ec), batch_size, "send_many");
             std::size_t received = 0;
             while (received < batch_size) {
-                std::size_t count =
-                    receiver_.receive_many(std::span(entries_.receives).subspan(received), 0, ec);
+                std::size_t count = sockets_.receiver.receive_many(
+                    std::span(entries_.receives).subspan(received), 0, ec);
                 check(ec, count == 0 ? 1 : entries_.receives[received].bytes, entries_.out.size(),
                       "receive_many");
                 received += count;
@@ -629,61 +614,47 @@ public:
     }
 
 private:
-    asio::io_context io_;
-    unixdgram_socket sender_{io_};
-    unixdgram_socket receiver_{io_};
+    connected_sockets<unixdgram_socket> sockets_;
     batch_entries entries_;
 };
 
-class unixdgram_async_batch final : public contender {
+class unixdgram_async_batch final : public async_contender {
 public:
     explicit unixdgram_async_batch(std::size_t payload)
-        : contender("unixdgram_async", "unixdgram async_send_many/receive_many, 32 per call",
-                    "0.75"),
+        : async_contender("unixdgram_async", "unixdgram async_send_many/receive_many, 32 per call",
+                          "0.75"),
           entries_(payload)
     {
-        unixdgram::connect_pair(sender_, receiver_);
-    }
-
-    void run(std::size_t batches) override
-    {
-        batches_left_ = batches;
-        io_.restart();
-        start_batch();
-        io_.run();
     }
 
 private:
-    void start_batch()
+    asio::io_context& context() override { return sockets_.io; }
+
+    void start_batch() override
     {
-        if (batches_left_ == 0)
-            return;
-        --batches_left_;
-        sender_.async_send_many(entries_.sends, [this](std::error_code ec, std::size_t count) {
-            check(ec, count, batch_size, "async_send_many");
-            received_ = 0;
-            receive_rest();
-        });
+        sockets_.sender.async_send_many(entries_.sends,
+                                        [this](std::error_code ec, std::size_t count) {
+                                            check(ec, count, batch_size, "async_send_many");
+                                            received_ = 0;
+                                            receive_rest();
+                                        });
     }
 
     void receive_rest()
     {
-        receiver_.async_receive_many(std::span(entries_.receives).subspan(received_),
-                                     [this](std::error_code ec, std::size_t count) {
-                                         check(ec, entries_.receives[received_].bytes,
-                                               entries_.out.size(), "async_receive_many");
-                                         received_ += count;
-                                         if (received_ < batch_size)
-                                             return receive_rest();
-                                         start_batch();
-                                     });
+        sockets_.receiver.async_receive_many(std::span(entries_.receives).subspan(received_),
+                                             [this](std::error_code ec, std::size_t count) {
+                                                 check(ec, entries_.receives[received_].bytes,
+                                                       entries_.out.size(), "async_receive_many");
+                                                 received_ += count;
+                                                 if (received_ < batch_size)
+                                                     return receive_rest();
+                                                 next_batch();
+                                             });
     }
 
-    asio::io_context io_;
-    unixdgram_socket sender_{io_};
-    unixdgram_socket receiver_{io_};
+    connected_sockets<unixdgram_socket> sockets_;
     batch_entries entries_;
-    std::size_t batches_left_ = 0;
     std::size_t received_ = 0;
 };
 
@@ -796,19 +767,20 @@ void fill_then_drain(const options& opts, const std::string& workload, std::size
         "fill-drain 32 x " + (payload >= 1024 ? std::to_string(payload / 1024) + " KiB"
                                               : std::to_string(payload) + " B");
     measure(opts, workload, title,
-            make_contenders(std::make_unique<raw_send_recv>(payload),
-                            std::make_unique<raw_send_recv>(payload, registration::epoll),
-                            std::make_unique<raw_send_recvmsg>(payload),
-                            std::make_unique<sync_send_receive<asio_socket>>(
-                                "asio_sync", "Asio socket, sync", payload),
-                            std::make_unique<async_callbacks<asio_socket>>(
-                                "asio_async", "Asio socket, async (callbacks)", payload),
-                            std::make_unique<sync_send_receive<unixdgram_socket>>(
-                                "unixdgram_sync", "unixdgram sync", payload),
-                            std::make_unique<async_callbacks<unixdgram_socket>>(
-                                "unixdgram_async", "unixdgram async (callbacks)", payload,
-                                payload == 64 ? "1.08" : "-"),
-                            std::make_unique<unixdgram_coroutine>(payload)));
+            make_contenders(
+                std::make_unique<raw_send_recv>(payload),
+                std::make_unique<raw_send_recv>(payload, registration::epoll),
+                std::make_unique<raw_send_recv>(payload, registration::none, raw_receive::recvmsg),
+                std::make_unique<sync_send_receive<asio_socket>>("asio_sync", "Asio socket, sync",
+                                                                 payload),
+                std::make_unique<async_callbacks<asio_socket>>(
+                    "asio_async", "Asio socket, async (callbacks)", payload),
+                std::make_unique<sync_send_receive<unixdgram_socket>>("unixdgram_sync",
+                                                                      "unixdgram sync", payload),
+                std::make_unique<async_callbacks<unixdgram_socket>>(
+                    "unixdgram_async", "unixdgram async (callbacks)", payload,
+                    payload == 64 ? "1.08" : "-"),
+                std::make_unique<unixdgram_coroutine>(payload)));
 }
 
 void one_fd_per_datagram(const options& opts)
