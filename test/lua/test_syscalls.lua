@@ -120,18 +120,19 @@ do
         string.format("%s, then %s in all", tostring(first_calls), tostring(second_calls)))
 end
 
--- A send that waits for room: the fiber sends until its send blocks; the
--- receiver then takes every datagram queued, which lets the blocked send go
--- (the kernel says a socket has room again once most of its send buffer is
--- free, not at the first datagram taken).
-do
+-- A send that waits for room: the fiber sends (with `send`) until its send
+-- blocks; the receiver then takes every datagram queued, which lets the
+-- blocked send go (the kernel says a socket has room again once most of its
+-- send buffer is free, not at the first datagram taken). Returns the calls
+-- of each send, the blocked one last.
+local function calls_per_send(send)
     local per_call = {}
     local drained = false
     local fd = fd_of(a)
     local filler = spawn(function()
         for _ = 1, 100000 do
             local before = counter.counts(fd)
-            a:send("fill")
+            send()
             per_call[#per_call + 1] = counter.counts(fd) - before
             if drained then
                 return
@@ -145,16 +146,37 @@ do
     end
     filler:join()
     b:receive(into) -- the one the blocked send sent
-    local blocked = per_call[#per_call]
-    local others_one = #per_call > 1
+    return per_call
+end
+
+-- Whether every call but the last made one system call.
+local function all_but_last_one(per_call)
+    local ok = #per_call > 1
     for at = 1, #per_call - 1 do
-        others_one = others_one and per_call[at] == 1
+        ok = ok and per_call[at] == 1
     end
-    tap.ok(others_one, "every send before the queue filled made one system call",
+    return ok
+end
+
+do
+    local per_call = calls_per_send(function() a:send("fill") end)
+    local blocked = per_call[#per_call]
+    tap.ok(all_but_last_one(per_call), "every send before the queue filled made one system call",
         table.concat(per_call, ",", 1, math.min(#per_call, 20)))
     tap.diag(string.format("the send that waited for room made %s system calls", tostring(blocked)))
     tap.is(blocked, 2,
         "a send that waits for room makes two system calls: the attempt that found the queue full and one after room")
+end
+
+do
+    local batch = {"fill"}
+    local per_call = calls_per_send(function() a:send_many(batch) end)
+    local blocked = per_call[#per_call]
+    tap.ok(all_but_last_one(per_call), "every send_many before the queue filled made one system call",
+        table.concat(per_call, ",", 1, math.min(#per_call, 20)))
+    tap.diag(string.format("the send_many that waited for room made %s system calls", tostring(blocked)))
+    tap.is(blocked, 2,
+        "a send_many that waits for room makes two system calls: the attempt that found the queue full and one after room")
 end
 
 a:close()
