@@ -158,26 +158,23 @@ local function all_but_last_one(per_call)
     return ok
 end
 
-do
-    local per_call = calls_per_send(function() a:send("fill") end)
+-- Checks that the `name` calls `send` makes each make one system call until
+-- the queue is full, and the one that waits for room two.
+local function check_blocked(name, send)
+    local per_call = calls_per_send(send)
     local blocked = per_call[#per_call]
-    tap.ok(all_but_last_one(per_call), "every send before the queue filled made one system call",
+    tap.ok(all_but_last_one(per_call),
+        string.format("every %s before the queue filled made one system call", name),
         table.concat(per_call, ",", 1, math.min(#per_call, 20)))
-    tap.diag(string.format("the send that waited for room made %s system calls", tostring(blocked)))
-    tap.is(blocked, 2,
-        "a send that waits for room makes two system calls: the attempt that found the queue full and one after room")
+    tap.diag(string.format("the %s that waited for room made %s system calls", name, tostring(blocked)))
+    tap.is(blocked, 2, string.format(
+        "a %s that waits for room makes two system calls: the attempt that found the queue full and one after room",
+        name))
 end
 
-do
-    local batch = {"fill"}
-    local per_call = calls_per_send(function() a:send_many(batch) end)
-    local blocked = per_call[#per_call]
-    tap.ok(all_but_last_one(per_call), "every send_many before the queue filled made one system call",
-        table.concat(per_call, ",", 1, math.min(#per_call, 20)))
-    tap.diag(string.format("the send_many that waited for room made %s system calls", tostring(blocked)))
-    tap.is(blocked, 2,
-        "a send_many that waits for room makes two system calls: the attempt that found the queue full and one after room")
-end
+check_blocked("send", function() a:send("fill") end)
+local batch = {"fill"}
+check_blocked("send_many", function() a:send_many(batch) end)
 
 a:close()
 b:close()
