@@ -66,7 +66,9 @@ endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 ///
 /// Each operation first tries its system call; it waits for readiness only
 /// when the kernel says EAGAIN, so a ready socket costs one system call and,
-/// in steady state, no heap allocation. The descriptor joins the reactor
+/// in steady state, no heap allocation. A caller whose own `try_` attempt
+/// met EAGAIN passes `unixdgram::after_would_block` to the send it starts
+/// next, which then waits before it attempts: two system calls in all. The descriptor joins the reactor
 /// (epoll) only before its first such wait, so a socket whose calls never
 /// block does not pay for the kernel's epoll callbacks.
 ///
