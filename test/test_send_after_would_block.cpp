@@ -397,6 +397,25 @@ TEST_CASE_FIXTURE(after_would_block_fixture,
 }
 
 TEST_CASE_FIXTURE(after_would_block_fixture,
+                  "in non_blocking mode a send after would-block makes its attempt without "
+                  "waiting")
+{
+    const auto message = asio::buffer(std::string_view("at once"));
+    client.non_blocking(true);
+    fill(client, &server_endpoint);
+    call_counter counter(client.native_handle());
+    std::error_code ec;
+    CHECK(client.send_message(after_would_block, message, &server_endpoint, {}, 0, ec) == 0);
+    CHECK(ec == errno_is{EAGAIN});
+    CHECK(counter.since().sends == 1);
+    drain(server->native_handle());
+    CHECK(client.send_message(after_would_block, message, &server_endpoint, {}, 0, ec) == 7);
+    CHECK_FALSE(ec);
+    CHECK(counter.since().sends == 2);
+    CHECK(drain(server->native_handle()) == std::vector<std::string>{"at once"});
+}
+
+TEST_CASE_FIXTURE(after_would_block_fixture,
                   "a send after would-block honours per-operation cancellation and completes "
                   "outside its call on a closed socket")
 {
