@@ -68,9 +68,10 @@ endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 /// when the kernel says EAGAIN, so a ready socket costs one system call and,
 /// in steady state, no heap allocation. A caller whose own `try_` attempt
 /// met EAGAIN passes `unixdgram::after_would_block` to the send it starts
-/// next, which then waits before it attempts: two system calls in all. The descriptor joins the reactor
-/// (epoll) only before its first such wait, so a socket whose calls never
-/// block does not pay for the kernel's epoll callbacks.
+/// next, which then waits before it attempts: two system calls in all. The
+/// descriptor joins the reactor (epoll) only before its first such wait, so
+/// a socket whose calls never block does not pay for the kernel's epoll
+/// callbacks.
 ///
 /// An asynchronous operation never invokes its handler from inside the
 /// initiating call. When the first attempt does not block and the handler
