@@ -32,6 +32,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -41,6 +42,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -516,6 +518,85 @@ TEST_CASE_FIXTURE(manager_fixture, "notify_barrier times out while the manager k
     ::sigaction(SIGPIPE, &previous, nullptr);
     waiter.join();
     CHECK(thrown == asio::error::timed_out);
+}
+
+namespace {
+
+void ignore_signal(int) {}
+
+/// Runs `call` on a thread of its own, interrupting it with SIGUSR1 (a
+/// handler without SA_RESTART, so that poll fails with EINTR) every
+/// millisecond until it returns; returns how long it took.
+template <typename Call>
+std::chrono::steady_clock::duration interrupted_often(Call&& call)
+{
+    struct sigaction interrupt {};
+    struct sigaction previous {};
+    interrupt.sa_handler = ignore_signal;
+    ::sigemptyset(&interrupt.sa_mask);
+    REQUIRE(::sigaction(SIGUSR1, &interrupt, &previous) == 0);
+    std::atomic<bool> returned = false;
+    const auto started = std::chrono::steady_clock::now();
+    std::thread waiter([&] {
+        call();
+        returned = true;
+    });
+    const auto give_up = started + safety_timeout;
+    while (!returned && std::chrono::steady_clock::now() < give_up) {
+        ::pthread_kill(waiter.native_handle(), SIGUSR1);
+        std::this_thread::sleep_for(1ms);
+    }
+    const bool in_time = returned.load();
+    if (!in_time) {
+        std::cerr << "a wait with a deadline did not end under signals; the thread cannot be "
+                     "joined\n";
+        std::abort();
+    }
+    waiter.join();
+    const auto taken = std::chrono::steady_clock::now() - started;
+    ::sigaction(SIGUSR1, &previous, nullptr);
+    return taken;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(manager_fixture,
+                  "notify and notify_barrier keep their timeout however often a signal interrupts "
+                  "the wait")
+{
+    const std::string name = unique_at_name("interrupted");
+    listen_at(systemd::parse_address(name));
+    scoped_environment socket("NOTIFY_SOCKET", name);
+    {
+        INFO("notify, waiting for room in a full queue");
+        socket_type filler(io);
+        filler.open();
+        fill_queue(filler, systemd::parse_address(name));
+        std::error_code ec;
+        bool sent = true;
+        const auto taken = interrupted_often(
+            [&] { sent = systemd::notify("STATUS=interrupted", {}, {.timeout = 100ms}, ec); });
+        CHECK_FALSE(sent);
+        CHECK(ec == asio::error::timed_out);
+        CHECK(taken >= 100ms);
+        manager.non_blocking(true);
+        std::array<char, 32> storage{};
+        std::error_code drained;
+        while (!drained)
+            manager.receive(asio::buffer(storage), 0, drained);
+        manager.non_blocking(false);
+    }
+    {
+        INFO("notify_barrier, waiting for the manager to close the pipe");
+        std::error_code ec;
+        bool passed = true;
+        const auto taken =
+            interrupted_often([&] { passed = systemd::notify_barrier({.timeout = 100ms}, ec); });
+        CHECK_FALSE(passed);
+        CHECK(ec == asio::error::timed_out);
+        CHECK(taken >= 100ms);
+        CHECK(receive_notification().payload == "BARRIER=1");
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ namespace unixdgram {
 namespace detail {
 template <typename Executor>
 struct socket_impl;
+enum class first_step : bool; // defined in detail/message_ops.hpp; {} is attempt
 } // namespace detail
 
 /// The protocol of every socket here: AF_UNIX, SOCK_DGRAM.
@@ -65,9 +66,12 @@ endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 ///
 /// Each operation first tries its system call; it waits for readiness only
 /// when the kernel says EAGAIN, so a ready socket costs one system call and,
-/// in steady state, no heap allocation. The descriptor joins the reactor
-/// (epoll) only before its first such wait, so a socket whose calls never
-/// block does not pay for the kernel's epoll callbacks.
+/// in steady state, no heap allocation. A caller whose own `try_` attempt
+/// met EAGAIN passes `unixdgram::after_would_block` to the send it starts
+/// next, which then waits before it attempts: two system calls in all. The
+/// descriptor joins the reactor (epoll) only before its first such wait, so
+/// a socket whose calls never block does not pay for the kernel's epoll
+/// callbacks.
 ///
 /// An asynchronous operation never invokes its handler from inside the
 /// initiating call. When the first attempt does not block and the handler
@@ -295,6 +299,46 @@ public:
     std::size_t try_send_message(const ConstBufferSequence& buffers,
                                  const endpoint_type* destination, const send_control& control,
                                  message_flags flags, std::error_code& ec) noexcept;
+
+    /// `send_message` for a caller whose own attempt (`try_send_message`)
+    /// has just met EAGAIN: it waits for room first, through the same wait
+    /// as `send_message` (the destination's queue, not the sending socket),
+    /// and then attempts. So a send that had to wait makes two system calls
+    /// in all, the caller's and this one's; when room has come meanwhile,
+    /// the wait ends at once and the same two are made. Should its attempt
+    /// still block (another sender took the room first, or the receiver
+    /// restarted at the same path while a probe watched the old one), it
+    /// waits again, one system call per wakeup, never spinning. In
+    /// `non_blocking()` mode it makes its attempt without waiting, as
+    /// `send_message` does. Errors and results are those of `send_message`.
+    template <typename ConstBufferSequence>
+    std::size_t send_message(after_would_block_t, const ConstBufferSequence& buffers,
+                             const endpoint_type* destination, const send_control& control = {},
+                             message_flags flags = 0);
+    /// @copydoc send_message(after_would_block_t, const ConstBufferSequence&, const
+    /// endpoint_type*, const send_control&, message_flags)
+    template <typename ConstBufferSequence>
+    std::size_t send_message(after_would_block_t, const ConstBufferSequence& buffers,
+                             const endpoint_type* destination, const send_control& control,
+                             message_flags flags, std::error_code& ec);
+
+    /// Starts `send_message(after_would_block, ...)` in the background: the
+    /// wait for room comes first, then the attempt, so the handler runs only
+    /// after a wait (never inside this call, even on a closed socket). What
+    /// must stay valid is what `async_send_message` says.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t bytes_sent)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled send has sent nothing.
+    template <typename ConstBufferSequence,
+              asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_message(after_would_block_t, const ConstBufferSequence& buffers,
+                            const endpoint_type* destination, const send_control& control,
+                            message_flags flags,
+                            Token&& token = asio::default_completion_token_t<executor_type>());
 
     /// Receives one datagram and all that came with it: its bytes into
     /// `buffers`, the sender's address into `*sender` (unless null), the
@@ -639,6 +683,16 @@ public:
     std::size_t try_send_many(std::span<send_entry> entries, message_flags flags,
                               std::error_code& ec) noexcept;
 
+    /// `send_many` of the entries a `try_send_many` that met EAGAIN left
+    /// unsent: it waits for room for the first of them before its first
+    /// attempt, as `send_message(after_would_block, ...)` does. The result
+    /// counts the entries of `entries` this call sent.
+    std::size_t send_many(after_would_block_t, std::span<send_entry> entries,
+                          message_flags flags = 0);
+    /// @copydoc send_many(after_would_block_t, std::span<send_entry>, message_flags)
+    std::size_t send_many(after_would_block_t, std::span<send_entry> entries, message_flags flags,
+                          std::error_code& ec);
+
     /// One attempt at `receive_many`, which never waits: EAGAIN when nothing
     /// is queued, whatever `non_blocking()` says.
     std::size_t try_receive_many(std::span<receive_entry> entries, message_flags flags,
@@ -664,6 +718,19 @@ public:
     template <asio::completion_token_for<void(std::error_code, std::size_t)> Token =
                   asio::default_completion_token_t<executor_type>>
     auto async_send_many(std::span<send_entry> entries,
+                         Token&& token = asio::default_completion_token_t<executor_type>());
+
+    /// Starts `send_many(after_would_block, ...)` in the background: the
+    /// wait for room comes before the first attempt.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t count)`, as `async_send_many`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal and partial, as `async_send_many`.
+    template <asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_send_many(after_would_block_t, std::span<send_entry> entries, message_flags flags,
                          Token&& token = asio::default_completion_token_t<executor_type>());
 
     /// Asynchronously receives at least one datagram and as many more as
@@ -707,10 +774,20 @@ public:
 
 private:
     template <typename Signature, typename Operation, typename Token>
-    auto start(Operation&& operation, Token&& token);
+    auto start(Operation&& operation, Token&& token, detail::first_step first = {});
 
     template <typename Operation>
-    void run_blocking(Operation& operation, std::error_code& ec);
+    void run_blocking(Operation& operation, std::error_code& ec, detail::first_step first = {});
+
+    // The general send, starting with its attempt or its wait.
+    template <typename ConstBufferSequence>
+    std::size_t send_message_from(detail::first_step first, const ConstBufferSequence& buffers,
+                                  const endpoint_type* destination, const send_control& control,
+                                  message_flags flags, std::error_code& ec);
+    template <typename ConstBufferSequence, typename Token>
+    auto async_send_message_from(detail::first_step first, const ConstBufferSequence& buffers,
+                                 const endpoint_type* destination, const send_control& control,
+                                 message_flags flags, Token&& token);
     int descriptor() const noexcept;
     bool make_impl(std::error_code& ec);
 

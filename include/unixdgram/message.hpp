@@ -1,6 +1,7 @@
 //
 // unixdgram/message.hpp — what a datagram carries besides its bytes: the
-// ancillary data of datagram_socket::send_message.
+// ancillary data of datagram_socket::send_message; and the tag of a send
+// that follows its caller's EAGAIN.
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
@@ -39,6 +40,27 @@ struct send_control {
     /// fails with EPERM (ESRCH for a pid that does not exist).
     std::optional<credentials> sender_credentials{};
 };
+
+/// The type of `after_would_block`.
+struct after_would_block_t {
+    explicit after_would_block_t() = default;
+};
+
+/// Passed first to a send (`send_message`, `async_send_message`,
+/// `send_many`, `async_send_many`), says that the caller's own attempt has
+/// just met a full queue: EAGAIN from a `try_` form. The send then waits for
+/// room before it attempts, instead of attempting again at once, so a send
+/// that had to wait costs two system calls in all, the caller's and the one
+/// after room appeared.
+///
+/// @code
+/// std::error_code ec;
+/// socket.try_send_message(buffers, &destination, {}, 0, ec);
+/// if (ec == asio::error::would_block)
+///     socket.async_send_message(unixdgram::after_would_block, buffers, &destination, {}, 0,
+///                               handler);
+/// @endcode
+inline constexpr after_would_block_t after_would_block{};
 
 } // namespace unixdgram
 

@@ -7,9 +7,11 @@
 // attempt that never waits): when that succeeds the call returns without
 // yielding or allocating. Only on EAGAIN does it wait, through the runtime
 // (runtime.hpp): a receive for the socket to become readable, and then it
-// makes its one attempt again; a send through the core's async send, which
-// waits for room at the destination. What a waiting call keeps lives in
-// its wait's payload, a socket_wait.
+// makes its one attempt again; a send through the core's async send told
+// that its caller met EAGAIN (unixdgram::after_would_block), which waits for
+// room at the destination first and then makes its one attempt. So a call
+// that waits makes two system calls. What a waiting call keeps lives in its
+// wait's payload, a socket_wait.
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
@@ -305,7 +307,7 @@ std::error_code start_io(binding_state& state, socket_type& socket, wait_state& 
             io.sent_fds.emplace_back(copy);
             held.fds[at] = copy;
         }
-        socket.async_send_message(asio::const_buffer(held.data, held.size),
+        socket.async_send_message(after_would_block, asio::const_buffer(held.data, held.size),
                                   held.has_address ? &held.destination : nullptr, control_of(held),
                                   held.flags, bind_wait_handler<take_count>(state, wait));
     });
@@ -876,7 +878,7 @@ struct send_batch {
     }
 
     // The entries not sent yet, through the core's async send, which waits
-    // for room.
+    // for room before its attempt (the caller's met EAGAIN).
     static std::error_code start(binding_state& state, socket_type& socket, wait_state& wait,
                                  socket_wait& io, std::size_t sent, int flags) noexcept
     {
@@ -885,7 +887,7 @@ struct send_batch {
             // Erasing keeps the vector's storage.
             io.send_entries.erase(io.send_entries.begin(),
                                   io.send_entries.begin() + static_cast<std::ptrdiff_t>(sent));
-            socket.async_send_many(io.send_entries, flags,
+            socket.async_send_many(after_would_block, io.send_entries, flags,
                                    bind_wait_handler<take_count>(state, wait));
         });
     }

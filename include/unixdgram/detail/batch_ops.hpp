@@ -136,7 +136,9 @@ inline void receive_entries(int fd, std::span<receive_entry> entries, std::size_
 }
 
 struct send_many_operation {
-    send_many_operation(std::span<send_entry> entries, int flags) : entries(entries), flags(flags)
+    send_many_operation(std::span<send_entry> entries, int flags)
+        : entries(entries), flags(flags),
+          next_destination(entries.empty() ? nullptr : entries.front().destination)
     {
     }
 
@@ -144,7 +146,8 @@ struct send_many_operation {
     int flags = 0;
     std::size_t sent = 0;
 
-    // Where the next entry goes: the wait for room is there, as for send_to.
+    // Where the next entry goes: the wait for room is there, as for send_to
+    // (the first entry's, for a batch that waits before its first attempt).
     const endpoint* next_destination = nullptr;
 
     static constexpr bool is_receive = false;

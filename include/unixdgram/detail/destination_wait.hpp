@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <system_error>
 #include <utility>
@@ -81,15 +82,16 @@ public:
     explicit destination_wait(const Executor& executor) : executor_(executor), timer_(executor) {}
 
     // Blocks until a send from `sender` to `destination` (null: the connected
-    // peer) may no longer block, or the fallback delay has passed. Call
-    // wait_ended with `waiter` after the next attempt.
+    // peer) may no longer block, or the fallback delay has passed; past
+    // `deadline`, fails with `asio::error::timed_out`. Call wait_ended with
+    // `waiter` after the next attempt.
     void wait_for_room(int sender, const endpoint* destination, ticket& waiter,
-                       std::error_code& ec) noexcept
+                       deadline_clock::time_point deadline, std::error_code& ec) noexcept
     {
         waiter = ticket();
         ec.clear();
         int watched = sender;
-        int timeout_ms = -1;
+        deadline_clock::time_point until = deadline;
         if (destination && own_buffer_has_room(sender, ec)) {
             if (probe* found = aim_at(*destination, waiter)) {
                 ++found->waiters;
@@ -98,12 +100,14 @@ public:
                 waiter.on_ = ticket::source::timer;
                 waiter.epoch_ = epoch_;
                 watched = -1;
-                timeout_ms = static_cast<int>(next_delay().count());
+                until = std::min(deadline, deadline_clock::now() + next_delay());
             }
         }
         if (ec)
             return;
-        poll_for(watched, POLLOUT, timeout_ms, ec);
+        poll_until(watched, POLLOUT, until, ec);
+        if (ec == asio::error::timed_out && until != deadline)
+            ec.clear(); // the back-off delay passed, not the deadline
         if (ec)
             wait_abandoned(waiter);
     }
@@ -222,9 +226,18 @@ private:
         return ended;
     }
 
+    // Asio's endpoint comparison makes a std::string of each path, which
+    // allocates for a path longer than the string's own buffer: once per
+    // wait, in steady state. The address bytes compare the same.
+    static bool same_address(const endpoint& first, const endpoint& second) noexcept
+    {
+        return first.size() == second.size() &&
+               std::memcmp(first.data(), second.data(), first.size()) == 0;
+    }
+
     static bool own_buffer_has_room(int sender, std::error_code& ec) noexcept
     {
-        return poll_for(sender, POLLOUT, 0, ec);
+        return ready_now(sender, POLLOUT, ec);
     }
 
     static bool own_buffer_has_room(int sender) noexcept
@@ -246,7 +259,8 @@ private:
         probe* chosen = nullptr;
         std::size_t index = 0;
         for (; index < probes_.size(); ++index) {
-            if (probes_[index]->connected && probes_[index]->destination == destination) {
+            if (probes_[index]->connected &&
+                same_address(probes_[index]->destination, destination)) {
                 chosen = probes_[index].get();
                 break;
             }

@@ -30,7 +30,8 @@ inline void report_truncation(const receive_result& result, std::error_code& ec)
 // machine (reactive_op) need of an operation: one attempt at its system
 // call, which never waits; whether readiness to read or room to send is what
 // it waits for; for a send, where the next datagram goes (null: the
-// connected peer), which is where it waits for room; and the completion,
+// connected peer), which is where it waits for room, known before the first
+// attempt too (a send after would-block waits first); and the completion,
 // given the last attempt's error.
 template <typename Operation>
 concept message_operation = requires(Operation& operation, const Operation& examined, int fd,
@@ -50,6 +51,11 @@ concept message_operation = requires(Operation& operation, const Operation& exam
     }
     noexcept->std::same_as<const endpoint*>;
 });
+
+// How an operation begins: with its attempt, or, for a caller whose own
+// attempt has just met EAGAIN (the after_would_block sends), with a wait, so
+// that the attempt is not made twice in a row.
+enum class first_step : bool { attempt, wait };
 
 // The caller's endpoint, for a blocking send (which returns before the
 // caller can change it), or a copy, for an async one.

@@ -30,15 +30,17 @@ class reactive_op;
 
 // Starts every async send and receive: one attempt at once; only when it
 // would block does the reactive_op state machine take over, waiting and
-// trying again.
+// trying again. Told to wait first (first_step::wait), it starts the state
+// machine at once, as if its own attempt had met EAGAIN: the caller's had.
 template <typename Executor, typename Signature>
 class reactive_initiation {
 public:
     using executor_type = Executor;
 
     // `impl` is null for a socket that was never opened, or moved from.
-    reactive_initiation(const Executor& executor, socket_impl<Executor>* impl) noexcept
-        : executor_(executor), impl_(impl)
+    reactive_initiation(const Executor& executor, socket_impl<Executor>* impl,
+                        first_step first = first_step::attempt) noexcept
+        : executor_(executor), impl_(impl), first_(first)
     {
     }
 
@@ -48,7 +50,13 @@ public:
     void operator()(Handler&& handler, Operation&& operation) const
     {
         std::error_code ec;
-        operation.attempt(impl_ ? impl_->descriptor() : -1, ec);
+        const int fd = impl_ ? impl_->descriptor() : -1;
+        if (first_ == first_step::attempt)
+            operation.attempt(fd, ec);
+        else if (fd < 0)
+            ec = asio::error::bad_descriptor; // what the attempt would have met
+        else
+            ec = asio::error::would_block;
         // The socket joins the reactor only once a call of it would block.
         if (is_would_block(ec)) {
             std::error_code registration;
@@ -70,6 +78,7 @@ public:
 private:
     Executor executor_;
     socket_impl<Executor>* impl_;
+    first_step first_;
 };
 
 // The waiting half of an async send or receive, run by asio::async_compose

@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <climits>
 #include <cstddef>
 #include <cstring>
 #include <span>
@@ -285,17 +287,55 @@ inline void receive_message(int fd, const iovec_array& iov, endpoint* sender,
         *sender = endpoint_from_sockaddr(sender_address.address, message.msg_namelen, ec);
 }
 
-// Waits for `events` on `fd`; EINTR just waits again.
-inline bool poll_for(int fd, short events, int timeout_ms, std::error_code& ec) noexcept
+// Whether `events` are on `fd` now, without waiting.
+inline bool ready_now(int fd, short events, std::error_code& ec) noexcept
 {
     pollfd entry{fd, events, 0};
-    int ready = retry_on_eintr([&] { return ::poll(&entry, 1, timeout_ms); });
+    int ready = retry_on_eintr([&] { return ::poll(&entry, 1, 0); });
     if (ready < 0) {
         ec = last_error();
         return false;
     }
     ec.clear();
     return ready > 0;
+}
+
+// The clock of every deadline; no_deadline waits for ever.
+using deadline_clock = std::chrono::steady_clock;
+inline constexpr deadline_clock::time_point no_deadline = deadline_clock::time_point::max();
+
+// Waits for `events` on `fd` until `deadline`, however often a signal
+// interrupts the wait (each time for the time left): true once they come;
+// false with `asio::error::timed_out` once the deadline has passed (before
+// any poll, when it has already), or with poll's error. Errors and hang-ups
+// always end the wait, so `events` may be 0 to wait for those alone: for a
+// pipe's read end, for the last writer to go. A negative `fd` waits for the
+// deadline alone. The one wait of every blocking operation.
+inline bool poll_until(int fd, short events, deadline_clock::time_point deadline,
+                       std::error_code& ec) noexcept
+{
+    for (;;) {
+        int timeout_ms = -1;
+        if (deadline != no_deadline) {
+            const auto left = deadline - deadline_clock::now();
+            if (left <= deadline_clock::duration::zero()) {
+                ec = asio::error::timed_out;
+                return false;
+            }
+            const auto left_ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+            timeout_ms = static_cast<int>(std::min<decltype(left_ms)>(left_ms, INT_MAX));
+        }
+        pollfd entry{fd, events, 0};
+        const int ready = ::poll(&entry, 1, timeout_ms);
+        if (ready > 0) {
+            ec.clear();
+            return true;
+        }
+        if (ready < 0 && errno != EINTR) {
+            ec = last_error();
+            return false;
+        }
+    }
 }
 
 // Whether `fd` is an AF_UNIX SOCK_DGRAM socket; EBADF for a closed number.

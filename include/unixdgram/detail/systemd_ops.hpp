@@ -1,13 +1,15 @@
 //
 // unixdgram/detail/systemd_ops.hpp — the machinery under systemd.hpp:
-// reading the environment the way libsystemd does, and waiting with a
-// deadline.
+// reading the environment the way libsystemd does, and sending with a
+// deadline through the core's blocking loop.
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
 #ifndef UNIXDGRAM_DETAIL_SYSTEMD_OPS_HPP
 #define UNIXDGRAM_DETAIL_SYSTEMD_OPS_HPP
 
+#include <unixdgram/detail/message_ops.hpp>
+#include <unixdgram/detail/run_blocking.hpp>
 #include <unixdgram/detail/socket_ops.hpp>
 #include <unixdgram/file_descriptor.hpp>
 
@@ -23,12 +25,9 @@
 #include <string_view>
 #include <system_error>
 
-#include <poll.h>
 #include <sys/socket.h>
 
 namespace unixdgram::detail {
-
-using deadline_clock = std::chrono::steady_clock;
 
 // `timeout` from now; a timeout too long for the clock (milliseconds::max(),
 // say) waits until the clock's end rather than overflowing into the past.
@@ -44,43 +43,16 @@ inline deadline_clock::time_point deadline_after(std::chrono::milliseconds timeo
     return now + timeout;
 }
 
-// Waits for `events` on `fd` until `deadline`, however often a signal
-// interrupts the wait; `asio::error::timed_out` once it has passed. Errors
-// and hang-ups always end the wait, so `events` may be 0 to wait for those
-// alone: for a pipe's read end, for the last writer to go.
-inline void wait_until(int fd, short events, deadline_clock::time_point deadline,
-                       std::error_code& ec) noexcept
-{
-    for (;;) {
-        const auto left = deadline - deadline_clock::now();
-        if (left <= deadline_clock::duration::zero()) {
-            ec = asio::error::timed_out;
-            return;
-        }
-        const auto left_ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-        pollfd entry{fd, events, 0};
-        const int ready =
-            ::poll(&entry, 1, static_cast<int>(std::min<decltype(left_ms)>(left_ms, INT_MAX)));
-        if (ready > 0) {
-            ec.clear();
-            return;
-        }
-        if (ready < 0 && errno != EINTR) {
-            ec = last_error();
-            return;
-        }
-    }
-}
-
 // Sends one datagram to `destination` from a fresh socket, waiting for room
-// in its queue until `deadline`. The socket is connected first: Linux polls
-// an unconnected datagram socket writable even while the destination's
-// queue is full, but a connected one exactly when that queue has room.
+// in its queue until `deadline`, in the core's blocking loop. The socket is
+// connected first, so that the loop waits on it: Linux polls an unconnected
+// datagram socket writable even while the destination's queue is full, but a
+// connected one exactly when that queue has room.
 inline void send_before(const endpoint& destination, std::string_view payload,
                         std::span<const int> fds, deadline_clock::time_point deadline,
                         std::error_code& ec) noexcept
 {
-    file_descriptor sender(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    file_descriptor sender(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!sender) {
         ec = last_error();
         return;
@@ -92,15 +64,9 @@ inline void send_before(const endpoint& destination, std::string_view payload,
         ec = last_error();
         return;
     }
-    const iovec_array iov(asio::buffer(payload));
-    for (;;) {
-        send_message(sender.get(), iov, nullptr, send_control{fds, {}}, 0, ec);
-        if (!is_would_block(ec))
-            return;
-        wait_until(sender.get(), POLLOUT, deadline, ec);
-        if (ec)
-            return;
-    }
+    send_operation<asio::const_buffer, const endpoint*> operation(asio::buffer(payload), nullptr,
+                                                                  send_control{fds, {}}, 0);
+    run_blocking(sender.get(), operation, no_destination_wait, {.deadline = deadline}, ec);
 }
 
 // Unsets the variables when it goes, if asked: libsystemd unsets them

@@ -8,6 +8,7 @@
 
 #include <unixdgram/detail/batch_ops.hpp>
 #include <unixdgram/detail/reactive_op.hpp>
+#include <unixdgram/detail/run_blocking.hpp>
 #include <unixdgram/detail/socket_impl.hpp>
 #include <unixdgram/detail/socket_ops.hpp>
 
@@ -516,36 +517,19 @@ void datagram_socket<Executor>::non_blocking(bool mode, std::error_code& ec)
 
 // The blocking loop --------------------------------------------------------
 
-// The synchronous form of what reactive_op does: one attempt, and a blocking
-// wait for readiness only on EAGAIN. Every blocking send and receive, batches
-// included, runs here.
+// Every blocking send and receive, batches included, runs in the one
+// blocking loop (detail/run_blocking.hpp).
 template <typename Executor>
 template <typename Operation>
-void datagram_socket<Executor>::run_blocking(Operation& operation, std::error_code& ec)
+void datagram_socket<Executor>::run_blocking(Operation& operation, std::error_code& ec,
+                                             detail::first_step first)
 {
     if (!impl_) {
         ec = asio::error::bad_descriptor;
         return;
     }
-    detail::socket_impl<Executor>& impl = *impl_;
-    typename detail::destination_wait<Executor>::ticket waiter;
-    for (;;) {
-        operation.attempt(impl.descriptor(), ec);
-        const bool would_block = detail::is_would_block(ec);
-        if constexpr (!Operation::is_receive)
-            impl.waits.wait_ended(waiter, would_block);
-        if (!would_block || impl.user_non_blocking)
-            return;
-        if constexpr (Operation::is_receive) {
-            if (!detail::poll_for(impl.descriptor(), POLLIN, -1, ec) && ec)
-                return;
-        } else {
-            impl.waits.wait_for_room(impl.descriptor(), operation.destination_address(), waiter,
-                                     ec);
-            if (ec)
-                return;
-        }
-    }
+    detail::run_blocking(impl_->descriptor(), operation, &impl_->waits,
+                         {.first = first, .may_wait = !impl_->user_non_blocking}, ec);
 }
 
 // Messages -----------------------------------------------------------------
@@ -569,9 +553,20 @@ std::size_t datagram_socket<Executor>::send_message(const ConstBufferSequence& b
                                                     const send_control& control,
                                                     message_flags flags, std::error_code& ec)
 {
+    return send_message_from(detail::first_step::attempt, buffers, destination, control, flags, ec);
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence>
+std::size_t datagram_socket<Executor>::send_message_from(detail::first_step first,
+                                                         const ConstBufferSequence& buffers,
+                                                         const endpoint_type* destination,
+                                                         const send_control& control,
+                                                         message_flags flags, std::error_code& ec)
+{
     detail::send_operation<ConstBufferSequence, const endpoint_type*> operation(
         buffers, destination, control, flags);
-    run_blocking(operation, ec);
+    run_blocking(operation, ec, first);
     return operation.sent;
 }
 
@@ -597,13 +592,61 @@ auto datagram_socket<Executor>::async_send_message(const ConstBufferSequence& bu
                                                    const send_control& control, message_flags flags,
                                                    Token&& token)
 {
+    return async_send_message_from(detail::first_step::attempt, buffers, destination, control,
+                                   flags, std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence, typename Token>
+auto datagram_socket<Executor>::async_send_message_from(detail::first_step first,
+                                                        const ConstBufferSequence& buffers,
+                                                        const endpoint_type* destination,
+                                                        const send_control& control,
+                                                        message_flags flags, Token&& token)
+{
     std::optional<endpoint_type> copied_destination;
     if (destination)
         copied_destination.emplace(*destination);
     return start<void(std::error_code, std::size_t)>(
         detail::send_operation<ConstBufferSequence, std::optional<endpoint_type>>(
             buffers, std::move(copied_destination), control, flags),
-        std::forward<Token>(token));
+        std::forward<Token>(token), first);
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence>
+std::size_t
+datagram_socket<Executor>::send_message(after_would_block_t, const ConstBufferSequence& buffers,
+                                        const endpoint_type* destination,
+                                        const send_control& control, message_flags flags)
+{
+    return detail::or_throw("send_message", [&](std::error_code& ec) {
+        return send_message(after_would_block, buffers, destination, control, flags, ec);
+    });
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence>
+std::size_t datagram_socket<Executor>::send_message(after_would_block_t,
+                                                    const ConstBufferSequence& buffers,
+                                                    const endpoint_type* destination,
+                                                    const send_control& control,
+                                                    message_flags flags, std::error_code& ec)
+{
+    return send_message_from(detail::first_step::wait, buffers, destination, control, flags, ec);
+}
+
+template <typename Executor>
+template <typename ConstBufferSequence,
+          asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_message(after_would_block_t,
+                                                   const ConstBufferSequence& buffers,
+                                                   const endpoint_type* destination,
+                                                   const send_control& control, message_flags flags,
+                                                   Token&& token)
+{
+    return async_send_message_from(detail::first_step::wait, buffers, destination, control, flags,
+                                   std::forward<Token>(token));
 }
 
 template <typename Executor>
@@ -995,6 +1038,24 @@ std::size_t datagram_socket<Executor>::send_many(std::span<send_entry> entries, 
 }
 
 template <typename Executor>
+std::size_t datagram_socket<Executor>::send_many(after_would_block_t, std::span<send_entry> entries,
+                                                 message_flags flags)
+{
+    return detail::or_throw("send_many", [&](std::error_code& ec) {
+        return send_many(after_would_block, entries, flags, ec);
+    });
+}
+
+template <typename Executor>
+std::size_t datagram_socket<Executor>::send_many(after_would_block_t, std::span<send_entry> entries,
+                                                 message_flags flags, std::error_code& ec)
+{
+    detail::send_many_operation operation(entries, flags);
+    run_blocking(operation, ec, detail::first_step::wait);
+    return operation.sent;
+}
+
+template <typename Executor>
 std::size_t datagram_socket<Executor>::receive_many(std::span<receive_entry> entries,
                                                     message_flags flags)
 {
@@ -1049,6 +1110,16 @@ auto datagram_socket<Executor>::async_send_many(std::span<send_entry> entries, T
 
 template <typename Executor>
 template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_send_many(after_would_block_t, std::span<send_entry> entries,
+                                                message_flags flags, Token&& token)
+{
+    return start<void(std::error_code, std::size_t)>(detail::send_many_operation(entries, flags),
+                                                     std::forward<Token>(token),
+                                                     detail::first_step::wait);
+}
+
+template <typename Executor>
+template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
 auto datagram_socket<Executor>::async_receive_many(std::span<receive_entry> entries,
                                                    message_flags flags, Token&& token)
 {
@@ -1067,10 +1138,11 @@ auto datagram_socket<Executor>::async_receive_many(std::span<receive_entry> entr
 
 template <typename Executor>
 template <typename Signature, typename Operation, typename Token>
-auto datagram_socket<Executor>::start(Operation&& operation, Token&& token)
+auto datagram_socket<Executor>::start(Operation&& operation, Token&& token,
+                                      detail::first_step first)
 {
     return asio::async_initiate<Token, Signature>(
-        detail::reactive_initiation<Executor, Signature>(executor_, impl_.get()), token,
+        detail::reactive_initiation<Executor, Signature>(executor_, impl_.get(), first), token,
         std::forward<Operation>(operation));
 }
 

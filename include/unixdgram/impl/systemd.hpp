@@ -145,8 +145,8 @@ inline bool notify_barrier(const notify_options& options, std::error_code& ec) n
     write_end.reset();
     if (!sent)
         return false;
-    detail::wait_until(read_end.get(), 0, deadline, ec);
-    return !ec;
+    // Waits for the manager to close its copy: a hang-up, no event.
+    return detail::poll_until(read_end.get(), 0, deadline, ec);
 }
 
 // Socket activation --------------------------------------------------------
