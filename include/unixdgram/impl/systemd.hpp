@@ -24,10 +24,8 @@ namespace unixdgram::systemd {
 
 inline endpoint parse_address(std::string_view text)
 {
-    std::error_code ec;
-    endpoint address = parse_address(text, ec);
-    detail::throw_if(ec, "systemd::parse_address");
-    return address;
+    return detail::or_throw("systemd::parse_address",
+                            [&](std::error_code& ec) { return parse_address(text, ec); });
 }
 
 inline endpoint parse_address(std::string_view text, std::error_code& ec) noexcept
@@ -98,10 +96,8 @@ namespace unixdgram::systemd {
 
 inline bool notify(std::string_view state, std::span<const int> fds, const notify_options& options)
 {
-    std::error_code ec;
-    const bool sent = notify(state, fds, options, ec);
-    detail::throw_if(ec, "systemd::notify");
-    return sent;
+    return detail::or_throw("systemd::notify",
+                            [&](std::error_code& ec) { return notify(state, fds, options, ec); });
 }
 
 inline bool notify(std::string_view state, std::span<const int> fds, const notify_options& options,
@@ -118,10 +114,8 @@ inline bool notify(std::string_view state, std::error_code& ec) noexcept
 
 inline bool notify_barrier(const notify_options& options)
 {
-    std::error_code ec;
-    const bool passed = notify_barrier(options, ec);
-    detail::throw_if(ec, "systemd::notify_barrier");
-    return passed;
+    return detail::or_throw("systemd::notify_barrier",
+                            [&](std::error_code& ec) { return notify_barrier(options, ec); });
 }
 
 inline bool notify_barrier(const notify_options& options, std::error_code& ec) noexcept
@@ -153,10 +147,8 @@ inline bool notify_barrier(const notify_options& options, std::error_code& ec) n
 
 inline std::vector<listened_fd> listen_fds(const listen_options& options)
 {
-    std::error_code ec;
-    std::vector<listened_fd> fds = listen_fds(options, ec);
-    detail::throw_if(ec, "systemd::listen_fds");
-    return fds;
+    return detail::or_throw("systemd::listen_fds",
+                            [&](std::error_code& ec) { return listen_fds(options, ec); });
 }
 
 inline std::vector<listened_fd> listen_fds(const listen_options& options,
