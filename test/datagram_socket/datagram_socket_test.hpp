@@ -46,13 +46,6 @@ namespace unixdgram_test {
 using socket_type = unixdgram::datagram_socket<>;
 using pair_fixture = socket_pair_fixture<socket_type>;
 
-/// The first `length` bytes of `storage` as text.
-inline std::string_view text_of(std::span<const char> storage, std::size_t length)
-{
-    REQUIRE(length <= storage.size());
-    return {storage.data(), length};
-}
-
 /// Two unconnected sockets, each bound to an abstract name.
 struct named_fixture : io_fixture {
     std::string server_name = unique_abstract_name("server");

@@ -197,16 +197,7 @@ TEST_CASE_FIXTURE(pair_fixture, "pending async_receives complete in the order th
 
 TEST_CASE_FIXTURE(pair_fixture, "a per-operation cancellation aborts a pending async_receive")
 {
-    asio::cancellation_type type = asio::cancellation_type::terminal;
-    SUBCASE("terminal") {}
-    SUBCASE("partial")
-    {
-        type = asio::cancellation_type::partial;
-    }
-    SUBCASE("total")
-    {
-        type = asio::cancellation_type::total;
-    }
+    const asio::cancellation_type type = each_cancellation_type();
     asio::cancellation_signal signal;
     std::array<char, 16> storage{};
     completion<std::size_t> receiving;
