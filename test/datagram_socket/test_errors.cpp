@@ -7,8 +7,8 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "completion_forms.hpp"
 #include "datagram_socket_test.hpp"
+#include "socket_operations.hpp"
 
 #include <functional>
 
@@ -54,85 +54,18 @@ TEST_CASE_FIXTURE(io_fixture, "every operation on a closed socket fails with bad
                 CHECK(form_type::run(*this, op).ec == bad_descriptor);
             });
         };
-        check_fails("send",
-                    operation{[&](auto&&... tail) {
-                                  return closed.send(asio::buffer(message),
-                                                     std::forward<decltype(tail)>(tail)...);
-                              },
-                              [&](auto&& token) {
-                                  return closed.async_send(asio::buffer(message),
-                                                           std::forward<decltype(token)>(token));
-                              }});
-        check_fails("send_to",
-                    operation{[&](auto&&... tail) {
-                                  return closed.send_to(asio::buffer(message), somewhere,
-                                                        std::forward<decltype(tail)>(tail)...);
-                              },
-                              [&](auto&& token) {
-                                  return closed.async_send_to(asio::buffer(message), somewhere,
-                                                              std::forward<decltype(token)>(token));
-                              }});
-        check_fails(
-            "send_with_fds",
-            operation{[&](auto&&... tail) {
-                          return closed.send_with_fds(asio::buffer(message), fds_to_send,
-                                                      std::forward<decltype(tail)>(tail)...);
-                      },
-                      [&](auto&& token) {
-                          return closed.async_send_with_fds(asio::buffer(message), fds_to_send,
-                                                            std::forward<decltype(token)>(token));
-                      }});
+        const auto data = asio::buffer(message);
+        const auto room = asio::buffer(storage);
+        check_fails("send", send_operation(closed, data));
+        check_fails("send_to", send_to_operation(closed, data, somewhere));
+        check_fails("send_with_fds", send_with_fds_operation(closed, data, fds_to_send));
         check_fails("send_to_with_fds",
-                    operation{[&](auto&&... tail) {
-                                  return closed.send_to_with_fds(
-                                      asio::buffer(message), somewhere, fds_to_send,
-                                      std::forward<decltype(tail)>(tail)...);
-                              },
-                              [&](auto&& token) {
-                                  return closed.async_send_to_with_fds(
-                                      asio::buffer(message), somewhere, fds_to_send,
-                                      std::forward<decltype(token)>(token));
-                              }});
-        check_fails("receive",
-                    operation{[&](auto&&... tail) {
-                                  return closed.receive(asio::buffer(storage),
-                                                        std::forward<decltype(tail)>(tail)...);
-                              },
-                              [&](auto&& token) {
-                                  return closed.async_receive(asio::buffer(storage),
-                                                              std::forward<decltype(token)>(token));
-                              }});
-        check_fails("receive_from",
-                    operation{[&](auto&&... tail) {
-                                  return closed.receive_from(asio::buffer(storage), sender,
-                                                             std::forward<decltype(tail)>(tail)...);
-                              },
-                              [&](auto&& token) {
-                                  return closed.async_receive_from(
-                                      asio::buffer(storage), sender,
-                                      std::forward<decltype(token)>(token));
-                              }});
-        check_fails("receive_with_fds", operation{[&](auto&&... tail) {
-                                                      return closed.receive_with_fds(
-                                                          asio::buffer(storage), fds,
-                                                          std::forward<decltype(tail)>(tail)...);
-                                                  },
-                                                  [&](auto&& token) {
-                                                      return closed.async_receive_with_fds(
-                                                          asio::buffer(storage), fds,
-                                                          std::forward<decltype(token)>(token));
-                                                  }});
+                    send_to_with_fds_operation(closed, data, somewhere, fds_to_send));
+        check_fails("receive", receive_operation(closed, room));
+        check_fails("receive_from", receive_from_operation(closed, room, sender));
+        check_fails("receive_with_fds", receive_with_fds_operation(closed, room, fds));
         check_fails("receive_from_with_fds",
-                    operation{[&](auto&&... tail) {
-                                  return closed.receive_from_with_fds(
-                                      asio::buffer(storage), sender, fds,
-                                      std::forward<decltype(tail)>(tail)...);
-                              },
-                              [&](auto&& token) {
-                                  return closed.async_receive_from_with_fds(
-                                      asio::buffer(storage), sender, fds,
-                                      std::forward<decltype(token)>(token));
-                              }});
+                    receive_from_with_fds_operation(closed, room, sender, fds));
     }
     SUBCASE("the other operations, in each of their forms")
     {

@@ -2,16 +2,16 @@
 // test_send_receive.cpp — moving data: every send and receive in each of
 // its forms (throwing, std::error_code&, and asynchronous with a callback,
 // asio::use_future and asio::use_awaitable: the form policies of
-// completion_forms.hpp), peeking, scatter and gather, and the failures a
-// send or a receive reports.
+// completion_forms.hpp over the operations of socket_operations.hpp),
+// peeking, scatter and gather, and the failures a send or a receive reports.
 //
 // One of the sources of the test_datagram_socket executable; what they share
 // is in datagram_socket_test.hpp.
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
-#include "completion_forms.hpp"
 #include "datagram_socket_test.hpp"
+#include "socket_operations.hpp"
 
 using namespace unixdgram_test;
 using unixdgram::file_descriptor;
@@ -27,20 +27,8 @@ TEST_CASE_TEMPLATE_DEFINE("send and receive move one datagram", form, send_and_r
     socket_type& b = sockets.b;
     const std::string_view message = "one datagram";
     std::array<char, 64> storage{};
-    operation send{[&](auto&&... tail) {
-                       return a.send(asio::buffer(message), std::forward<decltype(tail)>(tail)...);
-                   },
-                   [&](auto&&... tail) {
-                       return a.async_send(asio::buffer(message),
-                                           std::forward<decltype(tail)>(tail)...);
-                   }};
-    operation receive{
-        [&](auto&&... tail) {
-            return b.receive(asio::buffer(storage), std::forward<decltype(tail)>(tail)...);
-        },
-        [&](auto&&... tail) {
-            return b.async_receive(asio::buffer(storage), std::forward<decltype(tail)>(tail)...);
-        }};
+    auto send = send_operation(a, asio::buffer(message));
+    auto receive = receive_operation(b, asio::buffer(storage));
 
     const auto [sent, received] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());
@@ -56,23 +44,8 @@ TEST_CASE_TEMPLATE_DEFINE("send_to and receive_from move one datagram and name t
     const std::string_view message = "addressed datagram";
     std::array<char, 64> storage{};
     unixdgram::endpoint sender;
-    operation send{[&](auto&&... tail) {
-                       return sockets.client.send_to(asio::buffer(message), sockets.server_endpoint,
-                                                     std::forward<decltype(tail)>(tail)...);
-                   },
-                   [&](auto&&... tail) {
-                       return sockets.client.async_send_to(asio::buffer(message),
-                                                           sockets.server_endpoint,
-                                                           std::forward<decltype(tail)>(tail)...);
-                   }};
-    operation receive{[&](auto&&... tail) {
-                          return sockets.server.receive_from(asio::buffer(storage), sender,
-                                                             std::forward<decltype(tail)>(tail)...);
-                      },
-                      [&](auto&&... tail) {
-                          return sockets.server.async_receive_from(
-                              asio::buffer(storage), sender, std::forward<decltype(tail)>(tail)...);
-                      }};
+    auto send = send_to_operation(sockets.client, asio::buffer(message), sockets.server_endpoint);
+    auto receive = receive_from_operation(sockets.server, asio::buffer(storage), sender);
 
     const auto [sent, received] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());
@@ -92,22 +65,8 @@ TEST_CASE_TEMPLATE_DEFINE("send_with_fds and receive_with_fds pass a descriptor"
     const std::array<int, 1> fds_to_send{pipe.read_end.get()};
     std::array<char, 64> storage{};
     std::array<file_descriptor, 2> fds;
-    operation send{[&](auto&&... tail) {
-                       return a.send_with_fds(asio::buffer(message), fds_to_send,
-                                              std::forward<decltype(tail)>(tail)...);
-                   },
-                   [&](auto&&... tail) {
-                       return a.async_send_with_fds(asio::buffer(message), fds_to_send,
-                                                    std::forward<decltype(tail)>(tail)...);
-                   }};
-    operation receive{[&](auto&&... tail) {
-                          return b.receive_with_fds(asio::buffer(storage), fds,
-                                                    std::forward<decltype(tail)>(tail)...);
-                      },
-                      [&](auto&&... tail) {
-                          return b.async_receive_with_fds(asio::buffer(storage), fds,
-                                                          std::forward<decltype(tail)>(tail)...);
-                      }};
+    auto send = send_with_fds_operation(a, asio::buffer(message), fds_to_send);
+    auto receive = receive_with_fds_operation(b, asio::buffer(storage), fds);
 
     const auto [sent, result] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());
@@ -137,25 +96,10 @@ TEST_CASE_TEMPLATE_DEFINE(
     std::array<char, 64> storage{};
     std::array<file_descriptor, 1> fds;
     unixdgram::endpoint sender;
-    operation send{[&](auto&&... tail) {
-                       return sockets.client.send_to_with_fds(
-                           asio::buffer(message), sockets.server_endpoint, fds_to_send,
-                           std::forward<decltype(tail)>(tail)...);
-                   },
-                   [&](auto&&... tail) {
-                       return sockets.client.async_send_to_with_fds(
-                           asio::buffer(message), sockets.server_endpoint, fds_to_send,
-                           std::forward<decltype(tail)>(tail)...);
-                   }};
-    operation receive{
-        [&](auto&&... tail) {
-            return sockets.server.receive_from_with_fds(asio::buffer(storage), sender, fds,
-                                                        std::forward<decltype(tail)>(tail)...);
-        },
-        [&](auto&&... tail) {
-            return sockets.server.async_receive_from_with_fds(
-                asio::buffer(storage), sender, fds, std::forward<decltype(tail)>(tail)...);
-        }};
+    auto send = send_to_with_fds_operation(sockets.client, asio::buffer(message),
+                                           sockets.server_endpoint, fds_to_send);
+    auto receive =
+        receive_from_with_fds_operation(sockets.server, asio::buffer(storage), sender, fds);
 
     const auto [sent, result] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());

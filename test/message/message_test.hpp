@@ -16,6 +16,7 @@
 
 #include "completion_forms.hpp"
 #include "credentials_test.hpp"
+#include "socket_operations.hpp"
 #include "system_call_counter.hpp"
 #include "unixdgram_test.hpp"
 
@@ -190,7 +191,7 @@ private:
 };
 
 // ---------------------------------------------------------------------------
-// send_message and receive_message in every form (completion_forms.hpp)
+// send_message and receive_message in every form (socket_operations.hpp)
 // ---------------------------------------------------------------------------
 
 using send_outcome = outcome<std::size_t>;
@@ -201,19 +202,7 @@ template <typename Form, typename Buffers>
 send_outcome send_message_in(message_fixture& fixture, socket_type& socket, const Buffers& buffers,
                              const endpoint* destination, const send_control& control)
 {
-    return Form::run(
-        fixture,
-        operation{[&](auto&&... tail) {
-                      return socket.send_message(buffers, destination, control,
-                                                 std::forward<decltype(tail)>(tail)...);
-                  },
-                  [&](auto&& token) {
-                      return socket.async_send_message(buffers, destination, control, 0,
-                                                       std::forward<decltype(token)>(token));
-                  },
-                  [&](socket_type::message_flags flags, std::error_code& ec) {
-                      return socket.try_send_message(buffers, destination, control, flags, ec);
-                  }});
+    return Form::run(fixture, send_message_operation(socket, buffers, destination, control));
 }
 
 /// `socket.receive_message(buffers, sender, fds)` in `Form`.
@@ -222,18 +211,7 @@ receive_outcome receive_message_in(message_fixture& fixture, socket_type& socket
                                    const Buffers& buffers, endpoint* sender,
                                    std::span<unixdgram::file_descriptor> fds)
 {
-    return Form::run(
-        fixture, operation{[&](auto&&... tail) {
-                               return socket.receive_message(buffers, sender, fds,
-                                                             std::forward<decltype(tail)>(tail)...);
-                           },
-                           [&](auto&& token) {
-                               return socket.async_receive_message(
-                                   buffers, sender, fds, 0, std::forward<decltype(token)>(token));
-                           },
-                           [&](socket_type::message_flags flags, std::error_code& ec) {
-                               return socket.try_receive_message(buffers, sender, fds, flags, ec);
-                           }});
+    return Form::run(fixture, receive_message_operation(socket, buffers, sender, fds));
 }
 
 } // namespace unixdgram_test

@@ -23,7 +23,7 @@ namespace {
 /// The named sends of `message` from `socket`, one subcase each: to
 /// `*destination`, or to the connected peer when it is null, those that
 /// take descriptors with `fds_to_send`. Calls `check(op)` with the send as
-/// an operation (completion_forms.hpp).
+/// an operation (socket_operations.hpp).
 template <typename Check>
 void each_named_send(socket_type& socket, const endpoint* destination, asio::const_buffer message,
                      std::span<const int> fds_to_send, Check&& check)
@@ -31,130 +31,56 @@ void each_named_send(socket_type& socket, const endpoint* destination, asio::con
     if (destination) {
         SUBCASE("send_to")
         {
-            check(operation{[&](auto&&... tail) {
-                                return socket.send_to(message, *destination,
-                                                      std::forward<decltype(tail)>(tail)...);
-                            },
-                            [&](auto&& token) {
-                                return socket.async_send_to(message, *destination,
-                                                            std::forward<decltype(token)>(token));
-                            }});
+            check(send_to_operation(socket, message, *destination));
         }
         SUBCASE("send_to_with_fds")
         {
-            check(operation{
-                [&](auto&&... tail) {
-                    return socket.send_to_with_fds(message, *destination, fds_to_send,
-                                                   std::forward<decltype(tail)>(tail)...);
-                },
-                [&](auto&& token) {
-                    return socket.async_send_to_with_fds(message, *destination, fds_to_send,
-                                                         std::forward<decltype(token)>(token));
-                }});
+            check(send_to_with_fds_operation(socket, message, *destination, fds_to_send));
         }
     } else {
         SUBCASE("send")
         {
-            check(operation{[&](auto&&... tail) {
-                                return socket.send(message, std::forward<decltype(tail)>(tail)...);
-                            },
-                            [&](auto&& token) {
-                                return socket.async_send(message,
-                                                         std::forward<decltype(token)>(token));
-                            }});
+            check(send_operation(socket, message));
         }
         SUBCASE("send_with_fds")
         {
-            check(operation{[&](auto&&... tail) {
-                                return socket.send_with_fds(message, fds_to_send,
-                                                            std::forward<decltype(tail)>(tail)...);
-                            },
-                            [&](auto&& token) {
-                                return socket.async_send_with_fds(
-                                    message, fds_to_send, std::forward<decltype(token)>(token));
-                            }});
+            check(send_with_fds_operation(socket, message, fds_to_send));
         }
     }
     SUBCASE(destination ? "send_message to a destination endpoint"
                         : "send_message to the connected peer")
     {
-        const send_control control{.fds = fds_to_send};
-        check(operation{[&](auto&&... tail) {
-                            return socket.send_message(message, destination, control,
-                                                       std::forward<decltype(tail)>(tail)...);
-                        },
-                        [&](auto&& token) {
-                            return socket.async_send_message(message, destination, control, 0,
-                                                             std::forward<decltype(token)>(token));
-                        }});
+        check(send_message_operation(socket, message, destination, {.fds = fds_to_send}));
     }
 }
 
 /// The named receives of `socket` into `room`, one subcase each, those that
 /// take a sender's address with `sender` and those that take descriptors
 /// with `fds`. Calls `check(name, op)` with the receive as an operation
-/// (completion_forms.hpp).
+/// (socket_operations.hpp).
 template <typename Check>
 void each_named_receive(socket_type& socket, asio::mutable_buffer room, endpoint& sender,
                         std::span<file_descriptor> fds, Check&& check)
 {
     SUBCASE("receive")
     {
-        check("receive",
-              operation{[&](auto&&... tail) {
-                            return socket.receive(room, std::forward<decltype(tail)>(tail)...);
-                        },
-                        [&](auto&& token) {
-                            return socket.async_receive(room, std::forward<decltype(token)>(token));
-                        }});
+        check("receive", receive_operation(socket, room));
     }
     SUBCASE("receive_from")
     {
-        check("receive_from",
-              operation{[&](auto&&... tail) {
-                            return socket.receive_from(room, sender,
-                                                       std::forward<decltype(tail)>(tail)...);
-                        },
-                        [&](auto&& token) {
-                            return socket.async_receive_from(room, sender,
-                                                             std::forward<decltype(token)>(token));
-                        }});
+        check("receive_from", receive_from_operation(socket, room, sender));
     }
     SUBCASE("receive_with_fds")
     {
-        check("receive_with_fds",
-              operation{[&](auto&&... tail) {
-                            return socket.receive_with_fds(room, fds,
-                                                           std::forward<decltype(tail)>(tail)...);
-                        },
-                        [&](auto&& token) {
-                            return socket.async_receive_with_fds(
-                                room, fds, std::forward<decltype(token)>(token));
-                        }});
+        check("receive_with_fds", receive_with_fds_operation(socket, room, fds));
     }
     SUBCASE("receive_from_with_fds")
     {
-        check("receive_from_with_fds",
-              operation{[&](auto&&... tail) {
-                            return socket.receive_from_with_fds(
-                                room, sender, fds, std::forward<decltype(tail)>(tail)...);
-                        },
-                        [&](auto&& token) {
-                            return socket.async_receive_from_with_fds(
-                                room, sender, fds, std::forward<decltype(token)>(token));
-                        }});
+        check("receive_from_with_fds", receive_from_with_fds_operation(socket, room, sender, fds));
     }
     SUBCASE("receive_message")
     {
-        check("receive_message",
-              operation{[&](auto&&... tail) {
-                            return socket.receive_message(room, &sender, fds,
-                                                          std::forward<decltype(tail)>(tail)...);
-                        },
-                        [&](auto&& token) {
-                            return socket.async_receive_message(
-                                room, &sender, fds, 0, std::forward<decltype(token)>(token));
-                        }});
+        check("receive_message", receive_message_operation(socket, room, &sender, fds));
     }
 }
 
@@ -226,30 +152,15 @@ TEST_CASE_FIXTURE(message_fixture,
                     [&](auto&& op) { check_one_call(*this, client, nothing_to_prepare, op); });
     SUBCASE("send_message with descriptors and credentials")
     {
-        const send_control control{.fds = fds_to_send, .sender_credentials = own_credentials()};
         check_one_call(
             *this, client, nothing_to_prepare,
-            operation{[&](auto&&... tail) {
-                          return client.send_message(message, &server_endpoint, control,
-                                                     std::forward<decltype(tail)>(tail)...);
-                      },
-                      [&](auto&& token) {
-                          return client.async_send_message(message, &server_endpoint, control, 0,
-                                                           std::forward<decltype(token)>(token));
-                      }});
+            send_message_operation(client, message, &server_endpoint,
+                                   {.fds = fds_to_send, .sender_credentials = own_credentials()}));
     }
     SUBCASE("send_message with nothing but bytes")
     {
         check_one_call(*this, a, nothing_to_prepare,
-                       operation{[&](auto&&... tail) {
-                                     return a.send_message(message, nullptr, {},
-                                                           std::forward<decltype(tail)>(tail)...);
-                                 },
-                                 [&](auto&& token) {
-                                     return a.async_send_message(
-                                         message, nullptr, {}, 0,
-                                         std::forward<decltype(token)>(token));
-                                 }});
+                       send_message_operation(a, message, nullptr, {}));
     }
     each_named_receive(server, asio::buffer(storage), sender, fds,
                        [&](std::string_view name, auto&& op) {
