@@ -197,22 +197,23 @@ private:
 using send_outcome = outcome<std::size_t>;
 using receive_outcome = outcome<receive_result>;
 
+// Each runs an operation of socket_operations.hpp in `Form`. The forms'
+// machinery is most of what a test in every form costs to compile, so these
+// are compiled once, in message_forms.cpp, for every form of
+// completion_forms_and_try and the buffer sequences the tests use: one
+// buffer or two, asio::const_buffer for a send and asio::mutable_buffer for
+// a receive (another is a link error).
+
 /// `socket.send_message(buffers, destination, control)` in `Form`.
 template <typename Form, typename Buffers>
 send_outcome send_message_in(message_fixture& fixture, socket_type& socket, const Buffers& buffers,
-                             const endpoint* destination, const send_control& control)
-{
-    return Form::run(fixture, send_message_operation(socket, buffers, destination, control));
-}
+                             const endpoint* destination, const send_control& control);
 
 /// `socket.receive_message(buffers, sender, fds)` in `Form`.
 template <typename Form, typename Buffers>
 receive_outcome receive_message_in(message_fixture& fixture, socket_type& socket,
                                    const Buffers& buffers, endpoint* sender,
-                                   std::span<unixdgram::file_descriptor> fds)
-{
-    return Form::run(fixture, receive_message_operation(socket, buffers, sender, fds));
-}
+                                   std::span<unixdgram::file_descriptor> fds);
 
 } // namespace unixdgram_test
 
