@@ -122,6 +122,16 @@ inline std::vector<std::string> drain_all(socket_type& socket)
     }
 }
 
+/// Takes the datagrams queued at `socket` and checks that they are the
+/// `queued` one-byte datagrams of fill_queue, and nothing else.
+inline void check_only_filler_queued(socket_type& socket, std::size_t queued)
+{
+    const std::vector<std::string> texts = drain_all(socket);
+    CHECK(texts.size() == queued);
+    for (const std::string& text : texts)
+        CHECK(text == "f");
+}
+
 /// On a thread of its own, runs `action` once `ready()` holds, then waits
 /// for the call under test to return (finish()). Should ready() not hold, or
 /// the call not return, within the safety timeout, it runs `action` (again)

@@ -103,16 +103,12 @@ void check_one_call(message_fixture& fixture, socket_type& socket, Prepare&& pre
     auto check_async = [&] {
         prepare();
         call_counter counter(socket.native_handle());
-        int calls = 0;
-        std::error_code ec = unlikely_error();
-        op.async([&](std::error_code error, auto&&...) {
-            ++calls;
-            ec = error;
-        });
+        completion<nothing> done;
+        done.start([&](auto handler) { op.async(handler); });
         CHECK(counter.since().total() == 1);
         fixture.run();
-        CHECK(calls == 1);
-        CHECK_FALSE(ec);
+        CHECK(done.calls == 1);
+        CHECK_FALSE(done.ec);
         CHECK(counter.since().total() == 1);
     };
     {
@@ -228,20 +224,16 @@ void check_two_calls(message_fixture& fixture, socket_type& socket, direction ki
         INFO("asynchronous");
         block();
         call_counter counter(socket.native_handle());
-        int calls = 0;
-        std::error_code ec = unlikely_error();
-        op.async([&](std::error_code error, auto&&...) {
-            ++calls;
-            ec = error;
-        });
+        completion<nothing> done;
+        done.start([&](auto handler) { op.async(handler); });
         fixture.io.restart();
         fixture.io.poll();
-        CHECK(calls == 0);
+        CHECK(done.calls == 0);
         CHECK(calls_made(kind, counter.since()) == 1);
         unblock();
         fixture.run();
-        CHECK(calls == 1);
-        CHECK_FALSE(ec);
+        CHECK(done.calls == 1);
+        CHECK_FALSE(done.ec);
         CHECK(calls_made(kind, counter.since()) == 2);
         CHECK(calls_of_the_other_kind(kind, counter.since()) == 0);
         CHECK(counter.sends_on_any() == sends_meanwhile);
