@@ -46,6 +46,26 @@ namespace unixdgram_test {
 using socket_type = unixdgram::datagram_socket<>;
 using pair_fixture = socket_pair_fixture<socket_type>;
 
+/// An address no socket holds, one subcase each: a path in `directory`
+/// whose socket closed, or an abstract name nobody holds.
+inline unixdgram::endpoint each_address_nobody_holds(asio::io_context& io,
+                                                     const temp_dir& directory)
+{
+    unixdgram::endpoint gone;
+    SUBCASE("a path whose socket closed")
+    {
+        gone = unixdgram::make_endpoint((directory.path / "closed.sock").string());
+        socket_type departed(io);
+        departed.open();
+        departed.bind(gone);
+    }
+    SUBCASE("an abstract name nobody holds")
+    {
+        gone = unixdgram::make_endpoint(unique_abstract_name("nobody"));
+    }
+    return gone;
+}
+
 /// Two unconnected sockets, each bound to an abstract name.
 struct named_fixture : io_fixture {
     std::string server_name = unique_abstract_name("server");
