@@ -277,13 +277,10 @@ TEST_CASE_FIXTURE(pair_fixture, "a plain receive discards the descriptors a data
     SUBCASE("async_receive_from")
     {
         unixdgram::endpoint sender;
-        completion<std::size_t> receiving;
-        receiving.start(
-            [&](auto handler) { b.async_receive_from(asio::buffer(storage), sender, handler); });
-        run();
-        REQUIRE(receiving.calls == 1);
-        CHECK_FALSE(receiving.ec);
-        CHECK(text_of(storage, receiving.result) == "ignored fd");
+        const outcome<std::size_t> received =
+            callback_form::run(*this, receive_from_operation(b, asio::buffer(storage), sender));
+        CHECK_FALSE(received.ec);
+        CHECK(text_of(storage, received.value) == "ignored fd");
     }
     CHECK(count_open_fds() == fds_before);
     pipe.write_end.close();

@@ -321,23 +321,18 @@ TEST_CASE_FIXTURE(pair_fixture,
     }
     SUBCASE("async_receive")
     {
-        completion<std::size_t> receiving;
-        receiving.start([&](auto handler) { b.async_receive(asio::buffer(storage), handler); });
-        run();
-        REQUIRE(receiving.calls == 1);
-        CHECK(receiving.ec == unixdgram::error::message_truncated);
-        received = receiving.result;
+        const outcome<std::size_t> got =
+            callback_form::run(*this, receive_operation(b, asio::buffer(storage)));
+        CHECK(got.ec == unixdgram::error::message_truncated);
+        received = got.value;
     }
     SUBCASE("async_receive_from")
     {
         unixdgram::endpoint sender;
-        completion<std::size_t> receiving;
-        receiving.start(
-            [&](auto handler) { b.async_receive_from(asio::buffer(storage), sender, handler); });
-        run();
-        REQUIRE(receiving.calls == 1);
-        CHECK(receiving.ec == unixdgram::error::message_truncated);
-        received = receiving.result;
+        const outcome<std::size_t> got =
+            callback_form::run(*this, receive_from_operation(b, asio::buffer(storage), sender));
+        CHECK(got.ec == unixdgram::error::message_truncated);
+        received = got.value;
     }
     CHECK(received == storage.size());
     CHECK(std::string_view(storage.data(), storage.size()) == "0123");
