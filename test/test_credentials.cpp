@@ -5,6 +5,7 @@
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
+#include "credentials_test.hpp"
 #include "unixdgram_test.hpp"
 
 #include <unixdgram.hpp>
@@ -28,29 +29,10 @@ using namespace std::chrono_literals;
 using namespace unixdgram_test;
 using unixdgram::file_descriptor;
 
-namespace doctest {
-
-template <>
-struct StringMaker<unixdgram::credentials> {
-    static String convert(const unixdgram::credentials& who)
-    {
-        const std::string text = "{pid " + std::to_string(who.pid) + ", uid " +
-                                 std::to_string(who.uid) + ", gid " + std::to_string(who.gid) + "}";
-        return String(text.c_str());
-    }
-};
-
-} // namespace doctest
-
 namespace {
 
 using socket_type = unixdgram::datagram_socket<>;
 using pair_fixture = socket_pair_fixture<socket_type>;
-
-unixdgram::credentials own_credentials()
-{
-    return {::getpid(), ::getuid(), ::getgid()};
-}
 
 /// A child that sends `text` on `sending_end` and stays alive (so that a
 /// pidfd of it still names it) until `release` is called.

@@ -151,14 +151,14 @@ TEST_CASE_FIXTURE(after_would_block_fixture,
         std::error_code ec = std::make_error_code(std::errc::io_error);
         CHECK(a.send_message(after_would_block, message, nullptr, {}, 0, ec) == 4);
         CHECK_FALSE(ec);
-        CHECK(counter.since().sends == 1);
+        CHECK(counter.since().sends() == 1);
         CHECK(drain(b.native_handle()) == std::vector<std::string>{"room"});
     }
     SUBCASE("throwing, to a destination endpoint")
     {
         call_counter counter(client.native_handle());
         CHECK(client.send_message(after_would_block, message, &server_endpoint) == 4);
-        CHECK(counter.since().sends == 1);
+        CHECK(counter.since().sends() == 1);
         CHECK(drain(server->native_handle()) == std::vector<std::string>{"room"});
     }
     SUBCASE("asynchronous, to a destination endpoint")
@@ -169,12 +169,12 @@ TEST_CASE_FIXTURE(after_would_block_fixture,
             client.async_send_message(after_would_block, message, &server_endpoint, {}, 0, handler);
         });
         // The wait comes first: nothing was attempted inside the call.
-        CHECK(counter.since().sends == 0);
+        CHECK(counter.since().sends() == 0);
         run();
         CHECK(sent.calls == 1);
         CHECK_FALSE(sent.ec);
         CHECK(sent.result == 4);
-        CHECK(counter.since().sends == 1);
+        CHECK(counter.since().sends() == 1);
         CHECK(drain(server->native_handle()) == std::vector<std::string>{"room"});
     }
 }
@@ -227,15 +227,15 @@ TEST_CASE_FIXTURE(after_would_block_fixture,
         io.restart();
         io.poll();
         CHECK(sent.calls == 0);
-        CHECK(counter.since().sends == 1);
+        CHECK(counter.since().sends() == 1);
         const std::vector<std::string> before = drain(chosen->receiver_fd);
         CHECK(count_of(before, "waited") == 0);
         run_until(*this, [&] { return sent.calls > 0; });
         CHECK(sent.calls == 1);
         CHECK_FALSE(sent.ec);
         CHECK(sent.result == 6);
-        CHECK(counter.since().sends == 2);
-        CHECK(counter.since().receives == 0);
+        CHECK(counter.since().sends() == 2);
+        CHECK(counter.since().receives() == 0);
         CHECK(count_of(drain(chosen->receiver_fd), "waited") == 1);
     }
     {
@@ -257,7 +257,7 @@ TEST_CASE_FIXTURE(after_would_block_fixture,
         drainer.join();
         CHECK_FALSE(ec);
         CHECK(bytes == 6);
-        CHECK(counter.since().sends == 2);
+        CHECK(counter.since().sends() == 2);
         CHECK(count_of(drained, "waited") + count_of(drain(chosen->receiver_fd), "waited") == 1);
     }
 }
@@ -283,12 +283,12 @@ TEST_CASE_FIXTURE(after_would_block_fixture,
     // Waiting on the sending socket, which polls writable, would have
     // attempted again here.
     CHECK(sent.calls == 0);
-    CHECK(counter.since().sends == 1);
+    CHECK(counter.since().sends() == 1);
     drain(server->native_handle());
     run_until(*this, [&] { return sent.calls > 0; });
     CHECK_FALSE(sent.ec);
     CHECK(sent.result == 3);
-    CHECK(counter.since().sends == 2);
+    CHECK(counter.since().sends() == 2);
     CHECK(drain(server->native_handle()) == std::vector<std::string>{"one", "two", "three"});
 }
 
@@ -334,7 +334,7 @@ void restart_case(after_would_block_fixture& fixture, bool blocking, bool new_se
     // The send waits on a probe connected to the first server.
     let_it_wait(50ms);
     CHECK_FALSE(done.load());
-    CHECK(counter.since().sends == 1);
+    CHECK(counter.since().sends() == 1);
 
     std::size_t sent_early = 0;
     socket_type filler(fixture.io);
@@ -348,7 +348,7 @@ void restart_case(after_would_block_fixture& fixture, bool blocking, bool new_se
         // queue full, and the probe now watches the new receiver: no spin.
         let_it_wait(200ms);
         CHECK_FALSE(done.load());
-        CHECK(counter.since().sends <= 2);
+        CHECK(counter.since().sends() <= 2);
         // The drain makes room: a blocking send may go in the middle of it
         // (and be drained too); an async one waits for the io_context.
         sent_early = count_of(drain(fixture.server->native_handle()), "restart");
@@ -372,7 +372,7 @@ void restart_case(after_would_block_fixture& fixture, bool blocking, bool new_se
     CHECK_FALSE(send_ec);
     // The caller's attempt and the one that sent; one more when the probe
     // still watching the old receiver woke the send into a full new queue.
-    CHECK(counter.since().sends == (new_server_full ? 3u : 2u));
+    CHECK(counter.since().sends() == (new_server_full ? 3u : 2u));
     CHECK(sent_early + count_of(drain(fixture.server->native_handle()), "restart") == 1);
 }
 
@@ -411,11 +411,11 @@ TEST_CASE_FIXTURE(after_would_block_fixture,
     std::error_code ec;
     CHECK(client.send_message(after_would_block, message, &server_endpoint, {}, 0, ec) == 0);
     CHECK(ec == errno_is{EAGAIN});
-    CHECK(counter.since().sends == 1);
+    CHECK(counter.since().sends() == 1);
     drain(server->native_handle());
     CHECK(client.send_message(after_would_block, message, &server_endpoint, {}, 0, ec) == 7);
     CHECK_FALSE(ec);
-    CHECK(counter.since().sends == 2);
+    CHECK(counter.since().sends() == 2);
     CHECK(drain(server->native_handle()) == std::vector<std::string>{"at once"});
 }
 
@@ -441,7 +441,7 @@ TEST_CASE_FIXTURE(after_would_block_fixture,
         run();
         CHECK(sent.calls == 1);
         CHECK(sent.ec == asio::error::operation_aborted);
-        CHECK(counter.since().sends == 0);
+        CHECK(counter.since().sends() == 0);
         CHECK(count_of(drain(server->native_handle()), "cancelled") == 0);
         // The socket still sends.
         CHECK(client.send_message(after_would_block, message, &server_endpoint) == 9);

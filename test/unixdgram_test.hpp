@@ -6,11 +6,12 @@
 // "system:11 (Resource temporarily unavailable)" rather than a bare number.
 //
 // It also holds, once, what several test files need, in namespace
-// unixdgram_test: descriptors and files (counting, flags, identity, pipes,
-// temporary directories), errors (errno_is, thrown_by, describe), memory and
-// CPU use, and the fixtures (a test leaves the process with the descriptors
-// it found; an io_context; a connected socket pair) with a recorder of
-// asynchronous completions.
+// unixdgram_test: received text, descriptors and files (counting, flags,
+// identity, pipes, temporary directories), errors (errno_is, thrown_by,
+// describe), memory and CPU use, and the fixtures (a test leaves the process
+// with the descriptors it found; an io_context; a connected socket pair)
+// with a recorder of asynchronous completions. The completion forms are in
+// completion_forms.hpp, the printing of credentials in credentials_test.hpp.
 //
 // Of the library it includes file_descriptor.hpp only: test_error.cpp and
 // test_file_descriptor.cpp test one public header each, so the socket
@@ -29,6 +30,7 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
+#include <asio/cancellation_type.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
@@ -47,9 +49,11 @@
 #include <fstream>
 #include <iterator>
 #include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include <fcntl.h>
@@ -79,6 +83,13 @@ namespace unixdgram_test {
 /// How long a test waits for something that should happen at once before it
 /// gives up; a safety net, never a delay.
 inline constexpr auto safety_timeout = std::chrono::seconds(10);
+
+/// The first `length` bytes of `storage` as text.
+inline std::string_view text_of(std::span<const char> storage, std::size_t length)
+{
+    REQUIRE(length <= storage.size());
+    return {storage.data(), length};
+}
 
 // ---------------------------------------------------------------------------
 // Descriptors and files
@@ -406,18 +417,28 @@ struct socket_pair_fixture : io_fixture {
     socket_pair_fixture() { connect_pair(a, b); }
 };
 
-/// Sends one-byte datagrams from `sender` until `destination`'s queue is full.
+/// Sends one-byte datagrams ("f") from `sender` until `destination`'s queue
+/// is full, leaving `sender` in blocking mode; returns how many it sent.
 template <typename Socket>
-void fill_queue(Socket& sender, const typename Socket::endpoint_type& destination)
+std::size_t fill_queue(Socket& sender, const typename Socket::endpoint_type& destination)
 {
     sender.non_blocking(true);
     const char byte = 'f';
     std::error_code ec;
-    for (int sent = 0; !ec && sent < 100000; ++sent)
+    std::size_t sent = 0;
+    for (; sent < 100000; ++sent) {
         sender.send_to(asio::buffer(&byte, 1), destination, 0, ec);
+        if (ec)
+            break;
+    }
     REQUIRE(ec == errno_is{EAGAIN});
     sender.non_blocking(false);
+    return sent;
 }
+
+/// The completion of an operation whose handler takes only an error code;
+/// completion<nothing> records only the error of any operation.
+struct nothing {};
 
 /// Records how an asynchronous operation completed and how often, and checks
 /// that it did not complete inside the call that started it.
@@ -442,7 +463,7 @@ struct completion {
             ++calls;
             ran_inside_initiation = ran_inside_initiation || initiating_;
             ec = error;
-            if constexpr (sizeof...(value) == 1)
+            if constexpr (sizeof...(value) == 1 && !std::is_same_v<Result, nothing>)
                 result = Result(std::forward<decltype(value)>(value)...);
         });
         initiating_ = false;
@@ -452,8 +473,24 @@ private:
     bool initiating_ = false;
 };
 
-/// The completion of an operation whose handler takes only an error code.
-struct nothing {};
+/// The kinds of per-operation cancellation, one subcase each.
+inline asio::cancellation_type each_cancellation_type()
+{
+    asio::cancellation_type type = asio::cancellation_type::terminal;
+    SUBCASE("terminal")
+    {
+        type = asio::cancellation_type::terminal;
+    }
+    SUBCASE("partial")
+    {
+        type = asio::cancellation_type::partial;
+    }
+    SUBCASE("total")
+    {
+        type = asio::cancellation_type::total;
+    }
+    return type;
+}
 
 /// Runs `coroutine` on `io` to its end; rethrows what escaped it.
 inline void run_coroutine(asio::io_context& io, asio::awaitable<void> coroutine)

@@ -66,11 +66,11 @@ struct receive_entry {
 
     /// Set when a datagram arrives in the entry: its sender's credentials,
     /// when `pass_credentials` is on.
-    std::optional<credentials> sender_credentials;
+    std::optional<credentials> sender_credentials{};
 
     /// Set when a datagram arrives in the entry: a pidfd naming its sender,
     /// when `pass_pidfd` is on (Linux 6.5); close-on-exec, owned by the entry.
-    file_descriptor sender_pidfd;
+    file_descriptor sender_pidfd{};
 
     /// Set when a datagram arrives in the entry: `sender` was wanted, but
     /// the sender's address is the one no endpoint can hold (an abstract

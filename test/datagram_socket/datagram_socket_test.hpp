@@ -46,11 +46,24 @@ namespace unixdgram_test {
 using socket_type = unixdgram::datagram_socket<>;
 using pair_fixture = socket_pair_fixture<socket_type>;
 
-/// The first `length` bytes of `storage` as text.
-inline std::string_view text_of(std::span<const char> storage, std::size_t length)
+/// An address no socket holds, one subcase each: a path in `directory`
+/// whose socket closed, or an abstract name nobody holds.
+inline unixdgram::endpoint each_address_nobody_holds(asio::io_context& io,
+                                                     const temp_dir& directory)
 {
-    REQUIRE(length <= storage.size());
-    return {storage.data(), length};
+    unixdgram::endpoint gone;
+    SUBCASE("a path whose socket closed")
+    {
+        gone = unixdgram::make_endpoint((directory.path / "closed.sock").string());
+        socket_type departed(io);
+        departed.open();
+        departed.bind(gone);
+    }
+    SUBCASE("an abstract name nobody holds")
+    {
+        gone = unixdgram::make_endpoint(unique_abstract_name("nobody"));
+    }
+    return gone;
 }
 
 /// Two unconnected sockets, each bound to an abstract name.

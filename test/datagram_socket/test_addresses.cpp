@@ -390,18 +390,7 @@ TEST_CASE_FIXTURE(io_fixture, "connect to a path nobody bound fails with ENOENT"
 TEST_CASE_FIXTURE(io_fixture, "connect to an address whose socket is gone fails with ECONNREFUSED")
 {
     temp_dir directory;
-    unixdgram::endpoint gone;
-    SUBCASE("a path whose socket closed")
-    {
-        gone = unixdgram::make_endpoint((directory.path / "closed.sock").string());
-        socket_type departed(io);
-        departed.open();
-        departed.bind(gone);
-    }
-    SUBCASE("an abstract name nobody holds")
-    {
-        gone = unixdgram::make_endpoint(unique_abstract_name("nobody"));
-    }
+    const unixdgram::endpoint gone = each_address_nobody_holds(io, directory);
     socket_type client(io);
     client.open();
     CHECK(thrown_by([&] { client.connect(gone); }) == errno_is{ECONNREFUSED});

@@ -8,6 +8,7 @@
 // Distributed under the Boost Software License, Version 1.0.
 //
 #include "datagram_socket_test.hpp"
+#include "socket_operations.hpp"
 
 using namespace unixdgram_test;
 using unixdgram::file_descriptor;
@@ -197,16 +198,7 @@ TEST_CASE_FIXTURE(pair_fixture, "pending async_receives complete in the order th
 
 TEST_CASE_FIXTURE(pair_fixture, "a per-operation cancellation aborts a pending async_receive")
 {
-    asio::cancellation_type type = asio::cancellation_type::terminal;
-    SUBCASE("terminal") {}
-    SUBCASE("partial")
-    {
-        type = asio::cancellation_type::partial;
-    }
-    SUBCASE("total")
-    {
-        type = asio::cancellation_type::total;
-    }
+    const asio::cancellation_type type = each_cancellation_type();
     asio::cancellation_signal signal;
     std::array<char, 16> storage{};
     completion<std::size_t> receiving;
@@ -299,14 +291,11 @@ TEST_CASE_FIXTURE(pair_fixture,
     file_descriptor file = file_with_content("after cancel");
     const std::array<int, 1> fds_to_send{file.get()};
     a.send_with_fds(asio::buffer(std::string_view("next")), fds_to_send);
-    completion<unixdgram::receive_result> receiving;
-    receiving.start(
-        [&](auto handler) { b.async_receive_with_fds(asio::buffer(storage), fds, handler); });
-    run();
-    REQUIRE(receiving.calls == 1);
-    CHECK_FALSE(receiving.ec);
-    CHECK(text_of(storage, receiving.result.bytes) == "next");
-    REQUIRE(receiving.result.fds.size() == 1);
+    const outcome<unixdgram::receive_result> received =
+        callback_form::run(*this, receive_with_fds_operation(b, asio::buffer(storage), fds));
+    CHECK_FALSE(received.ec);
+    CHECK(text_of(storage, received.value.bytes) == "next");
+    REQUIRE(received.value.fds.size() == 1);
     CHECK(same_file(fds[0].get(), file.get()));
     CHECK(cancelled.calls == 1);
 }

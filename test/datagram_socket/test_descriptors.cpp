@@ -8,6 +8,7 @@
 // Distributed under the Boost Software License, Version 1.0.
 //
 #include "datagram_socket_test.hpp"
+#include "socket_operations.hpp"
 
 using namespace unixdgram_test;
 using unixdgram::file_descriptor;
@@ -109,13 +110,10 @@ TEST_CASE_FIXTURE(pair_fixture, "receive_with_fds reports truncation in its resu
     }
     SUBCASE("async form")
     {
-        completion<unixdgram::receive_result> receiving;
-        receiving.start(
-            [&](auto handler) { b.async_receive_with_fds(asio::buffer(storage), fds, handler); });
-        run();
-        REQUIRE(receiving.calls == 1);
-        CHECK_FALSE(receiving.ec);
-        result = std::move(receiving.result);
+        outcome<unixdgram::receive_result> received =
+            callback_form::run(*this, receive_with_fds_operation(b, asio::buffer(storage), fds));
+        CHECK_FALSE(received.ec);
+        result = std::move(received.value);
     }
     SUBCASE("receive_from_with_fds")
     {
@@ -213,13 +211,10 @@ TEST_CASE_FIXTURE(pair_fixture, "receive_with_fds closes the descriptors beyond 
     if (!asynchronous) {
         result = b.receive_with_fds(asio::buffer(storage), fds);
     } else {
-        completion<unixdgram::receive_result> receiving;
-        receiving.start(
-            [&](auto handler) { b.async_receive_with_fds(asio::buffer(storage), fds, handler); });
-        run();
-        REQUIRE(receiving.calls == 1);
-        CHECK_FALSE(receiving.ec);
-        result = std::move(receiving.result);
+        outcome<unixdgram::receive_result> received =
+            callback_form::run(*this, receive_with_fds_operation(b, asio::buffer(storage), fds));
+        CHECK_FALSE(received.ec);
+        result = std::move(received.value);
     }
     CHECK(result.bytes == 7);
     REQUIRE(result.fds.size() == 1);
@@ -282,13 +277,10 @@ TEST_CASE_FIXTURE(pair_fixture, "a plain receive discards the descriptors a data
     SUBCASE("async_receive_from")
     {
         unixdgram::endpoint sender;
-        completion<std::size_t> receiving;
-        receiving.start(
-            [&](auto handler) { b.async_receive_from(asio::buffer(storage), sender, handler); });
-        run();
-        REQUIRE(receiving.calls == 1);
-        CHECK_FALSE(receiving.ec);
-        CHECK(text_of(storage, receiving.result) == "ignored fd");
+        const outcome<std::size_t> received =
+            callback_form::run(*this, receive_from_operation(b, asio::buffer(storage), sender));
+        CHECK_FALSE(received.ec);
+        CHECK(text_of(storage, received.value) == "ignored fd");
     }
     CHECK(count_open_fds() == fds_before);
     pipe.write_end.close();

@@ -8,6 +8,9 @@
 // Distributed under the Boost Software License, Version 1.0.
 //
 #include "datagram_socket_test.hpp"
+#include "socket_operations.hpp"
+
+#include <functional>
 
 using namespace unixdgram_test;
 using unixdgram::file_descriptor;
@@ -15,6 +18,18 @@ using unixdgram::file_descriptor;
 // ---------------------------------------------------------------------------
 // Failures
 // ---------------------------------------------------------------------------
+
+namespace {
+
+/// An operation that has no asynchronous form, in the form that throws and
+/// in the form that takes a std::error_code&.
+struct synchronous_call {
+    std::string_view operation;
+    std::function<void()> throwing;
+    std::function<void(std::error_code&)> with_error_code;
+};
+
+} // namespace
 
 TEST_CASE_FIXTURE(io_fixture, "every operation on a closed socket fails with bad_descriptor")
 {
@@ -28,149 +43,97 @@ TEST_CASE_FIXTURE(io_fixture, "every operation on a closed socket fails with bad
     unixdgram::endpoint sender;
     const errno_is bad_descriptor{EBADF};
 
-    SUBCASE("error_code forms")
+    SUBCASE("the sends and receives, in every form")
     {
-        std::error_code ec;
-        auto check_fails = [&](const char* operation) {
-            CAPTURE(operation);
-            CHECK(ec == bad_descriptor);
-            ec.clear();
+        auto check_fails = [&](std::string_view name, auto&& op) {
+            for_each_form<completion_forms>([&](auto form) {
+                using form_type = decltype(form);
+                const doctest::String form_name = doctest::toString<form_type>();
+                CAPTURE(name);
+                CAPTURE(form_name);
+                CHECK(form_type::run(*this, op).ec == bad_descriptor);
+            });
         };
-        closed.bind(somewhere, ec);
-        check_fails("bind");
-        closed.connect(somewhere, ec);
-        check_fails("connect");
-        closed.disconnect(ec);
-        check_fails("disconnect");
-        closed.shutdown(socket_type::shutdown_type::shutdown_both, ec);
-        check_fails("shutdown");
-        closed.local_endpoint(ec);
-        check_fails("local_endpoint");
-        closed.remote_endpoint(ec);
-        check_fails("remote_endpoint");
-        closed.set_option(socket_type::receive_buffer_size(4096), ec);
-        check_fails("set_option");
+        const auto data = asio::buffer(message);
+        const auto room = asio::buffer(storage);
+        check_fails("send", send_operation(closed, data));
+        check_fails("send_to", send_to_operation(closed, data, somewhere));
+        check_fails("send_with_fds", send_with_fds_operation(closed, data, fds_to_send));
+        check_fails("send_to_with_fds",
+                    send_to_with_fds_operation(closed, data, somewhere, fds_to_send));
+        check_fails("receive", receive_operation(closed, room));
+        check_fails("receive_from", receive_from_operation(closed, room, sender));
+        check_fails("receive_with_fds", receive_with_fds_operation(closed, room, fds));
+        check_fails("receive_from_with_fds",
+                    receive_from_with_fds_operation(closed, room, sender, fds));
+    }
+    SUBCASE("the other operations, in each of their forms")
+    {
         socket_type::receive_buffer_size receive_size;
-        closed.get_option(receive_size, ec);
-        check_fails("get_option");
-        closed.bytes_readable(ec);
-        check_fails("bytes_readable");
-        closed.peer_credentials(ec);
-        check_fails("peer_credentials");
-        closed.non_blocking(true, ec);
-        check_fails("non_blocking");
-        closed.cancel(ec);
-        check_fails("cancel");
-        closed.release(ec);
-        check_fails("release");
-        closed.send(asio::buffer(message), 0, ec);
-        check_fails("send");
-        closed.send_to(asio::buffer(message), somewhere, 0, ec);
-        check_fails("send_to");
-        closed.send_with_fds(asio::buffer(message), fds_to_send, 0, ec);
-        check_fails("send_with_fds");
-        closed.send_to_with_fds(asio::buffer(message), somewhere, fds_to_send, 0, ec);
-        check_fails("send_to_with_fds");
-        closed.receive(asio::buffer(storage), 0, ec);
-        check_fails("receive");
-        closed.receive_from(asio::buffer(storage), sender, 0, ec);
-        check_fails("receive_from");
-        closed.receive_with_fds(asio::buffer(storage), fds, 0, ec);
-        check_fails("receive_with_fds");
-        closed.receive_from_with_fds(asio::buffer(storage), sender, fds, 0, ec);
-        check_fails("receive_from_with_fds");
-    }
-    SUBCASE("throwing forms")
-    {
-        CHECK(thrown_by([&] { closed.bind(somewhere); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.connect(somewhere); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.disconnect(); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.shutdown(socket_type::shutdown_type::shutdown_send); }) ==
-              bad_descriptor);
-        CHECK(thrown_by([&] { closed.local_endpoint(); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.remote_endpoint(); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.set_option(socket_type::debug(false)); }) == bad_descriptor);
-        CHECK(thrown_by([&] {
-                  socket_type::debug option;
-                  closed.get_option(option);
-              }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.bytes_readable(); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.peer_credentials(); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.non_blocking(true); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.cancel(); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.release(); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.send(asio::buffer(message)); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.send_to(asio::buffer(message), somewhere); }) ==
-              bad_descriptor);
-        CHECK(thrown_by([&] { closed.send_with_fds(asio::buffer(message), fds_to_send); }) ==
-              bad_descriptor);
-        CHECK(thrown_by([&] {
-                  closed.send_to_with_fds(asio::buffer(message), somewhere, fds_to_send);
-              }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.receive(asio::buffer(storage)); }) == bad_descriptor);
-        CHECK(thrown_by([&] { closed.receive_from(asio::buffer(storage), sender); }) ==
-              bad_descriptor);
-        CHECK(thrown_by([&] { closed.receive_with_fds(asio::buffer(storage), fds); }) ==
-              bad_descriptor);
-        CHECK(thrown_by([&] {
-                  closed.receive_from_with_fds(asio::buffer(storage), sender, fds);
-              }) == bad_descriptor);
-    }
-    SUBCASE("asynchronous forms")
-    {
-        completion<std::size_t> sending;
-        completion<std::size_t> sending_to;
-        completion<std::size_t> sending_fds;
-        completion<std::size_t> sending_fds_to;
-        completion<std::size_t> receiving;
-        completion<std::size_t> receiving_from;
-        completion<unixdgram::receive_result> receiving_fds;
-        completion<unixdgram::receive_result> receiving_fds_from;
+        socket_type::debug debug_option;
+        const synchronous_call calls[] = {
+            {"bind", [&] { closed.bind(somewhere); },
+             [&](std::error_code& ec) { closed.bind(somewhere, ec); }},
+            {"connect", [&] { closed.connect(somewhere); },
+             [&](std::error_code& ec) { closed.connect(somewhere, ec); }},
+            {"disconnect", [&] { closed.disconnect(); },
+             [&](std::error_code& ec) { closed.disconnect(ec); }},
+            {"shutdown", [&] { closed.shutdown(socket_type::shutdown_type::shutdown_send); },
+             [&](std::error_code& ec) {
+                 closed.shutdown(socket_type::shutdown_type::shutdown_both, ec);
+             }},
+            {"local_endpoint", [&] { closed.local_endpoint(); },
+             [&](std::error_code& ec) { closed.local_endpoint(ec); }},
+            {"remote_endpoint", [&] { closed.remote_endpoint(); },
+             [&](std::error_code& ec) { closed.remote_endpoint(ec); }},
+            {"set_option", [&] { closed.set_option(socket_type::debug(false)); },
+             [&](std::error_code& ec) {
+                 closed.set_option(socket_type::receive_buffer_size(4096), ec);
+             }},
+            {"get_option", [&] { closed.get_option(debug_option); },
+             [&](std::error_code& ec) { closed.get_option(receive_size, ec); }},
+            {"bytes_readable", [&] { closed.bytes_readable(); },
+             [&](std::error_code& ec) { closed.bytes_readable(ec); }},
+            {"peer_credentials", [&] { closed.peer_credentials(); },
+             [&](std::error_code& ec) { closed.peer_credentials(ec); }},
+            {"non_blocking", [&] { closed.non_blocking(true); },
+             [&](std::error_code& ec) { closed.non_blocking(true, ec); }},
+            {"cancel", [&] { closed.cancel(); }, [&](std::error_code& ec) { closed.cancel(ec); }},
+            {"release", [&] { closed.release(); },
+             [&](std::error_code& ec) { closed.release(ec); }},
+        };
+        for (const synchronous_call& call : calls) {
+            CAPTURE(call.operation);
+            CHECK(thrown_by(call.throwing) == bad_descriptor);
+            std::error_code ec;
+            call.with_error_code(ec);
+            CHECK(ec == bad_descriptor);
+        }
         completion<nothing> waiting;
-        sending.start([&](auto handler) { closed.async_send(asio::buffer(message), handler); });
-        sending_to.start(
-            [&](auto handler) { closed.async_send_to(asio::buffer(message), somewhere, handler); });
-        sending_fds.start([&](auto handler) {
-            closed.async_send_with_fds(asio::buffer(message), fds_to_send, handler);
-        });
-        sending_fds_to.start([&](auto handler) {
-            closed.async_send_to_with_fds(asio::buffer(message), somewhere, fds_to_send, handler);
-        });
-        receiving.start(
-            [&](auto handler) { closed.async_receive(asio::buffer(storage), handler); });
-        receiving_from.start([&](auto handler) {
-            closed.async_receive_from(asio::buffer(storage), sender, handler);
-        });
-        receiving_fds.start([&](auto handler) {
-            closed.async_receive_with_fds(asio::buffer(storage), fds, handler);
-        });
-        receiving_fds_from.start([&](auto handler) {
-            closed.async_receive_from_with_fds(asio::buffer(storage), sender, fds, handler);
-        });
         waiting.start(
             [&](auto handler) { closed.async_wait(socket_type::wait_type::wait_read, handler); });
         run();
-        CHECK(sending.calls == 1);
-        CHECK(sending.ec == bad_descriptor);
-        CHECK(sending_to.calls == 1);
-        CHECK(sending_to.ec == bad_descriptor);
-        CHECK(sending_fds.calls == 1);
-        CHECK(sending_fds.ec == bad_descriptor);
-        CHECK(sending_fds_to.calls == 1);
-        CHECK(sending_fds_to.ec == bad_descriptor);
-        CHECK(receiving.calls == 1);
-        CHECK(receiving.ec == bad_descriptor);
-        CHECK(receiving_from.calls == 1);
-        CHECK(receiving_from.ec == bad_descriptor);
-        CHECK(receiving_fds.calls == 1);
-        CHECK(receiving_fds.ec == bad_descriptor);
-        CHECK(receiving_fds_from.calls == 1);
-        CHECK(receiving_fds_from.ec == bad_descriptor);
         CHECK(waiting.calls == 1);
         CHECK(waiting.ec == bad_descriptor);
     }
     CHECK_FALSE(closed.is_open());
 }
+
+namespace {
+
+/// The error an async_receive of `sockets.b` that cancel() ended reports.
+std::error_code error_of_a_cancelled_receive(pair_fixture& sockets)
+{
+    std::array<char, 16> storage{};
+    completion<std::size_t> receiving;
+    receiving.start([&](auto handler) { sockets.b.async_receive(asio::buffer(storage), handler); });
+    sockets.b.cancel();
+    sockets.run();
+    REQUIRE(receiving.calls == 1);
+    return receiving.ec;
+}
+
+} // namespace
 
 // Standalone Asio 1.22 cannot make this hold: its "asio.system" category maps
 // no value to std::errc, and ASIO_HAS_STD_ERROR_CODE, which would turn the
@@ -180,14 +143,9 @@ TEST_CASE_FIXTURE(pair_fixture,
                   "asio::error::operation_aborted compares equal to std::errc::operation_canceled" *
                       doctest::should_fail())
 {
-    std::array<char, 16> storage{};
-    completion<std::size_t> receiving;
-    receiving.start([&](auto handler) { b.async_receive(asio::buffer(storage), handler); });
-    b.cancel();
-    run();
-    REQUIRE(receiving.calls == 1);
-    REQUIRE(receiving.ec == asio::error::operation_aborted);
-    CHECK(receiving.ec == std::errc::operation_canceled);
+    const std::error_code ec = error_of_a_cancelled_receive(*this);
+    REQUIRE(ec == asio::error::operation_aborted);
+    CHECK(ec == std::errc::operation_canceled);
 }
 
 TEST_CASE_FIXTURE(pair_fixture,
@@ -196,14 +154,9 @@ TEST_CASE_FIXTURE(pair_fixture,
     // The Asio idiom, ec == asio::error::would_block, holds only for codes in
     // Asio's own "asio.system" category, so every errno value must come in
     // that category, whichever layer (Asio or the library) found it.
-    std::array<char, 16> storage{};
-    completion<std::size_t> receiving;
-    receiving.start([&](auto handler) { b.async_receive(asio::buffer(storage), handler); });
-    b.cancel();
-    run();
-    REQUIRE(receiving.calls == 1);
-    CHECK(receiving.ec == asio::error::operation_aborted);
+    CHECK(error_of_a_cancelled_receive(*this) == asio::error::operation_aborted);
 
+    std::array<char, 16> storage{};
     b.non_blocking(true);
     std::error_code ec;
     b.receive(asio::buffer(storage), 0, ec);

@@ -1,8 +1,9 @@
 //
 // test_send_receive.cpp — moving data: every send and receive in each of
 // its forms (throwing, std::error_code&, and asynchronous with a callback,
-// asio::use_future and asio::use_awaitable; the form policies below), peeking,
-// scatter and gather, and the failures a send or a receive reports.
+// asio::use_future and asio::use_awaitable: the form policies of
+// completion_forms.hpp over the operations of socket_operations.hpp),
+// peeking, scatter and gather, and the failures a send or a receive reports.
 //
 // One of the sources of the test_datagram_socket executable; what they share
 // is in datagram_socket_test.hpp.
@@ -10,166 +11,10 @@
 // Distributed under the Boost Software License, Version 1.0.
 //
 #include "datagram_socket_test.hpp"
-
-#include <tuple>
+#include "socket_operations.hpp"
 
 using namespace unixdgram_test;
 using unixdgram::file_descriptor;
-
-namespace {
-
-/// Runs the io_context in a thread of its own for asio::use_future.
-class background_io {
-public:
-    explicit background_io(asio::io_context& io)
-        : io_(io), work_(io.get_executor()), runner_([this] { io_.run(); })
-    {
-    }
-    background_io(const background_io&) = delete;
-    background_io& operator=(const background_io&) = delete;
-    ~background_io()
-    {
-        work_.reset();
-        io_.stop();
-        runner_.join();
-    }
-
-private:
-    asio::io_context& io_;
-    asio::executor_work_guard<asio::io_context::executor_type> work_;
-    std::thread runner_;
-};
-
-template <typename T>
-T wait_for_result(std::future<T>& result)
-{
-    REQUIRE(result.wait_for(safety_timeout) == std::future_status::ready);
-    return result.get();
-}
-
-// ---------------------------------------------------------------------------
-// The completion forms
-//
-// A test names its send and its receive once, as an `operation`; a form
-// policy runs the pair in its form: throwing, std::error_code&, or
-// asynchronous with a callback, asio::use_future or asio::use_awaitable.
-// Each policy is a test case of its own (TEST_CASE_TEMPLATE_APPLY over
-// completion_forms), named after the test with the form in angle brackets.
-// ---------------------------------------------------------------------------
-
-/// A send or a receive: `sync(tail...)` calls the synchronous member, with no
-/// tail for the throwing form and with the flags and a std::error_code& for
-/// the other; `async(token)` calls the asynchronous member.
-template <typename Sync, typename Async>
-struct operation {
-    Sync sync;
-    Async async;
-};
-template <typename Sync, typename Async>
-operation(Sync, Async) -> operation<Sync, Async>;
-
-/// What a send and a receive returned.
-template <typename Received>
-struct exchanged {
-    std::size_t sent = 0;
-    Received received{};
-};
-
-template <typename Receive>
-using received_type = decltype(std::declval<Receive&>().sync());
-
-struct throwing_form {
-    template <typename Send, typename Receive>
-    static exchanged<received_type<Receive>> exchange(io_fixture&, Send& send, Receive& receive)
-    {
-        exchanged<received_type<Receive>> result;
-        result.sent = send.sync();
-        result.received = receive.sync();
-        return result;
-    }
-};
-
-struct error_code_form {
-    template <typename Send, typename Receive>
-    static exchanged<received_type<Receive>> exchange(io_fixture&, Send& send, Receive& receive)
-    {
-        exchanged<received_type<Receive>> result;
-        std::error_code send_ec = std::make_error_code(std::errc::io_error);
-        std::error_code receive_ec = std::make_error_code(std::errc::io_error);
-        result.sent = send.sync(0, send_ec);
-        result.received = receive.sync(0, receive_ec);
-        CHECK_FALSE(send_ec);
-        CHECK_FALSE(receive_ec);
-        return result;
-    }
-};
-
-/// The receive is started first, so that it waits for the datagram.
-struct callback_form {
-    template <typename Send, typename Receive>
-    static exchanged<received_type<Receive>> exchange(io_fixture& fixture, Send& send,
-                                                      Receive& receive)
-    {
-        completion<std::size_t> sending;
-        completion<received_type<Receive>> receiving;
-        receiving.start([&](auto handler) { receive.async(handler); });
-        sending.start([&](auto handler) { send.async(handler); });
-        fixture.run();
-        REQUIRE(sending.calls == 1);
-        REQUIRE(receiving.calls == 1);
-        CHECK_FALSE(sending.ec);
-        CHECK_FALSE(receiving.ec);
-        return {sending.result, std::move(receiving.result)};
-    }
-};
-
-struct use_future_form {
-    template <typename Send, typename Receive>
-    static exchanged<received_type<Receive>> exchange(io_fixture& fixture, Send& send,
-                                                      Receive& receive)
-    {
-        background_io runner(fixture.io);
-        std::future<received_type<Receive>> receiving = receive.async(asio::use_future);
-        std::future<std::size_t> sending = send.async(asio::use_future);
-        exchanged<received_type<Receive>> result;
-        result.sent = wait_for_result(sending);
-        result.received = wait_for_result(receiving);
-        return result;
-    }
-};
-
-struct use_awaitable_form {
-    template <typename Send, typename Receive>
-    static exchanged<received_type<Receive>> exchange(io_fixture& fixture, Send& send,
-                                                      Receive& receive)
-    {
-        exchanged<received_type<Receive>> result;
-        run_coroutine(fixture.io, send_then_receive(send, receive, result));
-        return result;
-    }
-
-private:
-    // The operations are copied into the coroutine's frame; what they refer
-    // to outlives run_coroutine.
-    template <typename Send, typename Receive, typename Received>
-    static asio::awaitable<void> send_then_receive(Send send, Receive receive,
-                                                   exchanged<Received>& result)
-    {
-        result.sent = co_await send.async(asio::use_awaitable);
-        result.received = co_await receive.async(asio::use_awaitable);
-    }
-};
-
-using completion_forms =
-    std::tuple<throwing_form, error_code_form, callback_form, use_future_form, use_awaitable_form>;
-
-} // namespace
-
-TYPE_TO_STRING_AS("throwing form", throwing_form);
-TYPE_TO_STRING_AS("error_code form", error_code_form);
-TYPE_TO_STRING_AS("callback form", callback_form);
-TYPE_TO_STRING_AS("use_future form", use_future_form);
-TYPE_TO_STRING_AS("use_awaitable form", use_awaitable_form);
 
 // ---------------------------------------------------------------------------
 // Moving data, every operation in every form
@@ -182,20 +27,8 @@ TEST_CASE_TEMPLATE_DEFINE("send and receive move one datagram", form, send_and_r
     socket_type& b = sockets.b;
     const std::string_view message = "one datagram";
     std::array<char, 64> storage{};
-    operation send{[&](auto&&... tail) {
-                       return a.send(asio::buffer(message), std::forward<decltype(tail)>(tail)...);
-                   },
-                   [&](auto&&... tail) {
-                       return a.async_send(asio::buffer(message),
-                                           std::forward<decltype(tail)>(tail)...);
-                   }};
-    operation receive{
-        [&](auto&&... tail) {
-            return b.receive(asio::buffer(storage), std::forward<decltype(tail)>(tail)...);
-        },
-        [&](auto&&... tail) {
-            return b.async_receive(asio::buffer(storage), std::forward<decltype(tail)>(tail)...);
-        }};
+    auto send = send_operation(a, asio::buffer(message));
+    auto receive = receive_operation(b, asio::buffer(storage));
 
     const auto [sent, received] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());
@@ -211,23 +44,8 @@ TEST_CASE_TEMPLATE_DEFINE("send_to and receive_from move one datagram and name t
     const std::string_view message = "addressed datagram";
     std::array<char, 64> storage{};
     unixdgram::endpoint sender;
-    operation send{[&](auto&&... tail) {
-                       return sockets.client.send_to(asio::buffer(message), sockets.server_endpoint,
-                                                     std::forward<decltype(tail)>(tail)...);
-                   },
-                   [&](auto&&... tail) {
-                       return sockets.client.async_send_to(asio::buffer(message),
-                                                           sockets.server_endpoint,
-                                                           std::forward<decltype(tail)>(tail)...);
-                   }};
-    operation receive{[&](auto&&... tail) {
-                          return sockets.server.receive_from(asio::buffer(storage), sender,
-                                                             std::forward<decltype(tail)>(tail)...);
-                      },
-                      [&](auto&&... tail) {
-                          return sockets.server.async_receive_from(
-                              asio::buffer(storage), sender, std::forward<decltype(tail)>(tail)...);
-                      }};
+    auto send = send_to_operation(sockets.client, asio::buffer(message), sockets.server_endpoint);
+    auto receive = receive_from_operation(sockets.server, asio::buffer(storage), sender);
 
     const auto [sent, received] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());
@@ -247,22 +65,8 @@ TEST_CASE_TEMPLATE_DEFINE("send_with_fds and receive_with_fds pass a descriptor"
     const std::array<int, 1> fds_to_send{pipe.read_end.get()};
     std::array<char, 64> storage{};
     std::array<file_descriptor, 2> fds;
-    operation send{[&](auto&&... tail) {
-                       return a.send_with_fds(asio::buffer(message), fds_to_send,
-                                              std::forward<decltype(tail)>(tail)...);
-                   },
-                   [&](auto&&... tail) {
-                       return a.async_send_with_fds(asio::buffer(message), fds_to_send,
-                                                    std::forward<decltype(tail)>(tail)...);
-                   }};
-    operation receive{[&](auto&&... tail) {
-                          return b.receive_with_fds(asio::buffer(storage), fds,
-                                                    std::forward<decltype(tail)>(tail)...);
-                      },
-                      [&](auto&&... tail) {
-                          return b.async_receive_with_fds(asio::buffer(storage), fds,
-                                                          std::forward<decltype(tail)>(tail)...);
-                      }};
+    auto send = send_with_fds_operation(a, asio::buffer(message), fds_to_send);
+    auto receive = receive_with_fds_operation(b, asio::buffer(storage), fds);
 
     const auto [sent, result] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());
@@ -292,25 +96,10 @@ TEST_CASE_TEMPLATE_DEFINE(
     std::array<char, 64> storage{};
     std::array<file_descriptor, 1> fds;
     unixdgram::endpoint sender;
-    operation send{[&](auto&&... tail) {
-                       return sockets.client.send_to_with_fds(
-                           asio::buffer(message), sockets.server_endpoint, fds_to_send,
-                           std::forward<decltype(tail)>(tail)...);
-                   },
-                   [&](auto&&... tail) {
-                       return sockets.client.async_send_to_with_fds(
-                           asio::buffer(message), sockets.server_endpoint, fds_to_send,
-                           std::forward<decltype(tail)>(tail)...);
-                   }};
-    operation receive{
-        [&](auto&&... tail) {
-            return sockets.server.receive_from_with_fds(asio::buffer(storage), sender, fds,
-                                                        std::forward<decltype(tail)>(tail)...);
-        },
-        [&](auto&&... tail) {
-            return sockets.server.async_receive_from_with_fds(
-                asio::buffer(storage), sender, fds, std::forward<decltype(tail)>(tail)...);
-        }};
+    auto send = send_to_with_fds_operation(sockets.client, asio::buffer(message),
+                                           sockets.server_endpoint, fds_to_send);
+    auto receive =
+        receive_from_with_fds_operation(sockets.server, asio::buffer(storage), sender, fds);
 
     const auto [sent, result] = form::exchange(sockets, send, receive);
     CHECK(sent == message.size());
@@ -465,18 +254,7 @@ TEST_CASE_FIXTURE(io_fixture, "send_to a path nobody bound fails with ENOENT")
 TEST_CASE_FIXTURE(io_fixture, "send_to an address whose socket is gone fails with ECONNREFUSED")
 {
     temp_dir directory;
-    unixdgram::endpoint gone;
-    SUBCASE("a path whose socket closed")
-    {
-        gone = unixdgram::make_endpoint((directory.path / "closed.sock").string());
-        socket_type departed(io);
-        departed.open();
-        departed.bind(gone);
-    }
-    SUBCASE("an abstract name nobody holds")
-    {
-        gone = unixdgram::make_endpoint(unique_abstract_name("nobody"));
-    }
+    const unixdgram::endpoint gone = each_address_nobody_holds(io, directory);
     socket_type client(io);
     client.open();
     std::error_code ec;
@@ -543,23 +321,18 @@ TEST_CASE_FIXTURE(pair_fixture,
     }
     SUBCASE("async_receive")
     {
-        completion<std::size_t> receiving;
-        receiving.start([&](auto handler) { b.async_receive(asio::buffer(storage), handler); });
-        run();
-        REQUIRE(receiving.calls == 1);
-        CHECK(receiving.ec == unixdgram::error::message_truncated);
-        received = receiving.result;
+        const outcome<std::size_t> got =
+            callback_form::run(*this, receive_operation(b, asio::buffer(storage)));
+        CHECK(got.ec == unixdgram::error::message_truncated);
+        received = got.value;
     }
     SUBCASE("async_receive_from")
     {
         unixdgram::endpoint sender;
-        completion<std::size_t> receiving;
-        receiving.start(
-            [&](auto handler) { b.async_receive_from(asio::buffer(storage), sender, handler); });
-        run();
-        REQUIRE(receiving.calls == 1);
-        CHECK(receiving.ec == unixdgram::error::message_truncated);
-        received = receiving.result;
+        const outcome<std::size_t> got =
+            callback_form::run(*this, receive_from_operation(b, asio::buffer(storage), sender));
+        CHECK(got.ec == unixdgram::error::message_truncated);
+        received = got.value;
     }
     CHECK(received == storage.size());
     CHECK(std::string_view(storage.data(), storage.size()) == "0123");
