@@ -113,9 +113,8 @@ call_counts calls_on(int fd)
     if (fd < 0 || fd >= counted_fds)
         throw std::out_of_range("calls_on: descriptor outside the counted range");
     const auto& calls = calls_per_fd[fd];
-    return {calls[sendto_call].load(),   calls[sendmsg_call].load(),
-            calls[sendmmsg_call].load(), calls[recvfrom_call].load(),
-            calls[recvmsg_call].load(),  calls[recvmmsg_call].load()};
+    return {calls[sendto_call].load(),   calls[sendmsg_call].load(), calls[sendmmsg_call].load(),
+            calls[recvfrom_call].load(), calls[recvmsg_call].load(), calls[recvmmsg_call].load()};
 }
 
 unsigned sends_on_any_fd()
@@ -138,9 +137,7 @@ void forget_credentials_sent()
     last_sent_credentials.reset();
 }
 
-call_counter::call_counter(int fd) : fd_(fd), start_(calls_on(fd)), any_start_(sends_on_any_fd())
-{
-}
+call_counter::call_counter(int fd) : fd_(fd), start_(calls_on(fd)), any_start_(sends_on_any_fd()) {}
 
 call_counts call_counter::since() const
 {

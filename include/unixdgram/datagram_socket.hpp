@@ -315,8 +315,8 @@ public:
     std::size_t send_message(after_would_block_t, const ConstBufferSequence& buffers,
                              const endpoint_type* destination, const send_control& control = {},
                              message_flags flags = 0);
-    /// @copydoc send_message(after_would_block_t, const ConstBufferSequence&, const
-    /// endpoint_type*, const send_control&, message_flags)
+    /// @copydoc send_message(after_would_block_t, const ConstBufferSequence&,
+    /// const endpoint_type*, const send_control&, message_flags)
     template <typename ConstBufferSequence>
     std::size_t send_message(after_would_block_t, const ConstBufferSequence& buffers,
                              const endpoint_type* destination, const send_control& control,
