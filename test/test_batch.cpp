@@ -674,20 +674,7 @@ TEST_CASE_FIXTURE(
 TEST_CASE_FIXTURE(pair_fixture,
                   "every kind of per-operation cancellation stops a waiting async_receive_many")
 {
-    asio::cancellation_type type = asio::cancellation_type::terminal;
-    SUBCASE("terminal")
-    {
-        type = asio::cancellation_type::terminal;
-    }
-    SUBCASE("partial")
-    {
-        type = asio::cancellation_type::partial;
-    }
-    SUBCASE("total")
-    {
-        type = asio::cancellation_type::total;
-    }
-
+    const asio::cancellation_type type = each_cancellation_type();
     asio::cancellation_signal signal;
     incoming in(2, 4);
     completion<std::size_t> receiving;

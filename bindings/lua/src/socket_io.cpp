@@ -414,7 +414,6 @@ int push_outcome(lua_State* L, std::error_code ec, const io_request& request, io
     if (outcome.has_pidfd)
         delivery.fds[delivery.count] = storage[request.max_fds].release();
     const std::optional<credentials> sender_credentials = outcome.sender_credentials;
-    const bool with_pidfd = delivery.with_pidfd;
     const int base = lua_gettop(L);
     lua_pushinteger(L, static_cast<lua_Integer>(outcome.bytes));
     // The descriptors become Lua objects first; the sender's path, which
@@ -425,7 +424,7 @@ int push_outcome(lua_State* L, std::error_code ec, const io_request& request, io
         sender_index = lua_gettop(L);
     }
     push_delivery(L, delivery);
-    const int pidfd_index = with_pidfd ? lua_gettop(L) : 0;
+    const int pidfd_index = delivery.with_pidfd ? lua_gettop(L) : 0;
     // An unnamed sender's path is empty from receive_from and nil (left
     // in place) from receive_from_with_fds, as in Emilua.
     if (sender_index && !(delivery.as_table && is_unnamed(outcome.sender))) {
@@ -436,9 +435,9 @@ int push_outcome(lua_State* L, std::error_code ec, const io_request& request, io
                            (outcome.control_truncated ? MSG_CTRUNC : 0));
     if (sender_credentials)
         push_credentials(L, *sender_credentials);
-    else if (with_pidfd)
+    else if (delivery.with_pidfd)
         lua_pushnil(L);
-    if (with_pidfd)
+    if (delivery.with_pidfd)
         lua_rotate(L, pidfd_index, -1); // last among the results
     return lua_gettop(L) - base;
 }
