@@ -56,17 +56,19 @@ local unix, byte_span, filesystem, file_descriptor = ud.unix, ud.byte_span, ud.f
 local spawn, sleep, run = ud.spawn, ud.sleep, ud.run
 local socket_type = unix.datagram_socket
 
--- Socket methods, from the methods table behind __index (upvalue 2 of the C
--- closure), sorted so that an input means the same calls in every run. Those
--- whose names start with receive or send may wait.
+-- Socket methods, from the socket's own methods table (its __index, which
+-- also holds the socket under a light userdata key), sorted so that an input
+-- means the same calls in every run. Those whose names start with receive or
+-- send may wait.
 local blocking_methods, other_methods = {}, {}
 do
     local a = socket_type.pair()
-    local _, methods = debug.getupvalue(debug.getmetatable(a).__index, 2)
-    for name in pairs(methods) do
-        local list = (name:find("^receive") or name:find("^send")) and blocking_methods
-            or other_methods
-        list[#list + 1] = name
+    for name in pairs(debug.getmetatable(a).__index) do
+        if type(name) == "string" then
+            local list = (name:find("^receive") or name:find("^send")) and blocking_methods
+                or other_methods
+            list[#list + 1] = name
+        end
     end
     a:close()
 end

@@ -71,7 +71,11 @@ local functions = {}
 for type_name, make in pairs(makers) do
     local methods = methods_of(make())
     for method, fn in pairs(methods) do
-        functions[#functions + 1] = {method, fn, make, type_name .. ":" .. method}
+        -- A socket's own methods table also holds the socket, under a light
+        -- userdata key.
+        if type(method) == "string" then
+            functions[#functions + 1] = {method, fn, make, type_name .. ":" .. method}
+        end
     end
 end
 local function add_module_functions(prefix, table_)

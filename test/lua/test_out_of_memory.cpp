@@ -4,7 +4,8 @@
 // then at its second, and so on until the call succeeds. Whatever allocation
 // fails, every descriptor the kernel handed over is either in a Lua object
 // (closed by its finalizer when the state closes) or closed by the binding:
-// none stays open once the state is gone.
+// none stays open once the state is gone. The same for making sockets,
+// which also get their own methods tables then.
 //
 // Distributed under the Boost Software License, Version 1.0.
 //
@@ -53,7 +54,14 @@ for i = 1, 3 do
     y:close()
 end
 local kind = ...
-if kind == "receive_many" then
+if kind == "pair" then
+    local buffer = byte_span.new(16)
+    function attempt()
+        local x, y = unix.datagram_socket.pair()
+        assert(x:send("both ends") == 9 and y:receive(buffer) == 9 and x.is_open)
+        keep_too = {x, y}
+    end
+elseif kind == "receive_many" then
     a:send_with_fds("one", passed)
     a:send("two")
     local spans, lengths, identities = {byte_span.new(8), byte_span.new(8)}, {}, {}
@@ -129,4 +137,10 @@ TEST_CASE_FIXTURE(out_of_memory_fixture,
                   "receive_many with identities leaks no pidfd whichever allocation fails")
 {
     sweep("receive_many");
+}
+
+TEST_CASE_FIXTURE(out_of_memory_fixture,
+                  "pair leaks no descriptor and gives working sockets whichever allocation fails")
+{
+    sweep("pair");
 }

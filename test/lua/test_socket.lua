@@ -259,5 +259,33 @@ gc(sock)
 tap.is(sock.is_open, false, "__gc twice is harmless")
 tap.raises({name = "EBADF"}, "a collected socket raises EBADF", sock.send, sock, "x")
 
+-- Methods are found in tables: a method call makes one call into C, the
+-- method's, as a string method does (the call hook sees C functions too).
+local function calls_made(f)
+    local count = 0
+    debug.sethook(function() count = count + 1 end, "c")
+    f()
+    debug.sethook()
+    return count
+end
+do
+    local a, b = datagram_socket.pair()
+    local fd = file_descriptor.from_file(io.stdout):dup()
+    local text = "x"
+    local one_c_call = calls_made(function() return text:len() end)
+    tap.is(calls_made(function() return a:send("x") end), one_c_call,
+        "a socket method call is one C call")
+    tap.is(calls_made(function() return b:receive(buf) end), one_c_call,
+        "so is a receive")
+    tap.is(calls_made(function() return fd:close() end), one_c_call,
+        "so is a file_descriptor method call")
+    tap.is(calls_made(function() return a.is_open end), one_c_call,
+        "a property read is one C call")
+    tap.is(a.is_open, true, "is_open is found behind the methods")
+    a:close()
+    tap.is(a.is_open, false, "and follows the socket")
+    b:close()
+end
+
 ud.run()
 tap.done()

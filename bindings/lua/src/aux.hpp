@@ -133,6 +133,8 @@ void name_functions(lua_State* L, int table, const char* prefix, int depth);
 // The error of indexing the object at 1 with a key (at 2) it does not have:
 // bad_index, with the field index = 2, as Emilua raises it.
 [[noreturn]] void raise_bad_index(lua_State* L);
+// The same for an object of `type` that may not be at 1.
+[[noreturn]] void raise_bad_index(lua_State* L, const char* type);
 
 // "X expected, got Y" for argument `arg`.
 [[noreturn]] void raise_type_error(lua_State* L, int arg, const char* expected);
@@ -213,14 +215,37 @@ T* new_object(lua_State* L, const char* type, int user_values = 0)
     return object;
 }
 
+// How an object's methods are found.
+enum class method_lookup {
+    // A methods table shared by the type's objects. Without properties it is
+    // __index itself, so a method call is one table lookup and one C call;
+    // with properties __index is a C function that finds both.
+    shared,
+    // The methods in a table of each object's own (give_own_methods), behind
+    // which the properties are found: one table lookup and one C call, for
+    // about 1.5 KB per object. For sockets, made rarely and called often.
+    own_table,
+};
+
+// Where a metatable of an own_table type keeps what give_own_methods copies,
+// after the tag.
+inline constexpr lua_Integer own_methods_index = 2;
+inline constexpr lua_Integer own_properties_index = 3; // the copy's metatable
+inline constexpr lua_Integer own_method_count_index = 4;
+
 // Registers methods and metamethods (each with the state as upvalue 1) under
 // `type`, with __metatable the type's name, as Emilua's types have it. Given
-// method lists, __index finds their methods, then calls `index` (if given;
-// with the state and the methods table as upvalues 1 and 2, for types that
-// have properties too), and raises bad_index for a key neither knows.
+// method lists, indexing an object finds their methods, then calls `index`
+// (if given, for types that have properties too; with the state as upvalue
+// 1), and raises bad_index for a key neither knows.
 void create_metatable(lua_State* L, binding_state& state, const char* type,
                       std::initializer_list<const luaL_Reg*> methods, const luaL_Reg* metamethods,
-                      lua_CFunction index = nullptr);
+                      lua_CFunction index = nullptr, method_lookup lookup = method_lookup::shared);
+
+// Gives the object on top of the stack, of a method_lookup::own_table type,
+// a metatable of its own whose __index is a copy of the type's methods. Until
+// then the object has no methods: this follows new_object at once.
+void give_own_methods(lua_State* L);
 
 // Argument checks -----------------------------------------------------------------
 

@@ -42,6 +42,7 @@ std::error_code call(F&& f) noexcept
 socket_object* push_socket(lua_State* L, binding_state& state)
 {
     auto* object = new_object<socket_object>(L, socket_type_name);
+    give_own_methods(L);
     std::error_code ec = guarded([&] { object->socket.emplace(state.executor); });
     if (ec)
         raise_error(L, ec);
@@ -500,7 +501,7 @@ void open_datagram_socket(lua_State* L, binding_state& state)
         {nullptr, nullptr},
     };
     create_metatable(L, state, socket_type_name, {methods, socket_io_methods}, metamethods,
-                     boundary<socket_index>);
+                     boundary<socket_index>, method_lookup::own_table);
 
     static const luaL_Reg functions[] = {
         {"new", boundary<socket_new>},

@@ -354,16 +354,10 @@ int generic_error_index(lua_State* L)
     return 1;
 }
 
-// __index of the types create_metatable makes: upvalues the state, the
-// methods table and (optionally) the type's own index function, which is
-// called here as if it were this closure, so it sees the same upvalues.
-//
-// A function, not the methods table itself, although a table would save a
-// method call this C call: the properties (sock.is_open, sock.local_path,
-// span[i]) need the object, and when __index is a table Lua looks a missing
-// key up in that table's own metatable, calling its __index with the table,
-// not the object (luaV_finishget). A methods table per object would carry
-// the object, at the cost of a table of some thirty entries per socket.
+// __index of the types with properties whose objects share one methods
+// table (create_metatable): upvalues the state, the methods table and the
+// type's index function, which is called here as if it were this closure, so
+// it sees the same upvalues. Each method call costs this C call too.
 int index_or_raise(lua_State* L)
 {
     lua_pushvalue(L, 2);
@@ -375,6 +369,32 @@ int index_or_raise(lua_State* L)
             return 1;
     }
     raise_bad_index(L);
+}
+
+// Where an object's own methods table (give_own_methods) holds the object.
+const char own_object_key = 0;
+
+// __index of an object's own methods table, for a key that is no method:
+// the object's property, from the type's index function (upvalue 2, called
+// with the object in place of the table and the state as upvalue 1), else
+// bad_index.
+int property_or_raise(lua_State* L)
+{
+    lua_settop(L, 2);
+    lua_rawgetp(L, 1, &own_object_key);
+    lua_replace(L, 1);
+    auto index = lua_tocfunction(L, lua_upvalueindex(2));
+    if (index(L) > 0 && !lua_isnil(L, -1))
+        return 1;
+    lua_settop(L, 2);
+    raise_bad_index(L);
+}
+
+// __index of the methods table of a type without properties, for a key
+// that is no method: bad_index, naming the type (upvalue 2).
+int no_such_field(lua_State* L)
+{
+    raise_bad_index(L, lua_tostring(L, lua_upvalueindex(2)));
 }
 
 int error_tostring(lua_State* L)
@@ -484,7 +504,11 @@ void raise_arg_error_as(lua_State* L, std::errc code, int arg, const char* forma
 
 void raise_bad_index(lua_State* L)
 {
-    const char* type = type_name(L, 1);
+    raise_bad_index(L, type_name(L, 1));
+}
+
+void raise_bad_index(lua_State* L, const char* type)
+{
     const char* message =
         lua_type(L, 2) == LUA_TSTRING
             ? lua_pushfstring(L, "%s has no field '%s'", type, lua_tostring(L, 2))
@@ -652,33 +676,110 @@ std::string_view check_socket_path(lua_State* L, int arg)
 
 void create_metatable(lua_State* L, binding_state& state, const char* type,
                       std::initializer_list<const luaL_Reg*> methods, const luaL_Reg* metamethods,
-                      lua_CFunction index)
+                      lua_CFunction index, method_lookup lookup)
 {
     luaL_newmetatable(L, type);
+    const int metatable = lua_gettop(L);
     remember_metatable(L, type);
     lua_pushlightuserdata(L, &state);
     luaL_setfuncs(L, metamethods, 1);
     lua_pushfstring(L, "%s.", type);
-    name_functions(L, -2, lua_tostring(L, -1), 0);
+    name_functions(L, metatable, lua_tostring(L, -1), 0);
     lua_pop(L, 1);
     lua_pushstring(L, type);
-    lua_setfield(L, -2, "__metatable");
-    if (methods.size() > 0) {
+    lua_setfield(L, metatable, "__metatable");
+    if (methods.size() == 0) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_Integer method_count = 0;
+    lua_newtable(L);
+    const int methods_table = lua_gettop(L);
+    for (const luaL_Reg* list : methods) {
         lua_pushlightuserdata(L, &state);
-        lua_newtable(L);
-        for (const luaL_Reg* list : methods) {
-            lua_pushlightuserdata(L, &state);
-            luaL_setfuncs(L, list, 1);
-        }
-        name_functions(L, -1, "", 0);
+        luaL_setfuncs(L, list, 1);
+        for (const luaL_Reg* method = list; method->name; ++method)
+            ++method_count;
+    }
+    name_functions(L, methods_table, "", 0);
+    if (!index || lookup == method_lookup::own_table) {
+        // The methods table's own __index, for the keys that are no method:
+        // the properties of an object's copy, or bad_index.
+        lua_createtable(L, 0, 1);
+        lua_pushlightuserdata(L, &state);
         if (index)
             lua_pushcfunction(L, index);
-        lua_pushcclosure(L, boundary<index_or_raise>, index ? 3 : 2);
+        else
+            lua_pushstring(L, type);
+        lua_pushcclosure(L, index ? boundary<property_or_raise> : boundary<no_such_field>, 2);
         lua_pushfstring(L, "%s.__index", type);
         name_function(L, -2);
         lua_setfield(L, -2, "__index");
     }
+    if (!index) {
+        // No property needs the object: __index is the methods table itself.
+        lua_setmetatable(L, methods_table);
+        lua_setfield(L, metatable, "__index");
+        lua_pop(L, 1);
+        return;
+    }
+    if (lookup == method_lookup::own_table) {
+        // No object goes without its copy: these are what give_own_methods
+        // copies, and the copy's metatable.
+        lua_rawseti(L, metatable, own_properties_index);
+        lua_rawseti(L, metatable, own_methods_index);
+        lua_pushinteger(L, method_count);
+        lua_rawseti(L, metatable, own_method_count_index);
+        lua_pop(L, 1);
+        return;
+    }
+    // Methods and properties of objects that share the methods table: one C
+    // __index for both.
+    lua_pushlightuserdata(L, &state);
+    lua_insert(L, methods_table);
+    lua_pushcfunction(L, index);
+    lua_pushcclosure(L, boundary<index_or_raise>, 3);
+    lua_pushfstring(L, "%s.__index", type);
+    name_function(L, -2);
+    lua_setfield(L, metatable, "__index");
     lua_pop(L, 1);
+}
+
+void give_own_methods(lua_State* L)
+{
+    const int object = lua_gettop(L);
+    lua_getmetatable(L, object);
+    const int shared = lua_gettop(L);
+    lua_rawgeti(L, shared, own_methods_index);
+    const int methods_table = lua_gettop(L);
+    lua_rawgeti(L, shared, own_method_count_index);
+    const auto method_count = static_cast<int>(lua_tointeger(L, -1));
+    lua_pop(L, 1);
+    lua_createtable(L, 0, method_count + 1);
+    const int own = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, methods_table) != 0) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, own);
+    }
+    lua_pushvalue(L, object);
+    lua_rawsetp(L, own, &own_object_key);
+    lua_rawgeti(L, shared, own_properties_index);
+    lua_setmetatable(L, own);
+    // The object's metatable: the shared one's entries, __index its methods.
+    lua_createtable(L, static_cast<int>(own_method_count_index), 8);
+    const int own_metatable = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, shared) != 0) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, own_metatable);
+    }
+    lua_pushvalue(L, own);
+    lua_setfield(L, own_metatable, "__index");
+    lua_setmetatable(L, object);
+    lua_settop(L, object);
 }
 
 void open_error(lua_State* L, binding_state& state)
