@@ -9,6 +9,11 @@
 --   batch64 the 32 datagrams of 64 B in one send_many, then receive_many
 --           until all are in (one call when the queue holds them all)
 --
+-- With --floor, only fill64's loops, calling a C method of a string
+-- (text:len(), about the least a method call into C can do in stock Lua) in
+-- place of each send and each receive: what Lua itself costs a binding per
+-- datagram, before the binding or the kernel do anything.
+--
 -- Each round times every workload once; the figure kept is the median over
 -- the rounds. Lua has no wall clock finer than a second, so the time is
 -- os.clock()'s, the process's CPU time: nothing in these loops waits, so on
@@ -17,20 +22,24 @@
 -- Output, one line per workload, as scripts/bench reads it:
 --   <workload id> <ns per datagram> [<target ratio to the raw baseline>]
 --
--- Usage: unixdgram-lua bench/bench_lua.lua [--rounds N] [--datagrams N]
+-- Usage: unixdgram-lua bench/bench_lua.lua [--rounds N] [--datagrams N] [--floor]
 
 local batch_size = 32
 local rounds, datagrams = 7, 16384
+local floor_only = false
 
 local i = 1
 while i <= #arg do
     local value = math.tointeger(tonumber(arg[i + 1]))
-    if arg[i] == "--rounds" and value and value > 0 then
+    if arg[i] == "--floor" then
+        floor_only = true
+        i = i - 1
+    elseif arg[i] == "--rounds" and value and value > 0 then
         rounds = value
     elseif arg[i] == "--datagrams" and value and value > 0 then
         datagrams = value
     else
-        error("usage: bench_lua.lua [--rounds N] [--datagrams N]")
+        error("usage: bench_lua.lua [--rounds N] [--datagrams N] [--floor]")
     end
     i = i + 2
 end
@@ -50,6 +59,25 @@ local function fill_drain(payload)
             for _ = 1, batch_size do
                 if receiver:receive(into) ~= payload then
                     error("short receive")
+                end
+            end
+        end
+    end
+end
+
+-- fill_drain's loops with a string's C method in place of send and receive.
+local function c_method_calls()
+    local text = string.rep("x", 64)
+    return function(batches)
+        for _ = 1, batches do
+            for _ = 1, batch_size do
+                if text:len() ~= 64 then
+                    error("short string")
+                end
+            end
+            for _ = 1, batch_size do
+                if text:len() ~= 64 then
+                    error("short string")
                 end
             end
         end
@@ -124,6 +152,9 @@ local function measure()
         {id = "fd64", run = fd_per_datagram(64), target = "1.25"},
         {id = "batch64", run = batch_per_call(64)},
     }
+    if floor_only then
+        workloads = {{id = "fill64", run = c_method_calls()}}
+    end
     local batches = math.max(datagrams // batch_size, 1)
     for _, workload in ipairs(workloads) do
         workload.run(math.max(batches // 8, 1))
