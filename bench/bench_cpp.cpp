@@ -807,13 +807,56 @@ constexpr std::size_t ping_size = 64;
 
 // Each side of a ping-pong: the echoing child and the timing parent use the
 // same kind of socket, so a round trip costs two of its sends and receives.
-enum class ping_kind { raw, unixdgram_sync, unixdgram_async };
+enum class ping_kind { raw, raw_epoll, unixdgram_sync, unixdgram_async };
+
+// A reactor's floor: the calls an async receive makes when nothing has come
+// yet, on a socket in an epoll set (edge-triggered, as Asio's): the attempt,
+// EAGAIN, epoll_wait, the attempt again. Blocking recv wakes in one call.
+class epoll_receiver {
+public:
+    explicit epoll_receiver(int fd) : fd_(fd), epoll_(::epoll_create1(EPOLL_CLOEXEC))
+    {
+        check(epoll_ >= 0, "epoll_create1");
+        epoll_event event{};
+        event.events = EPOLLIN | EPOLLET;
+        check(::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) == 0, "epoll_ctl");
+    }
+    epoll_receiver(const epoll_receiver&) = delete;
+    epoll_receiver& operator=(const epoll_receiver&) = delete;
+    ~epoll_receiver() { ::close(epoll_); }
+
+    void receive(char* buffer)
+    {
+        for (;;) {
+            ssize_t got = ::recv(fd_, buffer, ping_size, MSG_DONTWAIT);
+            if (got == static_cast<ssize_t>(ping_size))
+                return;
+            check(got < 0 && errno == EAGAIN, "recv");
+            epoll_event event{};
+            check(::epoll_wait(epoll_, &event, 1, -1) == 1, "epoll_wait");
+        }
+    }
+
+private:
+    int fd_;
+    int epoll_;
+};
 
 void echo_raw(int fd, std::size_t round_trips)
 {
     char buffer[ping_size];
     for (std::size_t i = 0; i < round_trips; ++i) {
         check(::recv(fd, buffer, sizeof(buffer), 0) == ping_size, "recv");
+        check(::send(fd, buffer, sizeof(buffer), 0) == ping_size, "send");
+    }
+}
+
+void echo_raw_epoll(int fd, std::size_t round_trips)
+{
+    epoll_receiver receiver(fd);
+    char buffer[ping_size];
+    for (std::size_t i = 0; i < round_trips; ++i) {
+        receiver.receive(buffer);
         check(::send(fd, buffer, sizeof(buffer), 0) == ping_size, "send");
     }
 }
@@ -901,6 +944,18 @@ std::vector<double> ping(ping_kind kind, int fd, std::size_t round_trips)
         }
         ::close(fd);
         break;
+    case ping_kind::raw_epoll: {
+        epoll_receiver receiver(fd);
+        for (std::size_t i = 0; i < round_trips; ++i) {
+            auto start = bench_clock::now();
+            check(::send(fd, buffer, sizeof(buffer), 0) == ping_size, "send");
+            receiver.receive(buffer);
+            times.push_back(
+                std::chrono::duration<double, std::nano>(bench_clock::now() - start).count());
+        }
+        ::close(fd);
+        break;
+    }
     case ping_kind::unixdgram_sync: {
         asio::io_context io;
         unixdgram_socket socket(io, fd);
@@ -933,6 +988,9 @@ std::pair<double, double> ping_pong_once(ping_kind kind, std::size_t round_trips
         switch (kind) {
         case ping_kind::raw:
             echo_raw(fds[1], round_trips);
+            break;
+        case ping_kind::raw_epoll:
+            echo_raw_epoll(fds[1], round_trips);
             break;
         case ping_kind::unixdgram_sync:
             echo_unixdgram_sync(fds[1], round_trips);
@@ -968,6 +1026,8 @@ void ping_pong(const options& opts)
     };
     const side sides[] = {
         {ping_kind::raw, "raw", "raw send/recv (baseline)", "-"},
+        {ping_kind::raw_epoll, "raw_epoll", "raw send/recv through epoll_wait (a reactor's floor)",
+         "-"},
         {ping_kind::unixdgram_sync, "unixdgram_sync", "unixdgram sync", "-"},
         {ping_kind::unixdgram_async, "unixdgram_async", "unixdgram async (callbacks)", "1.04"},
     };

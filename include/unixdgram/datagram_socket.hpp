@@ -76,8 +76,9 @@ endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 /// An asynchronous operation never invokes its handler from inside the
 /// initiating call. When the first attempt does not block and the handler
 /// runs on a plain `io_context`, the completion is posted; started from a
-/// handler of such a completion, it runs on the same thread right after that
-/// handler returns, as a continuation (`asio::defer`) would, without a trip
+/// handler of such a completion, or of an operation that waited, it runs on
+/// the same thread right after that handler returns, as a continuation
+/// (`asio::defer`) would, without a trip
 /// through the io_context's queue: up to 64 in a row before the io_context
 /// polls its reactor. Code that runs the io_context from inside a handler,
 /// waiting for an operation that handler started, should first call

@@ -74,6 +74,30 @@ TEST_CASE_FIXTURE(pair_fixture,
     CHECK(second.result == message.size());
 }
 
+TEST_CASE_FIXTURE(pair_fixture,
+                  "the handler of an operation that waited has the completions of "
+                  "operations it started run after it, before handlers posted meanwhile")
+{
+    std::array<char, 16> storage{};
+    std::vector<std::string> order;
+    b.async_receive(asio::buffer(storage), [&](std::error_code ec, std::size_t) {
+        CHECK_FALSE(ec);
+        asio::post(io, [&] { order.push_back("posted"); });
+        b.async_send(asio::buffer(std::string_view("reply")), [&](std::error_code ec, std::size_t) {
+            CHECK_FALSE(ec);
+            order.push_back("reply sent");
+        });
+        order.push_back("request handled");
+    });
+    io.poll();
+    REQUIRE(order.empty()); // the receive waits
+    a.send(asio::buffer(std::string_view("request")));
+    run();
+    // A completion posted to the io_context instead would come after
+    // "posted", and after a poll of the reactor.
+    CHECK(order == std::vector<std::string>{"request handled", "reply sent", "posted"});
+}
+
 TEST_CASE_FIXTURE(
     pair_fixture,
     "a handler can wait for an operation it started once it posts the queued completions")

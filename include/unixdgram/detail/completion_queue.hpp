@@ -148,10 +148,25 @@ public:
             at = next;
         }
         scope running(queue);
-        for (int ran = 0; queue.head && ran < max_run && !context_->stopped(); ++ran) {
-            queued_completion* completion = queue.pop();
-            completion->finish(completion, true);
-        }
+        run_queued(queue);
+    }
+
+    // Calls `complete`, which runs the handler of an operation that waited,
+    // as a runner of `context` runs its completions: those that the handler's
+    // operations queue run after it here, rather than each after a trip
+    // through the io_context's queue, which polls the reactor first (one
+    // epoll_wait with no timeout per reply sent by a request's handler).
+    // Inside a runner of `context` already, that runner runs them.
+    template <typename Complete>
+    static void complete_as_runner(asio::io_context& context, Complete&& complete)
+    {
+        completion_queue* outer = running_completion_queue;
+        if (outer && outer->context == &context)
+            return std::forward<Complete>(complete)();
+        completion_queue queue{&context};
+        scope running(queue);
+        std::forward<Complete>(complete)();
+        run_queued(queue);
     }
 
     // Hands the completions queued on this thread back to their io_context:
@@ -165,6 +180,14 @@ public:
 
 private:
     static constexpr int max_run = 64;
+
+    static void run_queued(completion_queue& queue)
+    {
+        for (int ran = 0; queue.head && ran < max_run && !queue.context->stopped(); ++ran) {
+            queued_completion* completion = queue.pop();
+            completion->finish(completion, true);
+        }
+    }
 
     struct scope {
         completion_queue& queue;

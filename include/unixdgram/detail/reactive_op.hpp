@@ -12,6 +12,7 @@
 #include <unixdgram/detail/message_ops.hpp>
 #include <unixdgram/detail/socket_impl.hpp>
 
+#include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/cancellation_state.hpp>
 #include <asio/cancellation_type.hpp>
@@ -145,13 +146,20 @@ private:
     template <typename Self>
     void finish(Self& self)
     {
-        operation_.complete(self, error_);
+        finish(self, error_);
     }
 
+    // Completing destroys this object; the handler runs inside. The socket
+    // may be gone already (a wait that ended with its destruction): the
+    // executor is the composed operation's, its handler's or the socket's.
     template <typename Self>
     void finish(Self& self, std::error_code ec)
     {
-        operation_.complete(self, ec);
+        auto executor = asio::get_associated_executor(self);
+        asio::io_context* context = plain_io_context(executor);
+        if (!context)
+            return operation_.complete(self, ec);
+        completion_runner::complete_as_runner(*context, [&] { operation_.complete(self, ec); });
     }
 
     template <typename Self>
