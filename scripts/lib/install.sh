@@ -3,7 +3,8 @@
 # way a user would and then uses what it got.
 #
 #   build/install         meson setup + meson install --destdir build/install/stage
-#     headers             each installed public header compiles on its own
+#     headers             each installed public header compiles on its own (beside
+#                         the checks below, which use one core as it does)
 #     pkg-config          test/install/consumer.cpp, built with pkg-config unixdgram
 #     Lua host            test/install/lua_host.cpp, built with pkg-config unixdgram-lua
 #     INSTALL_CMOD        stock lua5.4 loads the staged module from Lua's INSTALL_CMOD
@@ -179,10 +180,24 @@ luarocks_make_tree() {
     )
 }
 
+# finish_in_background PID LOG: waits for a step started with its output to
+# LOG, then shows that output; fails as the step did.
+finish_in_background() {
+    local status=0
+    wait "$1" || status=$?
+    cat "$2"
+    return "$status"
+}
+
 packaging_steps() {
     echo "== build/install: meson install --destdir, then what it installed =="
     record build/install "meson install --destdir" install_staged
-    record build/install "each installed header compiles on its own" installed_headers_compile
+    # The installed headers are compiled (16 s, one g++ at a time) beside the
+    # consumers' checks that follow (19 s, one compiler or CMake at a time):
+    # two jobs, where each alone left a core idle. Their output follows them.
+    local headers_log=$install_build/installed_headers.log headers_pid
+    installed_headers_compile >"$headers_log" 2>&1 &
+    headers_pid=$!
     record build/install "a C++ consumer built with pkg-config unixdgram runs" \
         installed_pkgconfig_consumer
     record build/install "a Lua host built with pkg-config unixdgram-lua runs" installed_lua_host
@@ -192,6 +207,9 @@ packaging_steps() {
         installed_cmake_consumer
     record build/install "the Meson dependency, the .pc files and the CMake target define the same" \
         installed_compile_definitions_agree
+    echo "== build/install: each installed header compiles on its own (beside the above) =="
+    record build/install "each installed header compiles on its own; the time is the wait after the above" \
+        finish_in_background "$headers_pid" "$headers_log"
     echo "== build/luarocks-tree: luarocks make into a throwaway tree =="
     record build/luarocks-tree "luarocks make, then lua5.4 through luarocks path" \
         luarocks_make_tree

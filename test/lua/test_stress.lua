@@ -296,7 +296,11 @@ end)
 local function full_receiver(round)
     local paths = {
         filesystem.path.new(tap.socket_path("full-" .. round)),
-        filesystem.path.new("\0unixdgram-lua-stress-" .. tostring({}):match("0x%x+") .. round),
+        -- The pid as well as an address: under AddressSanitizer, whose heap
+        -- is at the same addresses in every process, the host and lua5.4
+        -- running at once could otherwise pick the same name.
+        filesystem.path.new("\0unixdgram-lua-stress-" .. tap.pid() .. "-"
+            .. tostring({}):match("0x%x+") .. round),
     }
     local receivers = {}
     for i, path in ipairs(paths) do
@@ -390,7 +394,7 @@ local function quote(text)
 end
 
 local function receiver_at_limit()
-    local name = "unixdgram-lua-stress-limit-" .. tostring({}):match("0x%x+")
+    local name = "unixdgram-lua-stress-limit-" .. tap.pid() .. "-" .. tostring({}):match("0x%x+")
     local command = string.format("ulimit -n 64 && exec %s %s receiver-at-limit %s",
         quote(arg[-1]), quote(arg[0]), name)
     local child = assert(io.popen(command, "r"))
