@@ -101,7 +101,7 @@ void* check_object(lua_State* L, int arg, const char* type)
     raise_type_error(L, arg, type);
 }
 
-lua_Integer check_integer(lua_State* L, int arg, lua_Integer low, lua_Integer high)
+lua_Integer check_integer(lua_State* L, int arg)
 {
     if (lua_type(L, arg) != LUA_TNUMBER)
         raise_type_error(L, arg, "integer");
@@ -109,6 +109,12 @@ lua_Integer check_integer(lua_State* L, int arg, lua_Integer low, lua_Integer hi
     lua_Integer value = lua_tointegerx(L, arg, &is_integer);
     if (!is_integer)
         raise_arg_error(L, arg, "number has no integer representation");
+    return value;
+}
+
+lua_Integer check_integer(lua_State* L, int arg, lua_Integer low, lua_Integer high)
+{
+    lua_Integer value = check_integer(L, arg);
     if (value < low || value > high)
         raise_arg_error(L, arg, "%I out of range [%I, %I]", value, low, high);
     return value;

@@ -269,6 +269,8 @@ T* check(lua_State* L, int arg, const char* type)
 
 // An integer argument in [low, high]; floats with an exact integer value count.
 lua_Integer check_integer(lua_State* L, int arg, lua_Integer low, lua_Integer high);
+// The same, without a range.
+lua_Integer check_integer(lua_State* L, int arg);
 
 // Bytes to send: a string or a byte_span (never a number).
 struct const_bytes {

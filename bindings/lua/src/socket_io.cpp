@@ -158,12 +158,7 @@ void check_send_buffer(lua_State* L, int arg, io_request& request)
 
 std::size_t check_max_fds(lua_State* L, int arg)
 {
-    if (lua_type(L, arg) != LUA_TNUMBER)
-        raise_type_error(L, arg, "integer");
-    int is_integer = 0;
-    lua_Integer max_fds = lua_tointegerx(L, arg, &is_integer);
-    if (!is_integer)
-        raise_arg_error(L, arg, "number has no integer representation");
+    lua_Integer max_fds = check_integer(L, arg);
     if (max_fds < 1)
         raise_arg_error(L, arg, "maxfds must be at least 1, got %I", max_fds);
     return static_cast<std::size_t>(
