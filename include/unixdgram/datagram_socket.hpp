@@ -78,12 +78,11 @@ endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 /// runs on a plain `io_context`, the completion is posted; started from a
 /// handler of such a completion, or of an operation that waited, it runs on
 /// the same thread right after that handler returns, as a continuation
-/// (`asio::defer`) would, without a trip
-/// through the io_context's queue: up to 64 in a row before the io_context
-/// polls its reactor. Code that runs the io_context from inside a handler,
-/// waiting for an operation that handler started, should first call
-/// `unixdgram::post_queued_completions()`. Handlers bound to any other
-/// executor (a strand, say) are posted to it.
+/// (`asio::defer`) would, without a trip through the io_context's queue: up
+/// to 64 in a row before the io_context polls its reactor. Code that runs
+/// the io_context from inside a handler, waiting for an operation that
+/// handler started, should first call `unixdgram::post_queued_completions()`.
+/// Handlers bound to any other executor (a strand, say) are posted to it.
 ///
 /// Closing, cancelling or releasing the socket makes its pending operations
 /// complete with `asio::error::operation_aborted`; each also honours a
