@@ -9,10 +9,12 @@
 --   batch64 the 32 datagrams of 64 B in one send_many, then receive_many
 --           until all are in (one call when the queue holds them all)
 --
--- With --floor, only fill64's loops, calling a C method of a string
--- (text:len(), about the least a method call into C can do in stock Lua) in
--- place of each send and each receive: what Lua itself costs a binding per
--- datagram, before the binding or the kernel do anything.
+-- With --floor, only the loops of fill64 and fd64, calling a C method of a
+-- string (text:len(), about the least a method call into C can do in stock
+-- Lua) in place of each send and each receive, and in fd64's also making
+-- what a receive_with_fds returns, a table holding an object with a
+-- finalizer, and calling its close method: what Lua itself costs a binding
+-- per datagram, before the binding or the kernel do anything.
 --
 -- Each round times every workload once; the figure kept is the median over
 -- the rounds. Lua has no wall clock finer than a second, so the time is
@@ -79,6 +81,36 @@ local function c_method_calls()
                 if text:len() ~= 64 then
                     error("short string")
                 end
+            end
+        end
+    end
+end
+
+-- c_method_calls with, per datagram received, what receive_with_fds hands
+-- over and the loop closes: a new table holding a new object that has a
+-- finalizer and a close method. The object is a table: stock Lua makes no
+-- userdata without a system call (io.tmpfile), and a table with __gc takes
+-- the same path through the collector. Both metamethods are C functions that
+-- do nothing (rawlen), as a closed descriptor's are.
+local function c_method_calls_with_object()
+    local text = string.rep("x", 64)
+    local object_metatable = {__gc = rawlen, __index = {close = rawlen}}
+    return function(batches)
+        for _ = 1, batches do
+            for _ = 1, batch_size do
+                if text:len() ~= 64 then
+                    error("short string")
+                end
+            end
+            for _ = 1, batch_size do
+                if text:len() ~= 64 then
+                    error("short string")
+                end
+                local objects = {setmetatable({}, object_metatable)}
+                if #objects ~= 1 then
+                    error("no object")
+                end
+                objects[1]:close()
             end
         end
     end
@@ -153,7 +185,10 @@ local function measure()
         {id = "batch64", run = batch_per_call(64)},
     }
     if floor_only then
-        workloads = {{id = "fill64", run = c_method_calls()}}
+        workloads = {
+            {id = "fill64", run = c_method_calls()},
+            {id = "fd64", run = c_method_calls_with_object()},
+        }
     end
     local batches = math.max(datagrams // batch_size, 1)
     for _, workload in ipairs(workloads) do

@@ -22,11 +22,11 @@ int index_or_raise(lua_State* L)
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL)
         return 1;
-    if (lua_CFunction index = lua_tocfunction(L, lua_upvalueindex(3))) {
-        lua_settop(L, 2);
-        if (index(L) > 0 && !lua_isnil(L, -1))
-            return 1;
-    }
+    lua_settop(L, 2);
+    auto index = lua_tocfunction(L, lua_upvalueindex(3));
+    if (index(L) > 0 && !lua_isnil(L, -1))
+        return 1;
+    lua_settop(L, 2);
     raise_bad_index(L);
 }
 
