@@ -56,6 +56,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -664,7 +665,8 @@ struct options {
     std::size_t rounds = 7;
     std::size_t datagrams = 16384;
     std::size_t round_trips = 20000;
-    std::vector<std::string> workloads = {"fill64", "fill1k", "fd64", "batch64", "pingpong"};
+    std::vector<std::string> workloads = {"fill64",  "fill1k",   "fd64",
+                                          "batch64", "pingpong", "pingpong1"};
     std::vector<std::string> contenders; // empty: all of them
     bool allocations = false;
 };
@@ -975,8 +977,45 @@ std::vector<double> ping(ping_kind kind, int fd, std::size_t round_trips)
     return times;
 }
 
-// One child process echoing `round_trips` datagrams; returns p50 and p99.
-std::pair<double, double> ping_pong_once(ping_kind kind, std::size_t round_trips)
+// Where the two processes of a ping-pong run. Left to the scheduler, the
+// placement decides the figure and differs by row: on these VMs a blocking
+// recv woken by its peer was moved to the peer's vCPU (3 us a round trip)
+// while a wait in epoll_wait was woken on the other one (80 us), so the
+// ratios compared placements, not code. Each row is therefore measured both
+// ways, with the processes pinned.
+struct cpu_placement {
+    const char* workload;
+    const char* title;
+    int parent_cpu;
+    int child_cpu;
+};
+
+// The CPUs this process may run on, in order.
+std::vector<int> allowed_cpus()
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    check(::sched_getaffinity(0, sizeof(set), &set) == 0, "sched_getaffinity");
+    std::vector<int> cpus;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &set))
+            cpus.push_back(cpu);
+    }
+    return cpus;
+}
+
+void pin_to(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    check(::sched_setaffinity(0, sizeof(set), &set) == 0, "sched_setaffinity");
+}
+
+// One child process echoing `round_trips` datagrams, each process on its
+// CPU of `placement`; returns p50 and p99.
+std::pair<double, double> ping_pong_once(ping_kind kind, std::size_t round_trips,
+                                         const cpu_placement& placement)
 {
     int fds[2];
     check(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fds) == 0, "socketpair");
@@ -984,6 +1023,7 @@ std::pair<double, double> ping_pong_once(ping_kind kind, std::size_t round_trips
     pid_t child = ::fork();
     check(child >= 0, "fork");
     if (child == 0) {
+        pin_to(placement.child_cpu);
         ::close(fds[0]);
         switch (kind) {
         case ping_kind::raw:
@@ -1013,11 +1053,11 @@ std::pair<double, double> ping_pong_once(ping_kind kind, std::size_t round_trips
     return {percentile(times, 0.5), percentile(times, 0.99)};
 }
 
-void ping_pong(const options& opts)
+void ping_pong_pinned(const options& opts, const cpu_placement& placement)
 {
     if (opts.allocations)
         return;
-    print_workload("pingpong", "ping-pong 64 B, 2 processes (ns per round trip: p50, p99)");
+    print_workload(placement.workload, placement.title);
     struct side {
         ping_kind kind;
         const char* key;
@@ -1031,17 +1071,44 @@ void ping_pong(const options& opts)
         {ping_kind::unixdgram_sync, "unixdgram_sync", "unixdgram sync", "-"},
         {ping_kind::unixdgram_async, "unixdgram_async", "unixdgram async (callbacks)", "1.04"},
     };
+    cpu_set_t own_cpus;
+    check(::sched_getaffinity(0, sizeof(own_cpus), &own_cpus) == 0, "sched_getaffinity");
+    pin_to(placement.parent_cpu);
     std::vector<std::vector<double>> p50s(std::size(sides)), p99s(std::size(sides));
     for (std::size_t round = 0; round < opts.rounds; ++round) {
         for (std::size_t i = 0; i < std::size(sides); ++i) {
-            auto [p50, p99] = ping_pong_once(sides[i].kind, opts.round_trips);
+            auto [p50, p99] = ping_pong_once(sides[i].kind, opts.round_trips, placement);
             p50s[i].push_back(p50);
             p99s[i].push_back(p99);
         }
     }
+    check(::sched_setaffinity(0, sizeof(own_cpus), &own_cpus) == 0, "sched_setaffinity");
     for (std::size_t i = 0; i < std::size(sides); ++i)
-        print_row("pingpong", sides[i].key, sides[i].label, median(p50s[i]),
+        print_row(placement.workload, sides[i].key, sides[i].label, median(p50s[i]),
                   format_ns(median(p99s[i])), sides[i].target);
+}
+
+// pingpong: each process on a CPU of its own, each message waking the other
+// CPU (which the hypervisor's wakeup dominates); pingpong1: both on one CPU,
+// each message a switch between them, so that the figure is the software's.
+// With one CPU allowed, only pingpong1.
+void ping_pong(const options& opts, std::string_view workload)
+{
+    const std::vector<int> cpus = allowed_cpus();
+    check(!cpus.empty(), "no CPU allowed");
+    if (workload == "pingpong1") {
+        ping_pong_pinned(opts,
+                         {"pingpong1",
+                          "ping-pong 64 B, 2 processes on one CPU (ns per round trip: p50, p99)",
+                          cpus[0], cpus[0]});
+    } else if (cpus.size() > 1) {
+        ping_pong_pinned(opts,
+                         {"pingpong",
+                          "ping-pong 64 B, 2 processes on two CPUs (ns per round trip: p50, p99)",
+                          cpus[0], cpus[1]});
+    } else {
+        std::fprintf(stderr, "bench_cpp: one CPU allowed; no two-CPU ping-pong\n");
+    }
 }
 
 std::size_t parse_count(std::string_view text, const char* option)
@@ -1089,7 +1156,8 @@ options parse_options(int argc, char** argv)
         } else {
             fail("unknown argument " + std::string(arg) +
                  " (usage: bench_cpp [--rounds N] [--datagrams N] [--round-trips N]"
-                 " [--workloads fill64,fill1k,fd64,batch64,pingpong] [--contenders key,...]"
+                 " [--workloads fill64,fill1k,fd64,batch64,pingpong,pingpong1] [--contenders "
+                 "key,...]"
                  " [--allocations])");
         }
     }
@@ -1106,7 +1174,8 @@ int main(int argc, char** argv)
         {"fill1k", [&] { fill_then_drain(opts, "fill1k", 1024); }},
         {"fd64", [&] { one_fd_per_datagram(opts); }},
         {"batch64", [&] { batches(opts); }},
-        {"pingpong", [&] { ping_pong(opts); }},
+        {"pingpong", [&] { ping_pong(opts, "pingpong"); }},
+        {"pingpong1", [&] { ping_pong(opts, "pingpong1"); }},
     };
     for (const std::string& wanted : opts.workloads) {
         auto found = std::find_if(workloads.begin(), workloads.end(),
