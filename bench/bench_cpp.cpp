@@ -722,15 +722,18 @@ double allocations_per_datagram(contender& c)
     return std::max(extra, 0.0) / static_cast<double>((long_run - short_run) * batch_size);
 }
 
+// Whether --contenders (empty: all of them) keeps the contender `key`.
+bool is_wanted(const options& opts, std::string_view key)
+{
+    return opts.contenders.empty() ||
+           std::find(opts.contenders.begin(), opts.contenders.end(), key) != opts.contenders.end();
+}
+
 void measure(const options& opts, const std::string& workload, const std::string& title,
              std::vector<std::unique_ptr<contender>> contenders)
 {
     print_workload(workload, title);
-    if (!opts.contenders.empty())
-        std::erase_if(contenders, [&](const auto& c) {
-            return std::find(opts.contenders.begin(), opts.contenders.end(), c->key) ==
-                   opts.contenders.end();
-        });
+    std::erase_if(contenders, [&](const auto& c) { return !is_wanted(opts, c->key); });
     if (opts.allocations) {
         for (auto& c : contenders)
             std::printf("allocations\t%s\t%s\t%.3f\n", workload.c_str(), c->key.c_str(),
@@ -1064,26 +1067,27 @@ void ping_pong_pinned(const options& opts, const cpu_placement& placement)
         const char* label;
         const char* target;
     };
-    const side sides[] = {
+    std::vector<side> sides = {
         {ping_kind::raw, "raw", "raw send/recv (baseline)", "-"},
         {ping_kind::raw_epoll, "raw_epoll", "raw send/recv through epoll_wait (a reactor's floor)",
          "-"},
         {ping_kind::unixdgram_sync, "unixdgram_sync", "unixdgram sync", "-"},
         {ping_kind::unixdgram_async, "unixdgram_async", "unixdgram async (callbacks)", "1.04"},
     };
+    std::erase_if(sides, [&](const side& s) { return !is_wanted(opts, s.key); });
     cpu_set_t own_cpus;
     check(::sched_getaffinity(0, sizeof(own_cpus), &own_cpus) == 0, "sched_getaffinity");
     pin_to(placement.parent_cpu);
-    std::vector<std::vector<double>> p50s(std::size(sides)), p99s(std::size(sides));
+    std::vector<std::vector<double>> p50s(sides.size()), p99s(sides.size());
     for (std::size_t round = 0; round < opts.rounds; ++round) {
-        for (std::size_t i = 0; i < std::size(sides); ++i) {
+        for (std::size_t i = 0; i < sides.size(); ++i) {
             auto [p50, p99] = ping_pong_once(sides[i].kind, opts.round_trips, placement);
             p50s[i].push_back(p50);
             p99s[i].push_back(p99);
         }
     }
     check(::sched_setaffinity(0, sizeof(own_cpus), &own_cpus) == 0, "sched_setaffinity");
-    for (std::size_t i = 0; i < std::size(sides); ++i)
+    for (std::size_t i = 0; i < sides.size(); ++i)
         print_row(placement.workload, sides[i].key, sides[i].label, median(p50s[i]),
                   format_ns(median(p99s[i])), sides[i].target);
 }
