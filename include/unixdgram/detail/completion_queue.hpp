@@ -256,6 +256,22 @@ auto node_allocator(const Allocator& allocator) noexcept
         return allocator;
 }
 
+// The executor a completion runs on: `handler`'s associated one. A handler
+// without one (Asio's trait unspecialised, which Asio's own handler_work
+// tests the same way) runs on `io_executor`, returned by reference: a copy
+// of an any_io_executor costs each operation two indirect calls.
+template <typename Handler, typename Executor>
+decltype(auto) completion_executor(const Handler& handler, const Executor& io_executor) noexcept
+{
+    if constexpr (requires {
+                      typename asio::associated_executor<
+                          Handler, Executor>::asio_associated_executor_is_unspecialised;
+                  })
+        return (io_executor);
+    else
+        return asio::get_associated_executor(handler, io_executor);
+}
+
 // Where an operation whose first attempt did not block delivers its result,
 // never inside the initiating call. On a plain io_context: queued on this
 // thread when a completion_runner of that io_context is running (the
@@ -269,7 +285,7 @@ struct immediate_completion {
     template <typename... Values>
     void complete(Values&&... values)
     {
-        auto executor = asio::get_associated_executor(handler, io_executor);
+        const auto& executor = completion_executor(handler, io_executor);
         using bound_type = bound_completion<Handler, std::decay_t<Values>...>;
         bound_type bound(std::move(handler), std::forward<Values>(values)...);
         asio::io_context* context = plain_io_context(executor);
