@@ -59,12 +59,15 @@ public:
         else
             ec = asio::error::would_block;
         // The socket joins the reactor only once a call of it would block.
-        if (is_would_block(ec)) {
+        bool would_block = is_would_block(ec);
+        if (would_block) {
             std::error_code registration;
-            if (!impl_->register_with_reactor(registration))
+            if (!impl_->register_with_reactor(registration)) {
                 ec = registration;
+                would_block = false;
+            }
         }
-        if (!is_would_block(ec)) {
+        if (!would_block) {
             immediate_completion<std::decay_t<Handler>, executor_type> completion{handler,
                                                                                   executor_};
             return operation.complete(completion, ec);

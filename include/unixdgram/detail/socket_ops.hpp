@@ -65,15 +65,20 @@ auto retry_on_eintr(SystemCall call) noexcept
     return result;
 }
 
-// Every attempt asks this, so it compares numbers first: matching std::errc
-// goes through error_category::equivalent, virtual calls that cost more than
-// the rest of a ready attempt. EAGAIN counts in any category that carries
-// errno values; EWOULDBLOCK is the same number on Linux.
-inline bool is_would_block(const std::error_code& ec) noexcept
+// Whether `category` carries errno values.
+[[gnu::noinline]] inline bool is_errno_category(const std::error_category& category) noexcept
 {
-    return ec.value() == EAGAIN &&
-           (ec.category() == asio::error::get_system_category() ||
-            ec.category() == std::system_category() || ec.category() == std::generic_category());
+    return category == asio::error::get_system_category() || category == std::system_category() ||
+           category == std::generic_category();
+}
+
+// Every attempt asks this, so it compares numbers first, inline: matching
+// std::errc goes through error_category::equivalent, virtual calls that cost
+// more than the rest of a ready attempt. EAGAIN counts in any category that
+// carries errno values; EWOULDBLOCK is the same number on Linux.
+[[gnu::always_inline]] inline bool is_would_block(const std::error_code& ec) noexcept
+{
+    return ec.value() == EAGAIN && is_errno_category(ec.category());
 }
 
 // Asio keeps at most 64 buffers per operation too; more is refused, not
