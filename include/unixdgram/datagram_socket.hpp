@@ -793,7 +793,7 @@ private:
 
     executor_type executor_;
     // Null until the socket is first opened, and after a move took it.
-    std::unique_ptr<detail::socket_impl<Executor>> impl_;
+    std::shared_ptr<detail::socket_impl<Executor>> impl_;
 };
 
 /// Connects two closed sockets to each other (socketpair(2)).
@@ -807,9 +807,11 @@ void connect_pair(datagram_socket<Executor>& first, datagram_socket<Executor>& s
                   std::error_code& ec);
 
 /// Hands the completions waiting to run on this thread after the current
-/// handler (see `datagram_socket`) to their io_context's queue. Call it
+/// handler (see `datagram_socket`) to their io_context's queue, and sends
+/// there too those of the operations the handler starts afterwards. Call it
 /// before running the io_context from inside a handler to wait for an
-/// operation that handler started; elsewhere it does nothing.
+/// operation that handler started, or one that a handler run by that loop
+/// starts; elsewhere it does nothing.
 void post_queued_completions() noexcept;
 
 } // namespace unixdgram

@@ -126,6 +126,46 @@ TEST_CASE_FIXTURE(
     CHECK(inner.result == message.size());
 }
 
+TEST_CASE_FIXTURE(pair_fixture,
+                  "a handler running the io_context sees the completions of the handlers "
+                  "that loop runs")
+{
+    socket_type c(io);
+    socket_type d(io);
+    unixdgram::connect_pair(c, d);
+    std::array<char, 16> storage{};
+    std::array<char, 16> request{};
+    bool reply_sent = false;
+    bool posted_send_done = false;
+    int loops = 0;
+    // Each completion below is one the inner loop waits for: the send of a
+    // handler that waited (d's receive), then the send of a posted handler.
+    b.async_receive(asio::buffer(storage), [&](std::error_code ec, std::size_t) {
+        CHECK_FALSE(ec);
+        d.async_receive(asio::buffer(request), [&](std::error_code ec, std::size_t) {
+            CHECK_FALSE(ec);
+            d.async_send(asio::buffer(std::string_view("reply")),
+                         [&](std::error_code, std::size_t) { reply_sent = true; });
+        });
+        asio::post(io, [&] { c.send(asio::buffer(std::string_view("request"))); });
+        unixdgram::post_queued_completions();
+        for (; !reply_sent && loops < 200; ++loops)
+            io.run_one_for(std::chrono::milliseconds(10));
+        asio::post(io, [&] {
+            c.async_send(asio::buffer(std::string_view("posted")),
+                         [&](std::error_code, std::size_t) { posted_send_done = true; });
+        });
+        for (int more = 0; !posted_send_done && more < 200; ++more)
+            io.run_one_for(std::chrono::milliseconds(10));
+    });
+    io.poll();
+    a.send(asio::buffer(std::string_view("go")));
+    run();
+    CHECK(reply_sent);
+    CHECK(loops < 200);
+    CHECK(posted_send_done);
+}
+
 TEST_CASE_FIXTURE(named_fixture,
                   "operations that can complete at once still complete outside the initiating call")
 {

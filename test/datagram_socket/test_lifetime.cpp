@@ -407,6 +407,73 @@ TEST_CASE_FIXTURE(pair_fixture, "close completes every pending operation with op
     CHECK(waiting.ec == asio::error::operation_aborted);
 }
 
+// A wait can end before the socket is destroyed and have its handler run
+// after: the socket is then gone, and the operation must not touch it. When
+// one readiness event ends two waits, Asio runs the first handler at once and
+// posts the second (the write's runs first).
+TEST_CASE_FIXTURE(io_fixture,
+                  "a receive whose wait ended with a send's, the send's handler destroying the "
+                  "socket, completes with operation_aborted")
+{
+    auto socket = std::make_unique<socket_type>(io);
+    socket_type peer(io);
+    unixdgram::connect_pair(*socket, peer);
+    socket->non_blocking(true);
+    std::error_code ec;
+    while (!ec)
+        socket->send(asio::buffer(std::string_view("f")), 0, ec);
+    REQUIRE(ec == errno_is{EAGAIN});
+    socket->non_blocking(false);
+    std::array<char, 16> storage{};
+    completion<std::size_t> receiving;
+    completion<std::size_t> sending;
+    receiving.start([&](auto handler) { socket->async_receive(asio::buffer(storage), handler); });
+    sending.start([&](auto record) {
+        socket->async_send(asio::buffer(std::string_view("s")),
+                           [&, record](std::error_code ec, std::size_t n) {
+                               record(ec, n);
+                               socket.reset();
+                           });
+    });
+    io.poll();
+    REQUIRE(receiving.calls + sending.calls == 0);
+    // Readable and writable at once, before the reactor looks again.
+    peer.send(asio::buffer(std::string_view("ready")));
+    peer.non_blocking(true);
+    ec.clear();
+    while (!ec)
+        peer.receive(asio::buffer(storage), 0, ec);
+    REQUIRE(ec == errno_is{EAGAIN});
+    run();
+    CHECK(sending.calls == 1);
+    CHECK_FALSE(sending.ec);
+    CHECK(receiving.calls == 1);
+    CHECK(receiving.ec == asio::error::operation_aborted);
+}
+
+TEST_CASE_FIXTURE(named_fixture,
+                  "a send waiting for room that is cancelled, its socket destroyed before its "
+                  "handler runs, completes with operation_aborted")
+{
+    const asio::cancellation_type type = each_cancellation_type();
+    auto sender = std::make_unique<socket_type>(io);
+    sender->open();
+    fill_queue(*sender, server_endpoint);
+    asio::cancellation_signal signal;
+    completion<std::size_t> sending;
+    sending.start([&](auto handler) {
+        sender->async_send_to(asio::buffer(std::string_view("x")), server_endpoint,
+                              asio::bind_cancellation_slot(signal.slot(), handler));
+    });
+    io.poll();
+    REQUIRE(sending.calls == 0);
+    signal.emit(type);
+    sender.reset();
+    run();
+    CHECK(sending.calls == 1);
+    CHECK(sending.ec == asio::error::operation_aborted);
+}
+
 TEST_CASE_FIXTURE(pair_fixture,
                   "shutting down the send side makes sends fail with EPIPE and raises no SIGPIPE")
 {

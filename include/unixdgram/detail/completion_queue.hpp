@@ -156,26 +156,29 @@ public:
     // operations queue run after it here, rather than each after a trip
     // through the io_context's queue, which polls the reactor first (one
     // epoll_wait with no timeout per reply sent by a request's handler).
-    // Inside a runner of `context` already, that runner runs them.
+    // Its own queue even inside another runner's handler: there the
+    // io_context runs this handler from a loop of its own (the outer handler
+    // runs it, after post_queued), which may be waiting for them.
     template <typename Complete>
     static void complete_as_runner(asio::io_context& context, Complete&& complete)
     {
-        completion_queue* outer = running_completion_queue;
-        if (outer && outer->context == &context)
-            return std::forward<Complete>(complete)();
         completion_queue queue{&context};
         scope running(queue);
         std::forward<Complete>(complete)();
         run_queued(queue);
     }
 
-    // Hands the completions queued on this thread back to their io_context:
-    // for code that runs the io_context itself from inside a handler, and
-    // would otherwise wait for a completion that runs only once it returns.
+    // Hands the completions queued on this thread back to their io_context,
+    // and those the running handler's operations complete with from now on
+    // go there too: for code that runs the io_context itself from inside a
+    // handler, and would otherwise wait for a completion that runs only once
+    // it returns. The handlers that loop runs queue theirs anew.
     static void post_queued() noexcept
     {
-        if (completion_queue* queue = running_completion_queue)
+        if (completion_queue* queue = running_completion_queue) {
             hand_back(*queue);
+            running_completion_queue = nullptr;
+        }
     }
 
 private:

@@ -20,6 +20,8 @@
 #include <asio/error.hpp>
 #include <asio/socket_base.hpp>
 
+#include <memory>
+#include <optional>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -92,38 +94,15 @@ template <typename Executor, message_operation Operation>
 class reactive_op {
 public:
     reactive_op(socket_impl<Executor>& socket, Operation operation)
-        : socket_(socket), operation_(std::move(operation))
+        : socket_(socket.weak_from_this()), operation_(std::move(operation))
     {
     }
 
     template <typename Self>
     void operator()(Self& self, std::error_code wait_error = {})
     {
-        switch (step_) {
-        case step::starting:
-            self.reset_cancellation_state(cancellation_filter());
-            return wait(self);
-        case step::waiting: {
-            // After close(), cancel() or the socket's destruction the wait
-            // ends with an error and the socket must not be touched; a
-            // per-operation cancellation leaves it alive.
-            bool cancelled_here =
-                self.get_cancellation_state().cancelled() != asio::cancellation_type::none;
-            if (cancelled_here) {
-                if constexpr (!Operation::is_receive)
-                    socket_.waits.wait_abandoned(waiter_);
-                return finish(self, wait_error ? wait_error : asio::error::operation_aborted);
-            }
-            if (wait_error)
-                return finish(self, wait_error);
-            const bool done = attempt();
-            if constexpr (!Operation::is_receive)
-                socket_.waits.wait_ended(waiter_, !done);
-            if (!done)
-                return wait(self);
-            return finish(self);
-        }
-        }
+        if (std::optional<std::error_code> outcome = advance(self, wait_error))
+            finish(self, *outcome);
     }
 
 private:
@@ -140,21 +119,50 @@ private:
             return asio::enable_total_cancellation();
     }
 
-    bool attempt() noexcept
+    // One step, with the socket held for its length (and not while the
+    // handler runs, which may destroy the socket, its descriptor closed at
+    // once): either it waits again, or it gives the operation's outcome.
+    template <typename Self>
+    std::optional<std::error_code> advance(Self& self, std::error_code wait_error)
     {
-        operation_.attempt(socket_.descriptor(), error_);
+        // Gone (destroyed, or replaced by a move-assignment): whatever ended
+        // the wait, nothing is left to try.
+        const std::shared_ptr<socket_impl<Executor>> socket = socket_.lock();
+        if (!socket)
+            return asio::error::operation_aborted;
+        if (step_ == step::starting) {
+            self.reset_cancellation_state(cancellation_filter());
+            wait(self, *socket);
+            return std::nullopt;
+        }
+        // After close() or cancel() the wait ends with an error; a
+        // per-operation cancellation ends this one alone.
+        if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none) {
+            if constexpr (!Operation::is_receive)
+                socket->waits.wait_abandoned(waiter_);
+            return wait_error ? wait_error : asio::error::operation_aborted;
+        }
+        if (wait_error)
+            return wait_error;
+        const bool done = attempt(*socket);
+        if constexpr (!Operation::is_receive)
+            socket->waits.wait_ended(waiter_, !done);
+        if (!done) {
+            wait(self, *socket);
+            return std::nullopt;
+        }
+        return error_;
+    }
+
+    bool attempt(socket_impl<Executor>& socket) noexcept
+    {
+        operation_.attempt(socket.descriptor(), error_);
         return !is_would_block(error_);
     }
 
-    template <typename Self>
-    void finish(Self& self)
-    {
-        finish(self, error_);
-    }
-
     // Completing destroys this object; the handler runs inside. The socket
-    // may be gone already (a wait that ended with its destruction): the
-    // executor is the composed operation's, its handler's or the socket's.
+    // may be gone already: the executor is the composed operation's, its
+    // handler's or the socket's.
     template <typename Self>
     void finish(Self& self, std::error_code ec)
     {
@@ -166,17 +174,17 @@ private:
     }
 
     template <typename Self>
-    void wait(Self& self)
+    void wait(Self& self, socket_impl<Executor>& socket)
     {
         step_ = step::waiting;
         if constexpr (Operation::is_receive)
-            socket_.socket.async_wait(asio::socket_base::wait_read, std::move(self));
+            socket.socket.async_wait(asio::socket_base::wait_read, std::move(self));
         else
-            socket_.waits.async_wait_for_room(socket_.socket, operation_.destination_address(),
-                                              waiter_, std::move(self));
+            socket.waits.async_wait_for_room(socket.socket, operation_.destination_address(),
+                                             waiter_, std::move(self));
     }
 
-    socket_impl<Executor>& socket_;
+    std::weak_ptr<socket_impl<Executor>> socket_;
     Operation operation_;
     std::error_code error_;
     step step_ = step::starting;

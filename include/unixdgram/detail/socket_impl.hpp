@@ -13,17 +13,21 @@
 #include <asio/basic_datagram_socket.hpp>
 #include <asio/local/datagram_protocol.hpp>
 
+#include <memory>
 #include <system_error>
 
 namespace unixdgram::detail {
 
 // On the heap, so that it stays where it is when the socket object moves:
-// an operation in progress holds a reference to it (as Beast's streams hold
-// their impl), and moving or move-assigning the socket hands it over, pending
-// operations and all. Destroying it closes the descriptor, which ends those
-// operations with operation_aborted before they touch it again.
+// moving or move-assigning the socket hands it over, pending operations and
+// all (as Beast's streams hand over their impl). An operation that waits
+// holds a weak reference to it and tries it again only while it lives:
+// destroying it closes the descriptor, which ends the waits still pending
+// with operation_aborted, but a wait that had ended already (it was
+// cancelled on its own, or its readiness was queued) has its handler run
+// afterwards all the same.
 template <typename Executor>
-struct socket_impl {
+struct socket_impl : std::enable_shared_from_this<socket_impl<Executor>> {
     explicit socket_impl(const Executor& executor) : socket(executor), waits(executor) {}
 
     socket_impl(const socket_impl&) = delete;

@@ -134,7 +134,7 @@ bool datagram_socket<Executor>::make_impl(std::error_code& ec)
     if (impl_)
         return true;
     try {
-        impl_ = std::make_unique<detail::socket_impl<Executor>>(executor_);
+        impl_ = std::make_shared<detail::socket_impl<Executor>>(executor_);
         return true;
     } catch (const std::bad_alloc&) {
         ec = std::make_error_code(std::errc::not_enough_memory);
