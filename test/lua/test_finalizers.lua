@@ -324,5 +324,78 @@ do
     pcall(rescue.join, rescue)
 end
 
+-- pair() makes two sockets, allocating for the second after the first is
+-- made: a finalizer that runs then and closes the first (reaching it through
+-- the debug library, as the C function's stack slot 1) must leave pair()
+-- raising EBADF with nothing left open, not connecting a socket that is gone.
+do
+    collectgarbage()
+    collectgarbage()
+    local base = tap.fd_count()
+    local acted, watching = false, true
+    local function watch()
+        setmetatable({}, {__gc = function()
+            for level = 2, 8 do
+                local info = debug.getinfo(level, "f")
+                if not info then
+                    break
+                end
+                if info.func == datagram_socket.pair then
+                    local _, first = debug.getlocal(level, 1)
+                    local _, second = debug.getlocal(level, 2)
+                    if type(second) == "userdata" and not acted then
+                        acted = true
+                        local closing <close> = first
+                    end
+                    break
+                end
+            end
+            if watching and not acted then
+                watch()
+            end
+        end})
+    end
+    tap.collect_at_every_check()
+    watch()
+    local ok, err = pcall(datagram_socket.pair)
+    watching = false
+    tap.collect_normally()
+    tap.ok(acted, "a finalizer ran while pair() made its second socket and closed the first")
+    tap.ok(not ok and type(err) == "table" and err.name == "EBADF",
+        "pair() whose first socket a finalizer closed raises EBADF",
+        ok and "it made a pair" or tostring(err))
+    collectgarbage()
+    collectgarbage()
+    tap.is(tap.fd_count(), base, "and leaves no descriptor open")
+end
+
+-- Lua finalizes an object once: a socket that a finalizer resurrects after
+-- the socket's own __gc cannot be opened again, whose descriptor nothing
+-- would close. After __close it can (test_socket.lua).
+do
+    collectgarbage()
+    collectgarbage()
+    local base = tap.fd_count()
+    local outcomes = {}
+    for _ = 1, 3 do
+        -- Marked for finalization before the socket is: finalized after it.
+        local holder = setmetatable({}, {__gc = function(self)
+            outcomes[#outcomes + 1] = table.pack(pcall(self.socket.open, self.socket))
+        end})
+        holder.socket = datagram_socket.new()
+    end
+    collectgarbage()
+    collectgarbage()
+    collectgarbage()
+    local all_ebadf = #outcomes == 3
+    for _, outcome in ipairs(outcomes) do
+        all_ebadf = all_ebadf and not outcome[1] and type(outcome[2]) == "table" and
+            outcome[2].name == "EBADF"
+    end
+    tap.ok(all_ebadf, "open() of a socket resurrected after its __gc raises EBADF",
+        #outcomes .. " finalizers ran")
+    tap.is(tap.fd_count(), base, "and no descriptor is left open")
+end
+
 ud.run()
 os.exit(tap.done() and 0 or 1)

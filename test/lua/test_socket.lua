@@ -287,5 +287,32 @@ do
     b:close()
 end
 
+-- The methods table of a socket is reached only through the debug library;
+-- what it leads to stays closed, and errs rather than crashes.
+do
+    local s = datagram_socket.new()
+    local methods = debug.getmetatable(s).__index
+    tap.is(getmetatable(methods), "unix.datagram_socket",
+        "a socket's methods table has a closed metatable")
+    local lookup = debug.getmetatable(methods).__index
+    tap.ok(not pcall(lookup, 1, "is_open"), "its property lookup called on a number raises")
+    tap.ok(not pcall(lookup, {}, "is_open"), "and on a table that is no socket's")
+    tap.is(lookup(methods, "is_open"), false, "and on the socket's own methods finds the property")
+    s:close()
+end
+
+-- __close ends a socket's scope, not its life: it can be opened again.
+do
+    local s = datagram_socket.new()
+    s:open()
+    do
+        local scoped <close> = s
+    end
+    tap.is(s.is_open, false, "a <close> variable closes the socket")
+    s:open()
+    tap.is(s.is_open, true, "which open() opens again")
+    s:close()
+end
+
 ud.run()
 tap.done()

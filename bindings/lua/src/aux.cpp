@@ -40,7 +40,11 @@ const char own_object_key = 0;
 int property_or_raise(lua_State* L)
 {
     lua_settop(L, 2);
-    lua_rawgetp(L, 1, &own_object_key);
+    // Through the debug library it can be called with anything.
+    if (lua_type(L, 1) == LUA_TTABLE)
+        lua_rawgetp(L, 1, &own_object_key);
+    else
+        lua_pushnil(L);
     lua_replace(L, 1);
     auto index = lua_tocfunction(L, lua_upvalueindex(2));
     if (index(L) > 0 && !lua_isnil(L, -1))
@@ -182,8 +186,11 @@ void create_metatable(lua_State* L, binding_state& state, const char* type,
     name_functions(L, methods_table, "", 0);
     if (!index || lookup == method_lookup::own_table) {
         // The methods table's own __index, for the keys that are no method:
-        // the properties of an object's copy, or bad_index.
-        lua_createtable(L, 0, 1);
+        // the properties of an object's copy, or bad_index. Its metatable is
+        // as closed as the object's.
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, type);
+        lua_setfield(L, -2, "__metatable");
         lua_pushlightuserdata(L, &state);
         if (index)
             lua_pushcfunction(L, index);

@@ -75,8 +75,10 @@ int socket_pair(lua_State* L)
     binding_state& state = state_of(L);
     socket_object* first = push_socket(L, state);
     socket_object* second = push_socket(L, state);
+    // Making the second may have run a finalizer that closed the first.
+    socket_type& first_socket = live_socket(L, first);
     std::error_code ec = call(
-        [&](std::error_code& ec) { unixdgram::connect_pair(*first->socket, *second->socket, ec); });
+        [&](std::error_code& ec) { unixdgram::connect_pair(first_socket, *second->socket, ec); });
     if (ec)
         raise_error(L, ec);
     return 2;
@@ -86,6 +88,10 @@ int socket_open(lua_State* L)
 {
     binding_state& state = state_of(L);
     socket_object* object = check_socket(L, 1);
+    // Lua finalizes an object once: a socket opened again by a finalizer
+    // that resurrected it after its __gc would keep its descriptor for ever.
+    if (object->finalized)
+        raise_error(L, asio::error::bad_descriptor);
     std::error_code ec = call([&](std::error_code& ec) {
         if (!object->socket)
             object->socket.emplace(state.executor);
@@ -134,9 +140,9 @@ int socket_close(lua_State* L)
     return 0;
 }
 
-// __gc and __close: destroys the C++ socket, which closes it and aborts its
+// __close: destroys the C++ socket, which closes it and aborts its
 // operations; the object stays, as a closed socket open() can reopen.
-int socket_gc(lua_State* L)
+int socket_close_variable(lua_State* L)
 {
     socket_object* object = check_socket(L, 1);
     if (object->socket) {
@@ -144,6 +150,13 @@ int socket_gc(lua_State* L)
         ++object->generation;
     }
     return 0;
+}
+
+// __gc: as __close, and for good: open() fails from now on.
+int socket_gc(lua_State* L)
+{
+    check_socket(L, 1)->finalized = true;
+    return socket_close_variable(L);
 }
 
 int socket_cancel(lua_State* L)
@@ -496,7 +509,7 @@ void open_datagram_socket(lua_State* L, binding_state& state)
     };
     static const luaL_Reg metamethods[] = {
         {"__gc", boundary<socket_gc>},
-        {"__close", boundary<socket_gc>},
+        {"__close", boundary<socket_close_variable>},
         {"__tostring", boundary<socket_tostring>},
         {nullptr, nullptr},
     };

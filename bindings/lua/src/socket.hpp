@@ -18,9 +18,11 @@ namespace unixdgram::lua::detail {
 using socket_type = unixdgram::datagram_socket<>;
 
 // unix.datagram_socket. The C++ socket is destroyed by __gc and __close; the
-// Lua object then behaves as a closed socket and open() makes a new one.
+// Lua object then behaves as a closed socket, and after __close open() makes
+// a new one.
 struct socket_object {
     std::optional<socket_type> socket;
+    bool finalized = false; // by __gc: a finalizer may resurrect the object
     // Counts the C++ sockets this object has held: a wait started on an
     // earlier one (destroyed by __close or __gc, its operation aborted and
     // its completion on the way) must not be cancelled through the new one.
