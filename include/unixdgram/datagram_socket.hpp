@@ -82,6 +82,13 @@ endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 /// to 64 in a row before the io_context polls its reactor. Code that runs
 /// the io_context from inside a handler, waiting for an operation that
 /// handler started, should first call `unixdgram::post_queued_completions()`.
+///
+/// An operation made with a deferred token (`asio::experimental::deferred`,
+/// an awaitable awaited later) refers to the socket object, as Asio's
+/// operations do: launched, it runs on what the socket holds then, and the
+/// socket must still exist. `close()`, `release()` and `cancel()` end every
+/// operation started before them with `operation_aborted`, those whose
+/// readiness was already reported too.
 /// Handlers bound to any other executor (a strand, say) are posted to it.
 ///
 /// Closing, cancelling or releasing the socket makes its pending operations

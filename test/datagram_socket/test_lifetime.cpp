@@ -9,6 +9,8 @@
 //
 #include "datagram_socket_test.hpp"
 
+#include <asio/experimental/deferred.hpp>
+
 using namespace unixdgram_test;
 using unixdgram::file_descriptor;
 
@@ -449,6 +451,99 @@ TEST_CASE_FIXTURE(io_fixture,
     CHECK_FALSE(sending.ec);
     CHECK(receiving.calls == 1);
     CHECK(receiving.ec == asio::error::operation_aborted);
+}
+
+TEST_CASE_FIXTURE(io_fixture,
+                  "a receive whose wait ended with a send's, the send's handler closing the "
+                  "socket, completes with operation_aborted")
+{
+    bool reopen = false;
+    SUBCASE("closed") {}
+    SUBCASE("closed and opened again, with a datagram for the new socket")
+    {
+        reopen = true;
+    }
+    socket_type server(io);
+    socket_type peer(io);
+    unixdgram::connect_pair(server, peer);
+    const unixdgram::endpoint new_name = unixdgram::make_endpoint(unique_abstract_name("reopened"));
+    server.non_blocking(true);
+    std::error_code ec;
+    while (!ec)
+        server.send(asio::buffer(std::string_view("f")), 0, ec);
+    REQUIRE(ec == errno_is{EAGAIN});
+    server.non_blocking(false);
+    std::array<char, 16> storage{};
+    completion<std::size_t> receiving;
+    completion<std::size_t> sending;
+    receiving.start([&](auto handler) { server.async_receive(asio::buffer(storage), handler); });
+    sending.start([&](auto record) {
+        server.async_send(asio::buffer(std::string_view("s")),
+                          [&, record](std::error_code ec, std::size_t n) {
+                              record(ec, n);
+                              server.close();
+                              if (!reopen)
+                                  return;
+                              // A datagram for the new socket, which the old receive
+                              // must not take.
+                              server.open();
+                              server.bind(new_name);
+                              socket_type client(io);
+                              client.open();
+                              client.send_to(asio::buffer(std::string_view("new")), new_name);
+                          });
+    });
+    io.poll();
+    REQUIRE(receiving.calls + sending.calls == 0);
+    peer.send(asio::buffer(std::string_view("old")));
+    peer.non_blocking(true);
+    ec.clear();
+    while (!ec)
+        peer.receive(asio::buffer(storage), 0, ec);
+    REQUIRE(ec == errno_is{EAGAIN});
+    run();
+    CHECK(sending.calls == 1);
+    CHECK_FALSE(sending.ec);
+    CHECK(receiving.calls == 1);
+    CHECK(receiving.ec == asio::error::operation_aborted);
+    if (reopen)
+        CHECK(server.bytes_readable() == 3);
+}
+
+TEST_CASE_FIXTURE(io_fixture,
+                  "a deferred operation runs on what its socket holds when it is launched")
+{
+    socket_type a(io);
+    socket_type b(io);
+    std::array<char, 16> storage{};
+    SUBCASE("made before the socket was opened")
+    {
+        auto sending =
+            a.async_send(asio::buffer(std::string_view("late")), asio::experimental::deferred);
+        unixdgram::connect_pair(a, b);
+        completion<std::size_t> sent;
+        sent.start([&](auto handler) { std::move(sending)(handler); });
+        run();
+        CHECK(sent.calls == 1);
+        CHECK_FALSE(sent.ec);
+        CHECK(text_of(storage, b.receive(asio::buffer(storage))) == "late");
+    }
+    SUBCASE("made before the socket was move-assigned over")
+    {
+        unixdgram::connect_pair(a, b);
+        socket_type c(io);
+        socket_type d(io);
+        unixdgram::connect_pair(c, d);
+        auto receiving = a.async_receive(asio::buffer(storage), asio::experimental::deferred);
+        a = std::move(c); // a's first state is destroyed
+        d.send(asio::buffer(std::string_view("to c")));
+        completion<std::size_t> received;
+        received.start([&](auto handler) { std::move(receiving)(handler); });
+        run();
+        CHECK(received.calls == 1);
+        CHECK_FALSE(received.ec);
+        CHECK(text_of(storage, received.result) == "to c");
+    }
 }
 
 TEST_CASE_FIXTURE(named_fixture,

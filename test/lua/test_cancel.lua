@@ -155,5 +155,44 @@ end):join()
 tap.ok(not driven_ok and driven_err.name == "interrupted",
     "interrupt() reaches a call in a coroutine inside the fiber")
 
+-- One readiness event ends a send's wait and a receive's: the send's fiber
+-- runs first and closes the socket, then opens it again under a name that
+-- gets a datagram. The receive began on the old socket: it ends with
+-- ECANCELED, and leaves the new socket's datagram where it is.
+do
+    local s, peer = unix.datagram_socket.pair()
+    local name = "\0unixdgram-reopen-" .. tap.pid()
+    local filler = spawn(function()
+        while true do
+            s:send(string.rep("f", 512))
+        end
+    end)
+    sleep(0.02)
+    filler:interrupt()
+    pcall(filler.join, filler)
+    local sender = spawn(function()
+        s:send("s") -- waits for room
+        s:close()
+        s:open()
+        s:bind(name)
+        local c = unix.datagram_socket.new()
+        c:open()
+        c:send_to("new", name)
+        c:close()
+    end)
+    local receiver = waiting_receive(s)
+    sleep(0.02) -- both wait now
+    local drain = byte_span.new(600)
+    while peer:io_control("bytes_readable") > 0 do
+        peer:receive(drain)
+    end
+    peer:send("old") -- readable and writable at once
+    sender:join()
+    expect_canceled(receiver, "close() and open() while a receive's readiness was queued")
+    tap.is(s:io_control("bytes_readable"), 3, "the new socket keeps its datagram")
+    s:close()
+    peer:close()
+end
+
 ud.run()
 tap.done()

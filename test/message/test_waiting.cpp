@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <exception>
 #include <future>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -415,4 +416,65 @@ TEST_CASE_FIXTURE(message_fixture,
     REQUIRE(sending.calls == 1);
     CHECK_FALSE(sending.ec);
     CHECK(drain_all(server) == std::vector<std::string>{"again"});
+}
+
+// Past its probes, a socket's sends wait on one fallback timer, armed anew by
+// the first send whose arming fired. A send that joined an arming after it
+// had expired, before its handlers ran, had that re-arming abort its wait.
+TEST_CASE_FIXTURE(io_fixture,
+                  "a send that joins the fallback timer after it expired is not aborted when "
+                  "another send arms it anew")
+{
+    using waits = unixdgram::detail::destination_wait<asio::any_io_executor>;
+    std::vector<std::unique_ptr<socket_type>> receivers;
+    std::vector<std::unique_ptr<socket_type>> fillers;
+    std::vector<endpoint> destinations;
+    for (std::size_t i = 0; i <= waits::max_probes; ++i) {
+        destinations.push_back(unixdgram::make_endpoint(unique_abstract_name("full")));
+        receivers.push_back(std::make_unique<socket_type>(io));
+        receivers.back()->open();
+        receivers.back()->bind(destinations.back());
+        fillers.push_back(std::make_unique<socket_type>(io));
+        fillers.back()->open();
+        fill_queue(*fillers.back(), destinations.back());
+    }
+    socket_type sender(io);
+    sender.open();
+    // One send waiting on each probe, then one past them, on the timer.
+    for (std::size_t i = 0; i < waits::max_probes; ++i)
+        sender.async_send_to(asio::buffer(std::string_view("p")), destinations[i],
+                             [](std::error_code, std::size_t) {});
+    const endpoint& last = destinations.back();
+    std::error_code first_ec = asio::error::in_progress;
+    sender.async_send_to(asio::buffer(std::string_view("A")), last,
+                         [&](std::error_code ec, std::size_t) { first_ec = ec; });
+    // The late send starts after the timer (1 ms) has expired and before its
+    // handlers run: the sleep first lets both timers expire, so that they
+    // run in one pass of the reactor, the earlier one's first.
+    asio::post(io, [] { std::this_thread::sleep_for(5ms); });
+    std::error_code late_ec = asio::error::in_progress;
+    bool late_done_before_close = false;
+    asio::steady_timer before_expiry(io, std::chrono::microseconds(300));
+    before_expiry.async_wait([&](std::error_code) {
+        sender.async_send_to(asio::buffer(std::string_view("C")), last,
+                             [&](std::error_code ec, std::size_t) {
+                                 late_ec = ec;
+                                 late_done_before_close = sender.is_open();
+                             });
+    });
+    // Room at last, then the end.
+    asio::steady_timer room(io, 50ms);
+    room.async_wait([&](std::error_code) {
+        std::array<char, 4> drain{};
+        std::error_code ec;
+        receivers.back()->non_blocking(true);
+        while (!ec)
+            receivers.back()->receive(asio::buffer(drain), 0, ec);
+    });
+    asio::steady_timer end(io, 500ms);
+    end.async_wait([&](std::error_code) { sender.close(); });
+    run();
+    CHECK_FALSE(first_ec);
+    CHECK_FALSE(late_ec);
+    CHECK(late_done_before_close);
 }

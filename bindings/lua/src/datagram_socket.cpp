@@ -122,6 +122,7 @@ int socket_release(lua_State* L)
     // After the allocation, which may have run a finalizer that closed the socket.
     socket_type& socket = live_socket(L, object);
     int released = -1;
+    ++object->generation;
     std::error_code ec = call([&](std::error_code& ec) { released = socket.release(ec); });
     if (ec)
         raise_error(L, ec);
@@ -134,6 +135,7 @@ int socket_close(lua_State* L)
     socket_object* object = check_socket(L, 1);
     if (!object->socket)
         return 0;
+    ++object->generation;
     std::error_code ec = call([&](std::error_code& ec) { object->socket->close(ec); });
     if (ec)
         raise_error(L, ec);
@@ -161,7 +163,9 @@ int socket_gc(lua_State* L)
 
 int socket_cancel(lua_State* L)
 {
-    socket_type& socket = live_socket(L, check_socket(L, 1));
+    socket_object* object = check_socket(L, 1);
+    socket_type& socket = live_socket(L, object);
+    ++object->generation;
     std::error_code ec = call([&](std::error_code& ec) { socket.cancel(ec); });
     if (ec)
         raise_error(L, ec);

@@ -23,9 +23,10 @@ using socket_type = unixdgram::datagram_socket<>;
 struct socket_object {
     std::optional<socket_type> socket;
     bool finalized = false; // by __gc: a finalizer may resurrect the object
-    // Counts the C++ sockets this object has held: a wait started on an
-    // earlier one (destroyed by __close or __gc, its operation aborted and
-    // its completion on the way) must not be cancelled through the new one.
+    // Advanced by close(), release() and cancel(), and when __close or __gc
+    // destroys the C++ socket: a wait that began before (its operation
+    // aborted, or its readiness already queued) must neither be cancelled
+    // through nor try again on what the object holds now.
     unsigned generation = 0;
 };
 

@@ -213,11 +213,16 @@ void attempt_send(socket_type& socket, const io_request& request, io_outcome& ou
                                             control_of(request), request.flags, ec);
 }
 
-// The socket a waiting call uses, if it is still open when its handler runs.
+// The socket a waiting call uses, if its handler runs with the socket still
+// open and not closed, released or cancelled since the wait began (then
+// reopened, it would take what is meant for the new socket).
 socket_type* socket_still_open(const socket_wait& io) noexcept
 {
     socket_object* object = io.request.object;
-    return object && object->socket && object->socket->is_open() ? &*object->socket : nullptr;
+    return object && object->generation == io.generation && object->socket &&
+                   object->socket->is_open()
+               ? &*object->socket
+               : nullptr;
 }
 
 // The completion of a send's or a batch's async operation: the count.

@@ -20,6 +20,7 @@
 #include <asio/error.hpp>
 #include <asio/socket_base.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -35,25 +36,31 @@ class reactive_op;
 // would block does the reactive_op state machine take over, waiting and
 // trying again. Told to wait first (first_step::wait), it starts the state
 // machine at once, as if its own attempt had met EAGAIN: the caller's had.
+//
+// It refers to the socket's members, not their values, as Asio's initiations
+// refer to their socket: a deferred operation (asio::deferred, an awaitable
+// awaited later) runs on what the socket holds when it is launched.
 template <typename Executor, typename Signature>
 class reactive_initiation {
 public:
     using executor_type = Executor;
 
-    // `impl` is null for a socket that was never opened, or moved from.
-    reactive_initiation(const Executor& executor, socket_impl<Executor>* impl,
+    // `*impl` is null for a socket that was never opened, or moved from.
+    reactive_initiation(const Executor& executor,
+                        const std::shared_ptr<socket_impl<Executor>>& impl,
                         first_step first = first_step::attempt) noexcept
-        : executor_(executor), impl_(impl), first_(first)
+        : executor_(&executor), impl_(&impl), first_(first)
     {
     }
 
-    executor_type get_executor() const noexcept { return executor_; }
+    executor_type get_executor() const noexcept { return *executor_; }
 
     template <typename Handler, typename Operation>
     void operator()(Handler&& handler, Operation&& operation) const
     {
+        socket_impl<Executor>* impl = impl_->get();
         std::error_code ec;
-        const int fd = impl_ ? impl_->descriptor() : -1;
+        const int fd = impl ? impl->descriptor() : -1;
         if (first_ == first_step::attempt)
             operation.attempt(fd, ec);
         else if (fd < 0)
@@ -64,26 +71,26 @@ public:
         bool would_block = is_would_block(ec);
         if (would_block) {
             std::error_code registration;
-            if (!impl_->register_with_reactor(registration)) {
+            if (!impl->register_with_reactor(registration)) {
                 ec = registration;
                 would_block = false;
             }
         }
         if (!would_block) {
             immediate_completion<std::decay_t<Handler>, executor_type> completion{handler,
-                                                                                  executor_};
+                                                                                  *executor_};
             return operation.complete(completion, ec);
         }
         // async_compose takes the handler by reference and moves from it.
         asio::async_compose<std::decay_t<Handler>, Signature>(
-            reactive_op<Executor, std::decay_t<Operation>>(*impl_,
+            reactive_op<Executor, std::decay_t<Operation>>(*impl,
                                                            std::forward<Operation>(operation)),
-            handler, executor_);
+            handler, *executor_);
     }
 
 private:
-    Executor executor_;
-    socket_impl<Executor>* impl_;
+    const Executor* executor_;
+    const std::shared_ptr<socket_impl<Executor>>* impl_;
     first_step first_;
 };
 
@@ -94,7 +101,7 @@ template <typename Executor, message_operation Operation>
 class reactive_op {
 public:
     reactive_op(socket_impl<Executor>& socket, Operation operation)
-        : socket_(socket.weak_from_this()), operation_(std::move(operation))
+        : socket_(socket.weak_from_this()), epoch_(socket.epoch), operation_(std::move(operation))
     {
     }
 
@@ -125,24 +132,27 @@ private:
     template <typename Self>
     std::optional<std::error_code> advance(Self& self, std::error_code wait_error)
     {
-        // Gone (destroyed, or replaced by a move-assignment): whatever ended
-        // the wait, nothing is left to try.
+        // Gone (destroyed, or replaced by a move-assignment), or closed,
+        // released or cancelled since it started: whatever ended the wait,
+        // nothing is left to try.
         const std::shared_ptr<socket_impl<Executor>> socket = socket_.lock();
-        if (!socket)
+        if (!socket || socket->epoch != epoch_)
             return asio::error::operation_aborted;
         if (step_ == step::starting) {
             self.reset_cancellation_state(cancellation_filter());
             wait(self, *socket);
             return std::nullopt;
         }
-        // After close() or cancel() the wait ends with an error; a
-        // per-operation cancellation ends this one alone.
+        // A per-operation cancellation ends this one alone.
         if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none) {
             if constexpr (!Operation::is_receive)
                 socket->waits.wait_abandoned(waiter_);
             return wait_error ? wait_error : asio::error::operation_aborted;
         }
-        if (wait_error)
+        // With neither, only the destination wait's timer, armed anew by
+        // another send, aborts a wait: this one joined the arming before,
+        // which had expired, and it tries again as if that had woken it.
+        if (wait_error && wait_error != asio::error::operation_aborted)
             return wait_error;
         const bool done = attempt(*socket);
         if constexpr (!Operation::is_receive)
@@ -185,6 +195,7 @@ private:
     }
 
     std::weak_ptr<socket_impl<Executor>> socket_;
+    std::uint64_t epoch_; // the socket's when the operation started
     Operation operation_;
     std::error_code error_;
     step step_ = step::starting;

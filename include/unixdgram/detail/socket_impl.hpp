@@ -13,6 +13,7 @@
 #include <asio/basic_datagram_socket.hpp>
 #include <asio/local/datagram_protocol.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <system_error>
 
@@ -44,6 +45,10 @@ struct socket_impl : std::enable_shared_from_this<socket_impl<Executor>> {
     // and close() reach those waits too.
     destination_wait<Executor> waits;
     bool user_non_blocking = false;
+    // Advanced by close(), release() and cancel(), which end every operation
+    // started before, those whose wait has ended and whose handler is queued
+    // too: such an operation must not try again on what the socket holds now.
+    std::uint64_t epoch = 0;
 
     bool is_open() const noexcept { return unregistered || socket.is_open(); }
 

@@ -213,6 +213,7 @@ void datagram_socket<Executor>::close(std::error_code& ec)
     ec.clear();
     if (!impl_)
         return;
+    ++impl_->epoch;
     impl_->waits.close();
     if (impl_->unregistered)
         impl_->unregistered.close(ec);
@@ -234,6 +235,7 @@ datagram_socket<Executor>::release(std::error_code& ec)
         ec = asio::error::bad_descriptor;
         return -1;
     }
+    ++impl_->epoch;
     impl_->waits.close();
     if (impl_->unregistered) {
         ec.clear();
@@ -262,6 +264,7 @@ void datagram_socket<Executor>::cancel(std::error_code& ec)
         ec = asio::error::bad_descriptor;
         return;
     }
+    ++impl_->epoch;
     impl_->waits.cancel();
     if (impl_->unregistered)
         ec.clear(); // nothing can be waiting on a descriptor the reactor never saw
@@ -1142,7 +1145,7 @@ auto datagram_socket<Executor>::start(Operation&& operation, Token&& token,
                                       detail::first_step first)
 {
     return asio::async_initiate<Token, Signature>(
-        detail::reactive_initiation<Executor, Signature>(executor_, impl_.get(), first), token,
+        detail::reactive_initiation<Executor, Signature>(executor_, impl_, first), token,
         std::forward<Operation>(operation));
 }
 
