@@ -189,6 +189,12 @@ public:
         timer_waiters_ = 0;
     }
 
+    // How many times cancel() has run (close() runs it too): the socket's
+    // close(), release() and cancel() end every operation started before,
+    // those whose wait has ended and whose handler is queued too, which must
+    // not try again on what the socket holds now.
+    std::uint64_t epoch() const noexcept { return epoch_; }
+
     // cancel(), and the probes are closed.
     void close() noexcept
     {

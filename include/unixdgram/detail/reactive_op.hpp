@@ -101,7 +101,8 @@ template <typename Executor, message_operation Operation>
 class reactive_op {
 public:
     reactive_op(socket_impl<Executor>& socket, Operation operation)
-        : socket_(socket.weak_from_this()), epoch_(socket.epoch), operation_(std::move(operation))
+        : socket_(socket.weak_from_this()), epoch_(socket.waits.epoch()),
+          operation_(std::move(operation))
     {
     }
 
@@ -136,7 +137,7 @@ private:
         // released or cancelled since it started: whatever ended the wait,
         // nothing is left to try.
         const std::shared_ptr<socket_impl<Executor>> socket = socket_.lock();
-        if (!socket || socket->epoch != epoch_)
+        if (!socket || socket->waits.epoch() != epoch_)
             return asio::error::operation_aborted;
         if (step_ == step::starting) {
             self.reset_cancellation_state(cancellation_filter());
@@ -195,7 +196,7 @@ private:
     }
 
     std::weak_ptr<socket_impl<Executor>> socket_;
-    std::uint64_t epoch_; // the socket's when the operation started
+    std::uint64_t epoch_; // its socket's waits.epoch() when it started
     Operation operation_;
     std::error_code error_;
     step step_ = step::starting;

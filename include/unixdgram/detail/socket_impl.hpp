@@ -13,7 +13,6 @@
 #include <asio/basic_datagram_socket.hpp>
 #include <asio/local/datagram_protocol.hpp>
 
-#include <cstdint>
 #include <memory>
 #include <system_error>
 
@@ -42,13 +41,10 @@ struct socket_impl : std::enable_shared_from_this<socket_impl<Executor>> {
     file_descriptor unregistered;
     asio::basic_datagram_socket<asio::local::datagram_protocol, Executor> socket;
     // Where sends wait for room (see destination_wait.hpp), so that cancel()
-    // and close() reach those waits too.
+    // and close() reach those waits too; its epoch() tells every waiting
+    // operation whether they ran since it started.
     destination_wait<Executor> waits;
     bool user_non_blocking = false;
-    // Advanced by close(), release() and cancel(), which end every operation
-    // started before, those whose wait has ended and whose handler is queued
-    // too: such an operation must not try again on what the socket holds now.
-    std::uint64_t epoch = 0;
 
     bool is_open() const noexcept { return unregistered || socket.is_open(); }
 

@@ -213,7 +213,6 @@ void datagram_socket<Executor>::close(std::error_code& ec)
     ec.clear();
     if (!impl_)
         return;
-    ++impl_->epoch;
     impl_->waits.close();
     if (impl_->unregistered)
         impl_->unregistered.close(ec);
@@ -235,7 +234,6 @@ datagram_socket<Executor>::release(std::error_code& ec)
         ec = asio::error::bad_descriptor;
         return -1;
     }
-    ++impl_->epoch;
     impl_->waits.close();
     if (impl_->unregistered) {
         ec.clear();
@@ -264,7 +262,6 @@ void datagram_socket<Executor>::cancel(std::error_code& ec)
         ec = asio::error::bad_descriptor;
         return;
     }
-    ++impl_->epoch;
     impl_->waits.cancel();
     if (impl_->unregistered)
         ec.clear(); // nothing can be waiting on a descriptor the reactor never saw
