@@ -67,8 +67,8 @@ endpoint make_endpoint(std::string_view path, std::error_code& ec) noexcept;
 /// Each operation first tries its system call; it waits for readiness only
 /// when the kernel says EAGAIN, so a ready socket costs one system call and,
 /// in steady state, no heap allocation. A caller whose own `try_` attempt
-/// met EAGAIN passes `unixdgram::after_would_block` to the send it starts
-/// next, which then waits before it attempts: two system calls in all. The
+/// met EAGAIN passes `unixdgram::after_would_block` to the send or receive it
+/// starts next, which then waits before it attempts: two system calls in all. The
 /// descriptor joins the reactor (epoll) only before its first such wait, so
 /// a socket whose calls never block does not pay for the kernel's epoll
 /// callbacks.
@@ -385,6 +385,44 @@ public:
     receive_result try_receive_message(const MutableBufferSequence& buffers, endpoint_type* sender,
                                        std::span<file_descriptor> fds, message_flags flags,
                                        std::error_code& ec) noexcept;
+
+    /// `receive_message` for a caller whose own attempt
+    /// (`try_receive_message`) has just met EAGAIN: it waits for the socket
+    /// to be readable first, and then attempts. So a receive that had to
+    /// wait makes two system calls in all, the caller's and this one's.
+    /// Should another reader take the datagram first, it waits again. In
+    /// `non_blocking()` mode it makes its attempt without waiting, as
+    /// `receive_message` does. Errors and results are those of
+    /// `receive_message`.
+    template <typename MutableBufferSequence>
+    receive_result receive_message(after_would_block_t, const MutableBufferSequence& buffers,
+                                   endpoint_type* sender, std::span<file_descriptor> fds = {},
+                                   message_flags flags = 0);
+    /// @copydoc receive_message(after_would_block_t, const MutableBufferSequence&,
+    /// endpoint_type*, std::span<file_descriptor>, message_flags)
+    template <typename MutableBufferSequence>
+    receive_result receive_message(after_would_block_t, const MutableBufferSequence& buffers,
+                                   endpoint_type* sender, std::span<file_descriptor> fds,
+                                   message_flags flags, std::error_code& ec);
+
+    /// Starts `receive_message(after_would_block, ...)` in the background:
+    /// the wait for readability comes first, then the attempt, so the
+    /// handler runs only after a wait (never inside this call, even on a
+    /// closed socket). What must stay valid is what `async_receive_message`
+    /// says.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, receive_result result)`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total: a cancelled receive has taken nothing.
+    template <typename MutableBufferSequence,
+              asio::completion_token_for<void(std::error_code, receive_result)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_message(after_would_block_t, const MutableBufferSequence& buffers,
+                               endpoint_type* sender, std::span<file_descriptor> fds,
+                               message_flags flags,
+                               Token&& token = asio::default_completion_token_t<executor_type>());
     /// @}
 
     /// @name Sending
@@ -705,6 +743,15 @@ public:
     std::size_t try_receive_many(std::span<receive_entry> entries, message_flags flags,
                                  std::error_code& ec) noexcept;
 
+    /// `receive_many` for a caller whose `try_receive_many` has just met
+    /// EAGAIN: it waits for the socket to be readable before its first
+    /// attempt, as `receive_message(after_would_block, ...)` does.
+    std::size_t receive_many(after_would_block_t, std::span<receive_entry> entries,
+                             message_flags flags = 0);
+    /// @copydoc receive_many(after_would_block_t, std::span<receive_entry>, message_flags)
+    std::size_t receive_many(after_would_block_t, std::span<receive_entry> entries,
+                             message_flags flags, std::error_code& ec);
+
     /// Asynchronously sends every entry, as `send_many` does.
     ///
     /// The entries, their buffers and destinations must stay valid until
@@ -760,6 +807,20 @@ public:
     template <asio::completion_token_for<void(std::error_code, std::size_t)> Token =
                   asio::default_completion_token_t<executor_type>>
     auto async_receive_many(std::span<receive_entry> entries,
+                            Token&& token = asio::default_completion_token_t<executor_type>());
+
+    /// Starts `receive_many(after_would_block, ...)` in the background: the
+    /// wait for readability comes before the first attempt.
+    ///
+    /// @par Completion Signature
+    /// `void(std::error_code ec, std::size_t count)`, as `async_receive_many`.
+    ///
+    /// @par Per-Operation Cancellation
+    /// Terminal, partial and total, as `async_receive_many`.
+    template <asio::completion_token_for<void(std::error_code, std::size_t)> Token =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_receive_many(after_would_block_t, std::span<receive_entry> entries,
+                            message_flags flags,
                             Token&& token = asio::default_completion_token_t<executor_type>());
     /// @}
 

@@ -46,12 +46,13 @@ struct after_would_block_t {
     explicit after_would_block_t() = default;
 };
 
-/// Passed first to a send (`send_message`, `async_send_message`,
-/// `send_many`, `async_send_many`), says that the caller's own attempt has
-/// just met a full queue: EAGAIN from a `try_` form. The send then waits for
-/// room before it attempts, instead of attempting again at once, so a send
+/// Passed first to a send or receive (`send_message`, `receive_message`,
+/// `send_many`, `receive_many` and their `async_` forms), says that the
+/// caller's own attempt has just met EAGAIN from a `try_` form: a full queue,
+/// or nothing to receive. The operation then waits for room or for a
+/// datagram before it attempts, instead of attempting again at once, so one
 /// that had to wait costs two system calls in all, the caller's and the one
-/// after room appeared.
+/// after the wait.
 ///
 /// @code
 /// std::error_code ec;

@@ -191,13 +191,11 @@ void spawn_fiber(lua_State* L, binding_state& state, int function_index, bool is
 // finished, and returns true; false, pushing nothing, when all went well.
 bool push_failure_report(lua_State* L, binding_state& state);
 
-// What a handler does with a completion before it completes the wait: a
-// callable (state, wait, ec, results...) that takes the results into the
-// wait's payload and may adjust `ec`. It returns false when it started
-// another operation for the same wait instead, whose handler completes it.
-// The default takes nothing.
+// What a handler does with a completion's results before it completes the
+// wait: a callable (wait, results...) that takes them into the wait's
+// payload. The default takes nothing.
 struct take_nothing {
-    bool operator()(binding_state&, wait_state&, std::error_code&) const noexcept { return true; }
+    void operator()(wait_state&) const noexcept {}
 };
 
 // The completion handler of every Asio operation a wait starts.
@@ -213,8 +211,7 @@ struct wait_handler {
     {
         if (!life->alive)
             return;
-        if (!Take()(*state, *wait, ec, std::forward<Results>(results)...))
-            return;
+        Take()(*wait, std::forward<Results>(results)...);
         wait->ec = ec;
         complete_wait(*state, *wait);
     }

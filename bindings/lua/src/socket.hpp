@@ -24,9 +24,9 @@ struct socket_object {
     std::optional<socket_type> socket;
     bool finalized = false; // by __gc: a finalizer may resurrect the object
     // Advanced by close(), release() and cancel(), and when __close or __gc
-    // destroys the C++ socket: a wait that began before (its operation
-    // aborted, or its readiness already queued) must neither be cancelled
-    // through nor try again on what the object holds now.
+    // destroys the C++ socket: a wait that began before has had its
+    // operation aborted by the core, and must not be cancelled through what
+    // the object holds now.
     unsigned generation = 0;
 };
 

@@ -6,10 +6,9 @@
 // Each call makes its system call at once, in the C++ socket's try_ form (one
 // attempt that never waits): when that succeeds the call returns without
 // yielding or allocating. Only on EAGAIN does it wait, through the runtime
-// (runtime.hpp): a receive for the socket to become readable, and then it
-// makes its one attempt again; a send through the core's async send told
-// that its caller met EAGAIN (unixdgram::after_would_block), which waits for
-// room at the destination first and then makes its one attempt. So a call
+// (runtime.hpp), on the core's async form told that its caller met EAGAIN
+// (unixdgram::after_would_block): that waits first, for room at the
+// destination or for a datagram, and then makes its one attempt. So a call
 // that waits makes two system calls. What a waiting call keeps lives in its
 // wait's payload, a socket_wait.
 //
@@ -213,70 +212,25 @@ void attempt_send(socket_type& socket, const io_request& request, io_outcome& ou
                                             control_of(request), request.flags, ec);
 }
 
-// The socket a waiting call uses, if its handler runs with the socket still
-// open and not closed, released or cancelled since the wait began (then
-// reopened, it would take what is meant for the new socket).
-socket_type* socket_still_open(const socket_wait& io) noexcept
-{
-    socket_object* object = io.request.object;
-    return object && object->generation == io.generation && object->socket &&
-                   object->socket->is_open()
-               ? &*object->socket
-               : nullptr;
-}
-
 // The completion of a send's or a batch's async operation: the count.
 struct take_count {
-    bool operator()(binding_state&, wait_state& wait, std::error_code&,
-                    std::size_t count) const noexcept
+    void operator()(wait_state& wait, std::size_t count) const noexcept
     {
         socket_wait& io = socket_wait_of(wait);
         io.outcome.bytes = count;
         io.sent_fds.clear();
-        return true;
     }
 };
 
-// A waiting receive's readiness (the socket became readable): the receive's
-// attempt, made here; should another reader have taken the datagram first,
-// the wait goes on. So a receive that waits makes two system calls, the
-// attempt that found nothing and this one.
-template <bool Batch>
-struct receive_when_readable {
-    bool operator()(binding_state& state, wait_state& wait, std::error_code& ec) const noexcept;
-};
-
-// Waits for `socket` to be readable, then receives (receive_when_readable).
-// May throw std::bad_alloc.
-template <bool Batch>
-void wait_readable(binding_state& state, wait_state& wait, socket_type& socket)
-{
-    socket.async_wait(socket_type::wait_type::wait_read,
-                      bind_wait_handler<receive_when_readable<Batch>>(state, wait));
-}
-
-template <bool Batch>
-bool receive_when_readable<Batch>::operator()(binding_state& state, wait_state& wait,
-                                              std::error_code& ec) const noexcept
-{
-    if (ec)
-        return true;
-    socket_wait& io = socket_wait_of(wait);
-    socket_type* socket = socket_still_open(io);
-    if (!socket) {
-        // Closed after its readiness was queued: as a close while it waited.
-        ec = asio::error::operation_aborted;
-        return true;
+// The completion of a receive's: what the kernel said, the descriptors left
+// in the wait's storage.
+struct take_received {
+    void operator()(wait_state& wait, receive_result result) const noexcept
+    {
+        socket_wait& io = socket_wait_of(wait);
+        take_result(result, io.outcome, io.received_fds, io.request.max_fds);
     }
-    if constexpr (Batch)
-        io.outcome.bytes = socket->try_receive_many(io.receive_entries, io.request.flags, ec);
-    else
-        attempt_receive(*socket, io.request, io.outcome, io.received_fds, ec);
-    if (!would_block(ec))
-        return true;
-    ec = guarded([&] { wait_readable<Batch>(state, wait, *socket); });
-    return static_cast<bool>(ec);
-}
+};
 
 // Starts the wait of a send or receive that found EAGAIN; the wait owns
 // copies of everything it reads.
@@ -294,7 +248,11 @@ std::error_code start_io(binding_state& state, socket_type& socket, wait_state& 
         if (!held.is_send) {
             if (io.received_fds.size() < held.max_fds + 1)
                 io.received_fds.resize(held.max_fds + 1);
-            wait_readable<false>(state, wait, socket);
+            socket.async_receive_message(after_would_block,
+                                         asio::mutable_buffer(held.data, held.size),
+                                         held.has_address ? &io.outcome.sender : nullptr,
+                                         std::span(io.received_fds).first(held.max_fds), held.flags,
+                                         bind_wait_handler<take_received>(state, wait));
             return;
         }
         // A waiting send holds its own copies of the descriptors, so closing
@@ -844,12 +802,15 @@ struct receive_batch {
         return socket.try_receive_many(entries, flags, ec);
     }
 
-    // Waits for readability, then receives (receive_when_readable).
+    // Through the core's async receive, which waits for readability before
+    // its attempt (the caller's met EAGAIN).
     static std::error_code start(binding_state& state, socket_type& socket, wait_state& wait,
                                  socket_wait& io, std::size_t, int flags) noexcept
     {
-        io.request.flags = flags;
-        return guarded([&] { wait_readable<true>(state, wait, socket); });
+        return guarded([&] {
+            socket.async_receive_many(after_would_block, io.receive_entries, flags,
+                                      bind_wait_handler<take_count>(state, wait));
+        });
     }
 
     static int push(lua_State* L, std::error_code ec, std::span<entry> entries, std::size_t done)

@@ -699,6 +699,46 @@ auto datagram_socket<Executor>::async_receive_message(const MutableBufferSequenc
         std::forward<Token>(token));
 }
 
+template <typename Executor>
+template <typename MutableBufferSequence>
+receive_result datagram_socket<Executor>::receive_message(after_would_block_t,
+                                                          const MutableBufferSequence& buffers,
+                                                          endpoint_type* sender,
+                                                          std::span<file_descriptor> fds,
+                                                          message_flags flags)
+{
+    return detail::or_throw("receive_message", [&](std::error_code& ec) {
+        return receive_message(after_would_block, buffers, sender, fds, flags, ec);
+    });
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence>
+receive_result datagram_socket<Executor>::receive_message(after_would_block_t,
+                                                          const MutableBufferSequence& buffers,
+                                                          endpoint_type* sender,
+                                                          std::span<file_descriptor> fds,
+                                                          message_flags flags, std::error_code& ec)
+{
+    detail::receive_operation<MutableBufferSequence, true> operation(buffers, sender, fds, flags);
+    run_blocking(operation, ec, detail::first_step::wait);
+    return std::move(operation.result);
+}
+
+template <typename Executor>
+template <typename MutableBufferSequence,
+          asio::completion_token_for<void(std::error_code, receive_result)> Token>
+auto datagram_socket<Executor>::async_receive_message(after_would_block_t,
+                                                      const MutableBufferSequence& buffers,
+                                                      endpoint_type* sender,
+                                                      std::span<file_descriptor> fds,
+                                                      message_flags flags, Token&& token)
+{
+    return start<void(std::error_code, receive_result)>(
+        detail::receive_operation<MutableBufferSequence, true>(buffers, sender, fds, flags),
+        std::forward<Token>(token), detail::first_step::wait);
+}
+
 // The named sends and receives: messages with parts left out ----------------
 
 template <typename Executor>
@@ -1073,6 +1113,26 @@ std::size_t datagram_socket<Executor>::receive_many(std::span<receive_entry> ent
 }
 
 template <typename Executor>
+std::size_t datagram_socket<Executor>::receive_many(after_would_block_t,
+                                                    std::span<receive_entry> entries,
+                                                    message_flags flags)
+{
+    return detail::or_throw("receive_many", [&](std::error_code& ec) {
+        return receive_many(after_would_block, entries, flags, ec);
+    });
+}
+
+template <typename Executor>
+std::size_t datagram_socket<Executor>::receive_many(after_would_block_t,
+                                                    std::span<receive_entry> entries,
+                                                    message_flags flags, std::error_code& ec)
+{
+    detail::receive_many_operation operation(entries, flags);
+    run_blocking(operation, ec, detail::first_step::wait);
+    return operation.received;
+}
+
+template <typename Executor>
 std::size_t datagram_socket<Executor>::try_send_many(std::span<send_entry> entries,
                                                      message_flags flags,
                                                      std::error_code& ec) noexcept
@@ -1132,6 +1192,17 @@ template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
 auto datagram_socket<Executor>::async_receive_many(std::span<receive_entry> entries, Token&& token)
 {
     return async_receive_many(entries, 0, std::forward<Token>(token));
+}
+
+template <typename Executor>
+template <asio::completion_token_for<void(std::error_code, std::size_t)> Token>
+auto datagram_socket<Executor>::async_receive_many(after_would_block_t,
+                                                   std::span<receive_entry> entries,
+                                                   message_flags flags, Token&& token)
+{
+    return start<void(std::error_code, std::size_t)>(detail::receive_many_operation(entries, flags),
+                                                     std::forward<Token>(token),
+                                                     detail::first_step::wait);
 }
 
 // Asynchronous machinery -----------------------------------------------------
