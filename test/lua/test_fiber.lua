@@ -164,6 +164,34 @@ end
 tap.is(finished, 200, "200 fibers all finish")
 tap.is(total, 200 * 201 // 2, "the 200 fibers return their results")
 
+-- The debug library can replace a fiber's user values (its thread, its
+-- outcome, its local_ table): the binding keeps what it relies on in the
+-- registry, and checks what it reads.
+do
+    local a, b = ud.unix.datagram_socket.pair()
+    local tampered = spawn(function()
+        local into = ud.byte_span.new(8)
+        local n = b:receive(into)
+        return n, tostring(into:slice(1, n))
+    end)
+    sleep(0.01) -- waiting in receive, its buffer and socket held by the binding
+    for index = 1, 3 do
+        debug.setuservalue(tampered, {}, index)
+    end
+    collectgarbage()
+    collectgarbage()
+    a:send("intact")
+    local n, text = tampered:join()
+    tap.is(text, "intact", "a fiber whose user values were replaced while it waited resumes " ..
+        "and receives into its buffer")
+    tap.is(n, 6, "and returns its results")
+    local finished_fiber = spawn(function() return "kept" end)
+    sleep(0)
+    debug.setuservalue(finished_fiber, 42, 2)
+    tap.is(select("#", finished_fiber:join()), 1,
+        "a finished fiber whose outcome was replaced still joins, with its result count")
+end
+
 -- run: every other fiber finishes; an unjoined failure is raised
 local ran = false
 spawn(function() sleep(0.01); ran = true end)

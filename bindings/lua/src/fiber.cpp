@@ -93,15 +93,22 @@ bool join_in_progress(const fiber_object& fiber) noexcept
 static_assert(LUA_VERSION_RELEASE_NUM >= 50403,
               "release_anchor runs luaL_unref in Asio handlers, allocation-free from Lua 5.4.3 on");
 
+// luaL_unref reuses registry slots that exist (see the static_assert): it
+// allocates nothing and cannot raise, so the idle helper thread may do it
+// from a handler.
+void unref(binding_state& state, int& reference) noexcept
+{
+    if (reference != LUA_NOREF) {
+        luaL_unref(state.helper, LUA_REGISTRYINDEX, reference);
+        reference = LUA_NOREF;
+    }
+}
+
 void release_anchor(binding_state& state, fiber_object& fiber) noexcept
 {
-    // luaL_unref reuses registry slots that exist (see the static_assert): it
-    // allocates nothing and cannot raise, so the idle helper thread may do it
-    // from a handler.
-    if (fiber.anchor != LUA_NOREF) {
-        luaL_unref(state.helper, LUA_REGISTRYINDEX, fiber.anchor);
-        fiber.anchor = LUA_NOREF;
-    }
+    unref(state, fiber.anchor);
+    unref(state, fiber.thread_anchor);
+    unref(state, fiber.call_values);
 }
 
 // Takes a failed fiber off the list of failures nobody has seen.
@@ -123,11 +130,11 @@ void forget_failure(binding_state& state, fiber_object& fiber) noexcept
     release_anchor(state, fiber);
 }
 
-// User value 3 of a fiber object: its outcome once finished, a table of its
+// User value 2 of a fiber object: its outcome once finished, a table of its
 // results (1..result_count) or of its error value (1) and traceback. User
-// value 4: its this_fiber.local_ table.
-constexpr int outcome_user_value = 3;
-constexpr int local_user_value = 4;
+// value 3: its this_fiber.local_ table. (User value 1 is its thread.)
+constexpr int outcome_user_value = 2;
+constexpr int local_user_value = 3;
 
 // Where this_fiber.local_ lives for code outside any fiber.
 constexpr const char* outside_local_key = "unixdgram.this_fiber.local_";
@@ -448,11 +455,8 @@ int take_results(lua_State* L, binding_state& state, fiber_object* target, int o
         raise_error(L, std::make_error_code(std::errc::not_enough_memory));
     int count = target->result_count;
     luaL_checkstack(L, count + 1, "too many results");
-    lua_getiuservalue(L, object, outcome_user_value);
-    int outcome = lua_gettop(L);
     for (int at = 1; at <= count; ++at)
-        lua_rawgeti(L, outcome, at);
-    lua_remove(L, outcome);
+        push_outcome_field(L, object, at);
     target->handle_released = true;
     target->interruption_caught = false;
     drop_outcome(L, object);
@@ -700,18 +704,16 @@ int run(lua_State* L)
 void anchor_call_values(lua_State* L, fiber_object& fiber, wait_state& wait)
 {
     int top = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, fiber.anchor); // the fiber, anchored while unfinished
-    if (lua_getiuservalue(L, -1, 2) != LUA_TTABLE) {
-        lua_pop(L, 1);
+    if (fiber.call_values == LUA_NOREF) {
         lua_createtable(L, top, 0);
-        lua_pushvalue(L, -1);
-        lua_setiuservalue(L, -3, 2);
+        fiber.call_values = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, fiber.call_values);
     for (int at = 1; at <= top; ++at) {
         lua_pushvalue(L, at);
         lua_rawseti(L, -2, at);
     }
-    lua_pop(L, 2);
+    lua_pop(L, 1);
     wait.anchored_values = top;
 }
 
@@ -719,14 +721,14 @@ void release_call_values(lua_State* L, fiber_object& fiber, wait_state& wait)
 {
     if (wait.anchored_values == 0)
         return;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, fiber.anchor);
-    if (lua_getiuservalue(L, -1, 2) == LUA_TTABLE) {
+    // Gone with the fiber's anchors once it has finished.
+    if (lua_rawgeti(L, LUA_REGISTRYINDEX, fiber.call_values) == LUA_TTABLE) {
         for (int at = 1; at <= wait.anchored_values; ++at) {
             lua_pushnil(L);
             lua_rawseti(L, -2, at);
         }
     }
-    lua_pop(L, 2);
+    lua_pop(L, 1);
     wait.anchored_values = 0;
 }
 
@@ -1031,10 +1033,12 @@ const char* asio_misc_error_name(const std::error_code& ec) noexcept
 void spawn_fiber(lua_State* L, binding_state& state, int function_index, bool is_main)
 {
     int count = lua_gettop(L) - function_index + 1; // the function and its arguments
-    auto* fiber = new_object<fiber_object>(L, fiber_type_name, 4);
+    auto* fiber = new_object<fiber_object>(L, fiber_type_name, 3);
     lua_State* thread = lua_newthread(L);
-    lua_setiuservalue(L, -2, 1);
     fiber->thread = thread;
+    lua_pushvalue(L, -1);
+    fiber->thread_anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_setiuservalue(L, -2, 1);
     fiber->is_main = is_main;
     fiber->start_arguments = count - 1;
     lua_insert(L, function_index);
@@ -1047,8 +1051,7 @@ void spawn_fiber(lua_State* L, binding_state& state, int function_index, bool is
         asio::post(state.executor, resume_handler{state.life, &state, fiber, count - 1});
     });
     if (ec) {
-        luaL_unref(L, LUA_REGISTRYINDEX, fiber->anchor);
-        fiber->anchor = LUA_NOREF;
+        release_anchor(state, *fiber);
         fiber->status = fiber_status::finished;
         raise_error(L, ec);
     }

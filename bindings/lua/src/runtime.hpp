@@ -78,11 +78,13 @@ T& payload_of(wait_state& wait)
 enum class fiber_status : unsigned char { starting, alive, finished, failed };
 
 struct fiber_object {
-    lua_State* thread = nullptr; // also in user value 1, which keeps it alive
-    // User value 2, made on the first wait: a table holding the waiting
-    // call's stack values (socket, buffers, batch entries). User value 3,
-    // once finished: its results or error, out of the script's reach.
-    // User value 4, made on first use: this_fiber.local_.
+    lua_State* thread = nullptr; // also in user value 1, which the script reaches too
+    // The thread in the registry as long as `anchor` (released with it): the
+    // script can replace user value 1 (debug.setuservalue), and the thread
+    // must not be collected while the binding may still resume it.
+    int thread_anchor = LUA_NOREF;
+    // User value 2, once finished: its results or error, out of the
+    // script's reach. User value 3, made on first use: this_fiber.local_.
     fiber_status status = fiber_status::starting;
     // Set by interrupt() and never cleared, as in Emilua: every blocking call
     // from then on raises `interrupted`, unless interruption is disabled.
@@ -97,6 +99,10 @@ struct fiber_object {
     int suspension_forbidden = 0;            // this_fiber.forbid_suspend() depth
     int start_arguments = 0;
     int anchor = LUA_NOREF; // registry reference while not finished (or failed, unjoined)
+    // Made on the first wait, in the registry as long as `anchor`: a table
+    // holding the waiting call's stack values (socket, buffers, batch
+    // entries), which no script can replace while the kernel uses them.
+    int call_values = LUA_NOREF;
     int result_count = 0;
     bool outcome_lost = false; // no memory to store the results or error (see fiber.cpp)
     fiber_object* joiner = nullptr;
