@@ -185,6 +185,11 @@ do
     tap.is(text, "intact", "a fiber whose user values were replaced while it waited resumes " ..
         "and receives into its buffer")
     tap.is(n, 6, "and returns its results")
+    local emptied = spawn(function(x, y) return x + y end, 1, 2)
+    coroutine.close(debug.getuservalue(emptied, 1))
+    sleep(0)
+    tap.is(select("#", emptied:join()), 0,
+        "a fiber whose thread was emptied before it started finishes with no results")
     local finished_fiber = spawn(function() return "kept" end)
     sleep(0)
     debug.setuservalue(finished_fiber, 42, 2)

@@ -155,6 +155,41 @@ s.sendto(b"from python", sys.argv[2].encode())
             os.remove(name)
         end
     end
+
+    -- The one name no endpoint holds: 108 bytes, abstract, ending in NUL.
+    -- The receive raises ENAMETOOLONG, and the descriptors that came with
+    -- the datagram are closed, not left open in the binding's storage.
+    local script = tap.socket_path("nul_peer.py")
+    local file = assert(io.open(script, "w"))
+    file:write([[
+import array, os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(b"\0" + b"n" * 106 + b"\0")
+fd = os.open("/dev/null", os.O_RDONLY)
+s.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd, fd]))], 0,
+          sys.argv[1])
+]])
+    file:close()
+    local sock = receiver()
+    local send = string.format("%s '%s' '%s'", python, script, tostring(sock.local_path))
+    local before = tap.fd_count()
+    if os.execute(send) then
+        tap.raises({name = "ENAMETOOLONG"}, "receive_from_with_fds from a sender whose name no " ..
+            "endpoint holds raises ENAMETOOLONG", sock.receive_from_with_fds, sock,
+            byte_span.new(8), 4)
+        tap.is(tap.fd_count(), before, "and closes the descriptors that came with it")
+    end
+    local waiting = spawn(function()
+        return pcall(sock.receive_from_with_fds, sock, byte_span.new(8), 4)
+    end)
+    ud.sleep(0.01)
+    if os.execute(send) then
+        local ok, err = waiting:join()
+        tap.ok(not ok and err.name == "ENAMETOOLONG", "a waiting receive_from_with_fds too",
+            tostring(err))
+        tap.is(tap.fd_count(), before, "which closes the descriptors as well")
+    end
+    sock:close()
 else
     tap.diag("python3 not available: the foreign-peer cases are skipped")
 end

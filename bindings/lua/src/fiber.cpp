@@ -251,6 +251,14 @@ void finish_fiber(binding_state& state, fiber_object& fiber, int status, int res
 
 void resume_fiber(binding_state& state, fiber_object& fiber, int arguments) noexcept
 {
+    // The debug library reaches a fiber's thread before it starts, and
+    // coroutine.close can empty it: lua_resume would then read its function
+    // and arguments from below the stack.
+    if (fiber.status == fiber_status::starting &&
+        (lua_status(fiber.thread) != LUA_OK || lua_gettop(fiber.thread) != arguments + 1)) {
+        lua_settop(fiber.thread, 0);
+        return finish_fiber(state, fiber, LUA_OK, 0);
+    }
     if (fiber.status != fiber_status::starting && lua_status(fiber.thread) != LUA_YIELD) {
         // coroutine.resume ran it behind our back (see completed_wait): its
         // caller got the error, and nothing is left here to resume.

@@ -357,8 +357,18 @@ bool is_unnamed(const endpoint& address) noexcept
 int push_outcome(lua_State* L, std::error_code ec, const io_request& request, io_outcome& outcome,
                  std::span<file_descriptor> storage)
 {
-    if (ec)
+    if (ec) {
+        // A receive that fails may still have taken descriptors: the core
+        // stores the datagram and what came with it before it reports a
+        // sender's address no endpoint holds (ENAMETOOLONG). They are closed.
+        if (!request.is_send) {
+            for (std::size_t at = 0; at < outcome.fd_count; ++at)
+                storage[at].reset();
+            if (outcome.has_pidfd)
+                storage[request.max_fds].reset();
+        }
         raise_error(L, ec);
+    }
     if (request.is_send) {
         lua_pushinteger(L, static_cast<lua_Integer>(outcome.bytes));
         return 1;
