@@ -209,6 +209,31 @@ local function finalizer_receives_meanwhile()
 end
 finalizer_receives_meanwhile()
 
+-- A fiber whose thread coroutine.close emptied while it waited: the receive
+-- still completes, and no continuation takes its descriptors.
+local function closed_while_waiting()
+    local a, b = unix.datagram_socket.pair()
+    local thread
+    local waiter = ud.spawn(function()
+        thread = coroutine.running()
+        b:receive_with_fds(byte_span.new(4), 4)
+    end)
+    ud.sleep(0)
+    coroutine.close(thread)
+    local null = io.open("/dev/null")
+    local passed = file_descriptor.from_file(null)
+    null:close()
+    local counted = tap.fd_count()
+    a:send_with_fds("x", {passed, passed})
+    ud.sleep(0)
+    tap.is(tap.fd_count(), counted,
+        "descriptors received for a fiber closed while it waited are closed at once")
+    tap.is(select("#", waiter:join()), 0, "and that fiber joins with no results")
+    passed:close()
+    a:close(); b:close()
+end
+closed_while_waiting()
+
 collectgarbage()
 collectgarbage()
 tap.is(tap.fd_count(), before, "every descriptor is closed in the end")

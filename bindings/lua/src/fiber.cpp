@@ -260,8 +260,12 @@ void resume_fiber(binding_state& state, fiber_object& fiber, int arguments) noex
         return finish_fiber(state, fiber, LUA_OK, 0);
     }
     if (fiber.status != fiber_status::starting && lua_status(fiber.thread) != LUA_YIELD) {
-        // coroutine.resume ran it behind our back (see completed_wait): its
-        // caller got the error, and nothing is left here to resume.
+        // coroutine.resume ran it behind our back (see completed_wait), or
+        // coroutine.close emptied it while it waited: nothing is left here to
+        // resume. No continuation will take what its wait's operation
+        // completed with (received descriptors, say), so that goes now.
+        if (!fiber.wait.pending)
+            fiber.wait.storage.reset();
         if (!is_finished(fiber))
             finish_fiber(state, fiber, LUA_OK, 0);
         return;

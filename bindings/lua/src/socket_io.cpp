@@ -42,12 +42,14 @@ namespace {
 // A send or receive, checked into plain values.
 struct io_request {
     bool is_send = false;
-    bool has_address = false; // a send's destination, or a receive that reports its sender
+    bool wants_sender = false; // receive_from*: the outcome reports the sender
     socket_object* object = nullptr;
     void* data = nullptr;
     std::size_t size = 0;
     int flags = 0;
-    endpoint destination;
+    // A send_to*'s; endpoints are made only when used, since making one
+    // zeroes its whole sockaddr_un.
+    std::optional<endpoint> destination;
     std::size_t max_fds = 0;
     int fd_list_arg = 0; // where a send's file_descriptors are, to read again after allocating
     std::size_t fd_count = 0;
@@ -62,8 +64,8 @@ struct io_outcome {
     bool control_truncated = false;
     std::optional<credentials> sender_credentials;
     std::size_t fd_count = 0;
-    bool has_pidfd = false; // owned by the storage entry after the descriptors' room
-    endpoint sender;
+    bool has_pidfd = false;         // owned by the storage entry after the descriptors' room
+    std::optional<endpoint> sender; // made when the request wants it
 };
 
 static_assert(std::is_trivially_destructible_v<endpoint>);
@@ -198,7 +200,7 @@ void attempt_receive(socket_type& socket, const io_request& request, io_outcome&
 {
     receive_result result =
         socket.try_receive_message(asio::mutable_buffer(request.data, request.size),
-                                   request.has_address ? &outcome.sender : nullptr,
+                                   request.wants_sender ? &outcome.sender.emplace() : nullptr,
                                    storage.first(request.max_fds), request.flags, ec);
     take_result(result, outcome, storage, request.max_fds);
 }
@@ -208,7 +210,7 @@ void attempt_send(socket_type& socket, const io_request& request, io_outcome& ou
                   std::error_code& ec) noexcept
 {
     outcome.bytes = socket.try_send_message(asio::const_buffer(request.data, request.size),
-                                            request.has_address ? &request.destination : nullptr,
+                                            request.destination ? &*request.destination : nullptr,
                                             control_of(request), request.flags, ec);
 }
 
@@ -250,7 +252,7 @@ std::error_code start_io(binding_state& state, socket_type& socket, wait_state& 
                 io.received_fds.resize(held.max_fds + 1);
             socket.async_receive_message(after_would_block,
                                          asio::mutable_buffer(held.data, held.size),
-                                         held.has_address ? &io.outcome.sender : nullptr,
+                                         held.wants_sender ? &io.outcome.sender.emplace() : nullptr,
                                          std::span(io.received_fds).first(held.max_fds), held.flags,
                                          bind_wait_handler<take_received>(state, wait));
             return;
@@ -266,7 +268,7 @@ std::error_code start_io(binding_state& state, socket_type& socket, wait_state& 
             held.fds[at] = copy;
         }
         socket.async_send_message(after_would_block, asio::const_buffer(held.data, held.size),
-                                  held.has_address ? &held.destination : nullptr, control_of(held),
+                                  held.destination ? &*held.destination : nullptr, control_of(held),
                                   held.flags, bind_wait_handler<take_count>(state, wait));
     });
     if (ec && waiting)
@@ -387,7 +389,7 @@ int push_outcome(lua_State* L, std::error_code ec, const io_request& request, io
     // The descriptors become Lua objects first; the sender's path, which
     // comes before them among the results, is allocated afterwards.
     int sender_index = 0;
-    if (request.has_address) {
+    if (request.wants_sender) {
         lua_pushnil(L);
         sender_index = lua_gettop(L);
     }
@@ -395,8 +397,8 @@ int push_outcome(lua_State* L, std::error_code ec, const io_request& request, io
     const int pidfd_index = delivery.with_pidfd ? lua_gettop(L) : 0;
     // An unnamed sender's path is empty from receive_from and nil (left
     // in place) from receive_from_with_fds, as in Emilua.
-    if (sender_index && !(delivery.as_table && is_unnamed(outcome.sender))) {
-        push_endpoint_path(L, outcome.sender);
+    if (sender_index && !(delivery.as_table && is_unnamed(*outcome.sender))) {
+        push_endpoint_path(L, *outcome.sender);
         lua_replace(L, sender_index);
     }
     lua_pushinteger(L, (outcome.truncated ? MSG_TRUNC : 0) |
@@ -454,7 +456,7 @@ template <bool WithSender, bool WithFds>
 int socket_receive_any(lua_State* L)
 {
     io_request request;
-    request.has_address = WithSender;
+    request.wants_sender = WithSender;
     request.object = check_socket(L, 1);
     check_receive_buffer(L, 2, request);
     if constexpr (WithFds)
@@ -474,7 +476,6 @@ int socket_send_any(lua_State* L)
     check_send_buffer(L, 2, request);
     int arg = 3;
     if constexpr (WithDestination) {
-        request.has_address = true;
         request.destination = check_endpoint(L, arg++);
     }
     if constexpr (WithFds)
@@ -521,7 +522,6 @@ int socket_send_message(lua_State* L)
     lua_getfield(L, options_arg, "to");
     lua_getfield(L, options_arg, "fds");
     if (!lua_isnil(L, to_index)) {
-        request.has_address = true;
         request.destination = check_endpoint(L, to_index);
     }
     if (!lua_isnil(L, fds_index))
