@@ -32,7 +32,9 @@ if role == "child" then
     return
 end
 
-socket_path = os.tmpname() .. ".socket"
+socket_path = os.tmpname()
+-- os.tmpname makes a file of a new name; the socket takes its place, and bind
+-- refuses the name should anything hold it again meanwhile.
 os.remove(socket_path)
 -- The command line that runs this script: arg's negative indexes hold the
 -- program and its options (lua5.4 -e ...), arg[0] the script.

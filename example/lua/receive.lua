@@ -10,7 +10,12 @@ if not unix then
         ud.unix, ud.byte_span, ud.filesystem, ud.file_descriptor, ud.spawn, ud.sleep
 end
 
-local socket_path = arg and arg[1] or os.tmpname() .. ".socket"
+local socket_path = arg and arg[1]
+if not socket_path then
+    -- os.tmpname makes a file of a new name; the socket takes its place, and
+    -- bind refuses the name should anything hold it again meanwhile.
+    socket_path = os.tmpname()
+end
 os.remove(socket_path)
 
 local sock = unix.datagram_socket.new()
